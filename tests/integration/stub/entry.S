@@ -1,0 +1,92 @@
+/*
+ * Entry points of the freestanding test guest. PVH (32-bit protected mode, ebx = start
+ * info) acts on the first byte of the command line: 'p' power off through the exit port,
+ * 'r' reset through the i8042, 't' triple fault, 'h' hello then power off. The 64-bit entry
+ * (Linux boot protocol, rsi = zero page) runs the C checks in stub.c.
+ */
+#define COM1 0x3f8
+#define EXIT_PORT 0xf4
+
+	.section .note.Xen, "a", @note
+	.balign 4
+	.long 4			/* namesz */
+	.long 4			/* descsz */
+	.long 18		/* XEN_ELFNOTE_PHYS32_ENTRY */
+	.asciz "Xen"
+	.long stub_entry32
+
+	.section .text.entry, "ax"
+	.code32
+	.globl stub_entry32
+stub_entry32:
+	mov	$stack_top, %esp
+	mov	$hello32, %esi
+	call	puts32
+	movb	$123, 0xd0000000	/* boot timer */
+	mov	24(%ebx), %esi		/* hvm_start_info.cmdline_paddr */
+	movb	(%esi), %al
+	cmp	$'p', %al
+	je	poweroff32
+	cmp	$'r', %al
+	je	reset32
+	cmp	$'t', %al
+	je	triple32
+	cmp	$'h', %al
+	je	poweroff32
+	mov	$unknown32, %esi
+	call	puts32
+poweroff32:
+	mov	$EXIT_PORT, %dx
+	xor	%al, %al
+	outb	%al, %dx
+	jmp	hang32
+reset32:
+	mov	$0x64, %dx
+	mov	$0xfe, %al
+	outb	%al, %dx
+	jmp	hang32
+triple32:
+	lidt	null_idt
+	int3
+hang32:
+	hlt
+	jmp	hang32
+
+/* Print the NUL-terminated string at esi on COM1. */
+puts32:
+	mov	$COM1, %dx
+1:	lodsb
+	test	%al, %al
+	jz	2f
+	outb	%al, %dx
+	jmp	1b
+2:	ret
+
+	.code64
+	.globl stub_entry64
+stub_entry64:
+	mov	$stack_top, %rsp
+	mov	%rsi, %rdi
+	call	stub_main
+	mov	$EXIT_PORT, %dx
+	xor	%al, %al
+	outb	%al, %dx
+3:	hlt
+	jmp	3b
+
+	.section .rodata
+hello32:
+	.asciz "stub: hello from PVH\n"
+unknown32:
+	.asciz "stub: unknown action\n"
+	.balign 8
+null_idt:
+	.word 0
+	.long 0
+
+	.section .bss
+	.balign 16
+	.space 8192
+stack_top:
+
+	.section .note.GNU-stack, "", @progbits

@@ -1,0 +1,239 @@
+/*
+ * stratus-vmm command-line parsing (see cli.h). Options take one dash, as in QEMU and
+ * StratoVirt; "--opt" is accepted too. Every problem is reported as one line naming the
+ * option; nothing is ignored silently.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli.h"
+
+#define CLI_DEFAULT_MEM	  (128ULL << 20)
+#define CLI_MAX_MEM	  (1ULL << 40)
+
+int cli_parse_size(const char *text, uint64_t *bytes)
+{
+	unsigned long long value;
+	unsigned int shift = 20;
+	char *end;
+
+	if (!strncmp(text, "size=", 5))
+		text += 5;
+	if (*text < '0' || *text > '9')
+		return -EINVAL;
+	errno = 0;
+	value = strtoull(text, &end, 10);
+	if (errno || end == text)
+		return -EINVAL;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if ((*end == 'b' || *end == 'B') && end[1] == '\0')
+		end++;
+	if (*end || value == 0 || value > (CLI_MAX_MEM >> shift))
+		return -EINVAL;
+	*bytes = (uint64_t)value << shift;
+	return 0;
+}
+
+/* "microvm" or "type=microvm,dump-guest-core=off,mem-share=on" (Kata passes these). */
+static int cli_parse_machine(const char *text, struct error *err)
+{
+	_cleanup_free_ char *copy = strdup(text);
+	char *save = NULL, *item;
+
+	if (!copy)
+		return -ENOMEM;
+	for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		const char *type = !strncmp(item, "type=", 5) ? item + 5 : NULL;
+
+		if (!strchr(item, '='))
+			type = item;
+		if (type && strcmp(type, "microvm"))
+			return error_set(err, -EINVAL, "-machine: unsupported machine type '%s' "
+						       "(only microvm)", type);
+		if (!type && strncmp(item, "dump-guest-core=", 16) && strncmp(item, "mem-share=", 10))
+			return error_set(err, -EINVAL, "-machine: unknown property '%s'", item);
+	}
+	return 0;
+}
+
+/* "4", "cpus=4", "cpus=4,maxcpus=4,sockets=1,cores=4,threads=1". */
+static int cli_parse_smp(const char *text, unsigned int *nr, struct error *err)
+{
+	const char *p = !strncmp(text, "cpus=", 5) ? text + 5 : text;
+	unsigned long value;
+	char *end;
+
+	errno = 0;
+	value = strtoul(p, &end, 10);
+	if (errno || end == p || (*end && *end != ',') || value == 0 || value > 255)
+		return error_set(err, -EINVAL, "-smp: '%s' is not a vCPU count from 1 to 255", text);
+	*nr = (unsigned int)value;
+	return 0;
+}
+
+static int cli_parse_serial(const char *text, struct cli_options *opts, struct error *err)
+{
+	if (!strcmp(text, "stdio")) {
+		opts->serial = CLI_SERIAL_STDIO;
+	} else if (!strcmp(text, "none") || !strcmp(text, "null")) {
+		opts->serial = CLI_SERIAL_NONE;
+	} else if (!strncmp(text, "file:", 5) && text[5]) {
+		opts->serial = CLI_SERIAL_FILE;
+		opts->serial_path = text + 5;
+	} else {
+		return error_set(err, -EINVAL, "-serial: '%s' must be stdio, file:PATH or none",
+				 text);
+	}
+	return 0;
+}
+
+static int cli_parse_boot_entry(const char *text, enum vm_boot_entry *entry, struct error *err)
+{
+	if (!strcmp(text, "auto"))
+		*entry = VM_BOOT_AUTO;
+	else if (!strcmp(text, "pvh"))
+		*entry = VM_BOOT_PVH;
+	else if (!strcmp(text, "linux64"))
+		*entry = VM_BOOT_LINUX64;
+	else
+		return error_set(err, -EINVAL, "-boot-entry: '%s' must be auto, pvh or linux64",
+				 text);
+	return 0;
+}
+
+/* Options that take a value; -D's value is optional (see below). */
+static const char *const cli_valued[] = {
+	"machine", "M", "kernel", "initrd", "append", "m", "smp", "serial", "name", "pidfile",
+	"boot-entry",
+};
+
+static bool cli_takes_value(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(cli_valued); i++)
+		if (!strcmp(name, cli_valued[i]))
+			return true;
+	return false;
+}
+
+static int cli_apply(const char *name, const char *value, struct cli_options *opts,
+		     struct error *err)
+{
+	struct vm_config *vm = &opts->vm;
+
+	if (!strcmp(name, "machine") || !strcmp(name, "M"))
+		return cli_parse_machine(value, err);
+	if (!strcmp(name, "kernel"))
+		vm->kernel_path = value;
+	else if (!strcmp(name, "initrd"))
+		vm->initrd_path = value;
+	else if (!strcmp(name, "append"))
+		vm->cmdline = value;
+	else if (!strcmp(name, "m")) {
+		if (cli_parse_size(value, &vm->mem_size) < 0 || vm->mem_size < (16ULL << 20))
+			return error_set(err, -EINVAL, "-m: '%s' is not a memory size of at least "
+						       "16 MiB (e.g. 128, 512M, 2G)", value);
+	} else if (!strcmp(name, "smp"))
+		return cli_parse_smp(value, &vm->nr_vcpus, err);
+	else if (!strcmp(name, "serial"))
+		return cli_parse_serial(value, opts, err);
+	else if (!strcmp(name, "name"))
+		opts->name = value;
+	else if (!strcmp(name, "pidfile"))
+		opts->pidfile = value;
+	else if (!strcmp(name, "boot-entry"))
+		return cli_parse_boot_entry(value, &vm->boot_entry, err);
+	return 0;
+}
+
+static int cli_flag(const char *name, struct cli_options *opts)
+{
+	if (!strcmp(name, "daemonize"))
+		opts->daemonize = true;
+	else if (!strcmp(name, "h") || !strcmp(name, "help"))
+		opts->help = true;
+	else if (!strcmp(name, "version") || !strcmp(name, "V"))
+		opts->version = true;
+	else
+		return -ENOENT;
+	return 0;
+}
+
+int cli_parse(int argc, char *const argv[], struct cli_options *opts, struct error *err)
+{
+	int i;
+
+	memset(opts, 0, sizeof(*opts));
+	opts->vm.mem_size = CLI_DEFAULT_MEM;
+	opts->vm.nr_vcpus = 1;
+	opts->vm.serial_fd = opts->vm.serial_in_fd = -1;
+	for (i = 1; i < argc; i++) {
+		const char *arg = argv[i], *name;
+		int r;
+
+		if (arg[0] != '-' || !arg[1])
+			return error_set(err, -EINVAL, "unexpected argument '%s'", arg);
+		name = arg + (arg[1] == '-' ? 2 : 1);
+		if (!strcmp(name, "D")) {
+			/* -D [FILE]: the log file is optional, as in StratoVirt. */
+			opts->log_debug = true;
+			if (i + 1 < argc && argv[i + 1][0] != '-')
+				opts->log_path = argv[++i];
+			continue;
+		}
+		if (cli_flag(name, opts) == 0)
+			continue;
+		if (!cli_takes_value(name))
+			return error_set(err, -EINVAL, "unknown option '%s'", arg);
+		if (i + 1 >= argc)
+			return error_set(err, -EINVAL, "%s: missing value", arg);
+		r = cli_apply(name, argv[++i], opts, err);
+		if (r < 0)
+			return r;
+	}
+	if (!opts->help && !opts->version && !opts->vm.kernel_path)
+		return error_set(err, -EINVAL, "-kernel: a kernel image is required");
+	return 0;
+}
+
+void cli_usage(FILE *out)
+{
+	fputs("usage: stratus-vmm -kernel VMLINUX [options]\n"
+	      "  -machine microvm        the machine (the only one; Kata's properties accepted)\n"
+	      "  -kernel PATH            ELF vmlinux (PVH or 64-bit entry) or bzImage\n"
+	      "  -initrd PATH            initramfs\n"
+	      "  -append CMDLINE         kernel command line\n"
+	      "  -m SIZE                 guest memory, MiB or with K/M/G suffix (default 128)\n"
+	      "  -smp N                  vCPUs (default 1)\n"
+	      "  -serial stdio|file:PATH|none   console (default stdio)\n"
+	      "  -boot-entry auto|pvh|linux64   kernel entry (default auto: PVH if present)\n"
+	      "  -name NAME              VM name, for logs\n"
+	      "  -D [FILE]               debug log, to FILE or stderr\n"
+	      "  -pidfile PATH           write the VMM's pid there\n"
+	      "  -daemonize              detach once the VM runs\n"
+	      "  -version, -help\n"
+	      "Exit status: 0 poweroff or quit, 1 VMM error, 2 bad command line, 3 guest reset,\n"
+	      "4 triple fault, 5 guest panic.\n",
+	      out);
+}

@@ -1,0 +1,38 @@
+/*
+ * stratus-vmm's command line, StratoVirt style (-machine, -kernel, -m, -smp, ...).
+ * Parsing is separate from main() so it is unit-tested.
+ */
+#ifndef STRATUS_VMM_CLI_H
+#define STRATUS_VMM_CLI_H
+
+#include "error.h"
+#include "vm.h"
+
+enum cli_serial {
+	CLI_SERIAL_STDIO,
+	CLI_SERIAL_FILE,
+	CLI_SERIAL_NONE,
+};
+
+struct cli_options {
+	struct vm_config vm;
+	enum cli_serial serial;
+	const char *serial_path;
+	const char *name;
+	const char *log_path; /* -D FILE; NULL with log_stderr for plain -D */
+	bool log_debug;	      /* -D given: debug-level log */
+	const char *pidfile;
+	bool daemonize;
+	bool help;
+	bool version;
+};
+
+/* Fills opts; on a bad command line returns -EINVAL with the one-line reason in err. */
+int cli_parse(int argc, char *const argv[], struct cli_options *opts, struct error *err);
+
+/* Parse "128", "128M", "2G", "size=512m" as bytes (default unit MiB). */
+int cli_parse_size(const char *text, uint64_t *bytes);
+
+void cli_usage(FILE *out);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * The device registry (see device.h): walks the "vmm_devices" linker section.
+ */
+#include <string.h>
+
+#include "device.h"
+#include "log.h"
+#include "vm.h"
+
+extern const struct device_ops *const __start_vmm_devices[];
+extern const struct device_ops *const __stop_vmm_devices[];
+
+struct device_data {
+	const struct device_ops *ops;
+	void *data;
+	bool initialised;
+	struct device_data *next;
+};
+
+static struct device_data *device_data_find(struct vm *vm, const struct device_ops *ops)
+{
+	struct device_data *d;
+
+	for (d = vm->devices; d; d = d->next)
+		if (d->ops == ops)
+			return d;
+	return NULL;
+}
+
+static struct device_data *device_data_get(struct vm *vm, const struct device_ops *ops)
+{
+	struct device_data *d = device_data_find(vm, ops);
+
+	if (d)
+		return d;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->ops = ops;
+	d->next = vm->devices;
+	vm->devices = d;
+	return d;
+}
+
+int device_set_data(struct vm *vm, const struct device_ops *ops, void *data)
+{
+	struct device_data *d = device_data_get(vm, ops);
+
+	if (!d)
+		return -ENOMEM;
+	d->data = data;
+	return 0;
+}
+
+void *device_get_data(struct vm *vm, const struct device_ops *ops)
+{
+	struct device_data *d = device_data_find(vm, ops);
+
+	return d ? d->data : NULL;
+}
+
+int device_init_all(struct vm *vm, struct error *err)
+{
+	enum device_level level;
+	const struct device_ops *const *p;
+
+	for (level = DEVICE_LEVEL_PLATFORM; level <= DEVICE_LEVEL_VIRTIO; level++) {
+		for (p = __start_vmm_devices; p < __stop_vmm_devices; p++) {
+			struct device_data *d;
+			int r;
+
+			if ((*p)->level != level)
+				continue;
+			d = device_data_get(vm, *p);
+			if (!d)
+				return error_set(err, -ENOMEM, "%s: out of memory", (*p)->name);
+			/* exit() must cope with a half-done init: it runs after a failure too. */
+			d->initialised = true;
+			r = (*p)->init(vm, err);
+			if (r == -ENODEV) {
+				if ((*p)->exit)
+					(*p)->exit(vm);
+				d->initialised = false;
+				continue;
+			}
+			if (r < 0) {
+				error_set(err, r, "%s: cannot initialise device", (*p)->name);
+				return r;
+			}
+			log_debug("device %s ready", (*p)->name);
+		}
+	}
+	return 0;
+}
+
+/* Newest first: the list is built by prepending, so this is reverse init order. */
+void device_exit_all(struct vm *vm)
+{
+	struct device_data *d = vm->devices;
+
+	while (d) {
+		struct device_data *next = d->next;
+
+		if (d->initialised && d->ops->exit)
+			d->ops->exit(vm);
+		free(d);
+		d = next;
+	}
+	vm->devices = NULL;
+}

@@ -1,0 +1,174 @@
+/*
+ * stratus-vmm: libvmm behind a StratoVirt-style command line. Parses options, sets up the
+ * log, console and pid file, optionally daemonizes (the parent exits once the VM runs, or
+ * with the child's error), then runs the VM and exits with a status that says how the VM
+ * ended (see cli_usage and docs/vmm.md).
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "cli.h"
+#include "log.h"
+#include "vm.h"
+
+#define EXIT_USAGE 2
+
+static int open_log(const struct cli_options *opts, struct error *err)
+{
+	int fd;
+
+	if (!opts->log_path) {
+		log_init(2, opts->log_debug ? LOG_DEBUG : LOG_INFO);
+		return 0;
+	}
+	fd = open(opts->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return error_set_errno(err, -errno, "-D: cannot open %s", opts->log_path);
+	log_init(fd, LOG_DEBUG);
+	return 0;
+}
+
+static int open_console(struct cli_options *opts, struct error *err)
+{
+	switch (opts->serial) {
+	case CLI_SERIAL_STDIO:
+		if (opts->daemonize)
+			return error_set(err, -EINVAL, "-daemonize: the console cannot be stdio; "
+						       "use -serial file:PATH or none");
+		opts->vm.serial_fd = 1;
+		opts->vm.serial_in_fd = 0;
+		break;
+	case CLI_SERIAL_FILE:
+		opts->vm.serial_fd = open(opts->serial_path,
+					  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		if (opts->vm.serial_fd < 0)
+			return error_set_errno(err, -errno, "-serial: cannot open %s",
+					       opts->serial_path);
+		break;
+	case CLI_SERIAL_NONE:
+		break;
+	}
+	return 0;
+}
+
+/*
+ * Fork; the parent waits on a pipe for the child's verdict and exits with it. Returns the
+ * write end of the pipe in the child (-1 when not daemonizing).
+ */
+static int daemonize(struct error *err)
+{
+	int pipe_fds[2], null_fd;
+	char status = 1;
+	pid_t pid;
+
+	if (pipe2(pipe_fds, O_CLOEXEC) < 0)
+		return error_set_errno(err, -errno, "-daemonize: pipe");
+	pid = fork();
+	if (pid < 0)
+		return error_set_errno(err, -errno, "-daemonize: fork");
+	if (pid > 0) {
+		close(pipe_fds[1]);
+		if (read(pipe_fds[0], &status, 1) != 1)
+			status = 1; /* the child died before it could say */
+		_exit(status);
+	}
+	close(pipe_fds[0]);
+	setsid();
+	if (chdir("/") < 0)
+		return error_set_errno(err, -errno, "-daemonize: chdir");
+	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null_fd >= 0) {
+		dup2(null_fd, 0);
+		dup2(null_fd, 1);
+		if (log_fd() != 2)
+			dup2(null_fd, 2);
+		close(null_fd);
+	}
+	return pipe_fds[1];
+}
+
+static void notify_parent(int *fd, char status)
+{
+	if (*fd < 0)
+		return;
+	if (write(*fd, &status, 1) < 0)
+		log_warn("cannot report to the parent: %s", strerror(errno));
+	close(*fd);
+	*fd = -1;
+}
+
+static int write_pidfile(const char *path, struct error *err)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	char line[32];
+	int n;
+
+	if (fd < 0)
+		return error_set_errno(err, -errno, "-pidfile: cannot create %s", path);
+	n = snprintf(line, sizeof(line), "%d\n", (int)getpid());
+	if (write(fd, line, n) != n)
+		return error_set_errno(err, -errno, "-pidfile: cannot write %s", path);
+	return 0;
+}
+
+static int run(struct cli_options *opts)
+{
+	struct error err = { 0 };
+	int parent_fd = -1, status;
+	enum vm_exit_reason reason;
+	struct vm *vm = NULL;
+
+	if (open_log(opts, &err) < 0 || open_console(opts, &err) < 0)
+		goto fail;
+	if (opts->daemonize) {
+		parent_fd = daemonize(&err);
+		if (parent_fd < 0)
+			goto fail;
+	}
+	if (opts->pidfile && write_pidfile(opts->pidfile, &err) < 0)
+		goto fail;
+	if (vm_create(&opts->vm, &vm, &err) < 0)
+		goto fail;
+	log_info("%s%sVM with %u vCPU(s), %llu MiB: starting", opts->name ? opts->name : "",
+		 opts->name ? ": " : "", opts->vm.nr_vcpus,
+		 (unsigned long long)(opts->vm.mem_size >> 20));
+	notify_parent(&parent_fd, 0);
+	reason = vm_run(vm);
+	status = vm_exit_status(reason);
+	log_info("VM stopped: %s (exit status %d)", vm_exit_reason_name(reason), status);
+	vm_destroy(vm);
+	if (opts->pidfile)
+		unlink(opts->pidfile);
+	return status;
+fail:
+	fprintf(stderr, "stratus-vmm: %s\n", err.msg);
+	if (log_fd() != 2)
+		log_error("%s", err.msg);
+	notify_parent(&parent_fd, 1);
+	if (opts->pidfile)
+		unlink(opts->pidfile);
+	return 1;
+}
+
+int main(int argc, char *argv[])
+{
+	struct cli_options opts;
+	struct error err = { 0 };
+
+	if (cli_parse(argc, argv, &opts, &err) < 0) {
+		fprintf(stderr, "stratus-vmm: %s\n", err.msg);
+		return EXIT_USAGE;
+	}
+	if (opts.help) {
+		cli_usage(stdout);
+		return 0;
+	}
+	if (opts.version) {
+		printf("stratus-vmm %s\n", STRATUS_VERSION);
+		return 0;
+	}
+	return run(&opts);
+}

@@ -1,0 +1,95 @@
+/*
+ * A virtual machine: the top of libvmm. vm_create() builds everything (KVM VM, guest memory,
+ * devices, loaded kernel, vCPUs in their boot state); vm_run() starts one thread per vCPU,
+ * runs the event loop on the calling thread and returns when the VM is over, with the
+ * reason. Nothing here knows about containers.
+ */
+#ifndef STRATUS_VMM_VM_H
+#define STRATUS_VMM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "error.h"
+#include "event_loop.h"
+#include "memory.h"
+
+struct vcpu;
+struct arch_vm;
+
+/* Why a VM stopped; vm_exit_status() maps each to the process exit status (docs/vmm.md). */
+enum vm_exit_reason {
+	VM_EXIT_NONE,
+	VM_EXIT_POWEROFF,   /* guest powered off (exit port, or KVM system event) */
+	VM_EXIT_QUIT,	    /* the host asked: SIGTERM, SIGINT, QMP quit */
+	VM_EXIT_RESET,	    /* guest reboot: i8042 reset or KVM reset event */
+	VM_EXIT_TRIPLE_FAULT, /* KVM_EXIT_SHUTDOWN */
+	VM_EXIT_PANIC,	    /* guest kernel panicked (exit port, or KVM crash event) */
+	VM_EXIT_ERROR,	    /* the VMM could not go on: emulation failure, KVM error */
+};
+
+enum vm_boot_entry {
+	VM_BOOT_AUTO,	 /* PVH if the kernel has the note, else the 64-bit entry */
+	VM_BOOT_PVH,
+	VM_BOOT_LINUX64, /* 64-bit Linux boot protocol (zero page in rsi) */
+};
+
+struct vm_config {
+	uint64_t mem_size;
+	unsigned int nr_vcpus;
+	const char *kernel_path;
+	const char *initrd_path; /* NULL: none */
+	const char *cmdline;	 /* user part; the VMM appends what its devices need */
+	int serial_fd;		 /* console output, -1 to drop it */
+	int serial_in_fd;	 /* console input, -1 for none */
+	enum vm_boot_entry boot_entry;
+};
+
+/* Set by vm_create from the host: what it needs to work around. */
+struct host_quirks {
+	bool pvm; /* KVM is kvm_pvm: instruction fix-ups and the guest syscall fix-up */
+};
+
+struct vm {
+	struct vm_config config;
+	struct host_quirks quirks;
+	int kvm_fd;
+	int vm_fd;
+	int vcpu_mmap_size;
+	struct vm_mem mem;
+	struct bus pio_bus;
+	struct bus mmio_bus;
+	struct event_loop *loop;
+	struct vcpu **vcpus;
+	unsigned int nr_vcpus;
+	struct arch_vm *arch;
+	char *cmdline; /* the full command line handed to the guest */
+
+	pthread_mutex_t lock;
+	_Atomic enum vm_exit_reason exit_reason;
+	atomic_bool paused;
+	void *devices; /* device instances, see device.h */
+};
+
+int vm_create(const struct vm_config *config, struct vm **out, struct error *err);
+
+/* Run until the VM stops; returns why. */
+enum vm_exit_reason vm_run(struct vm *vm);
+
+/* Ask the VM to stop (first reason wins); safe from any thread and from signal context. */
+void vm_request_exit(struct vm *vm, enum vm_exit_reason reason);
+
+void vm_destroy(struct vm *vm);
+
+/* Append " words" to the guest command line (devices call this while the VM is built). */
+int vm_cmdline_append(struct vm *vm, const char *fmt, ...) _printf_(2, 3);
+
+/* Raise or lower a GSI of the in-kernel interrupt controller. */
+int vm_irq_line(struct vm *vm, unsigned int gsi, bool level);
+
+const char *vm_exit_reason_name(enum vm_exit_reason reason);
+int vm_exit_status(enum vm_exit_reason reason);
+
+#endif

@@ -114,22 +114,46 @@ static int write_pidfile(const char *path, struct error *err)
 	return 0;
 }
 
+/* -daemonize moves to "/": make the paths used after that absolute first. */
+static int absolute_path(const char **path, char **owned, struct error *err)
+{
+	char cwd[4096];
+
+	if (!*path || (*path)[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)))
+		return error_set_errno(err, -errno, "getcwd");
+	if (asprintf(owned, "%s/%s", cwd, *path) < 0)
+		return error_set(err, -ENOMEM, "out of memory");
+	*path = *owned;
+	return 0;
+}
+
 static int run(struct cli_options *opts)
 {
+	char *paths[3] = { NULL, NULL, NULL };
 	struct error err = { 0 };
 	int parent_fd = -1, status;
+	bool pid_written = false;
 	enum vm_exit_reason reason;
 	struct vm *vm = NULL;
 
 	if (open_log(opts, &err) < 0 || open_console(opts, &err) < 0)
 		goto fail;
 	if (opts->daemonize) {
+		if (absolute_path(&opts->vm.kernel_path, &paths[0], &err) < 0 ||
+		    absolute_path(&opts->vm.initrd_path, &paths[1], &err) < 0 ||
+		    absolute_path(&opts->pidfile, &paths[2], &err) < 0)
+			goto fail;
 		parent_fd = daemonize(&err);
 		if (parent_fd < 0)
 			goto fail;
 	}
-	if (opts->pidfile && write_pidfile(opts->pidfile, &err) < 0)
-		goto fail;
+	if (opts->pidfile) {
+		if (write_pidfile(opts->pidfile, &err) < 0)
+			goto fail;
+		pid_written = true;
+	}
 	if (vm_create(&opts->vm, &vm, &err) < 0)
 		goto fail;
 	log_info("%s%sVM with %u vCPU(s), %llu MiB: starting", opts->name ? opts->name : "",
@@ -140,17 +164,22 @@ static int run(struct cli_options *opts)
 	status = vm_exit_status(reason);
 	log_info("VM stopped: %s (exit status %d)", vm_exit_reason_name(reason), status);
 	vm_destroy(vm);
-	if (opts->pidfile)
+	if (pid_written)
 		unlink(opts->pidfile);
-	return status;
+	goto out;
 fail:
 	fprintf(stderr, "stratus-vmm: %s\n", err.msg);
 	if (log_fd() != 2)
 		log_error("%s", err.msg);
 	notify_parent(&parent_fd, 1);
-	if (opts->pidfile)
+	if (pid_written)
 		unlink(opts->pidfile);
-	return 1;
+	status = 1;
+out:
+	free(paths[0]);
+	free(paths[1]);
+	free(paths[2]);
+	return status;
 }
 
 int main(int argc, char *argv[])

@@ -158,9 +158,6 @@ int vm_create(const struct vm_config *config, struct vm **out, struct error *err
 	atomic_init(&vm->exit_reason, VM_EXIT_NONE);
 	arch_detect_quirks(vm);
 
-	r = vm_cmdline_append(vm, "%s", config->cmdline ? config->cmdline : "");
-	if (r < 0)
-		goto fail;
 	r = event_loop_create(&vm->loop);
 	if (r < 0) {
 		error_set_errno(err, r, "event loop");
@@ -181,6 +178,12 @@ int vm_create(const struct vm_config *config, struct vm **out, struct error *err
 	r = device_init_all(vm, err);
 	if (r < 0)
 		goto fail;
+	/* The user's words go last: they override ours, and "-- init args" stay at the end. */
+	if (config->cmdline && *config->cmdline) {
+		r = vm_cmdline_append(vm, "%s", config->cmdline);
+		if (r < 0)
+			goto fail;
+	}
 	r = arch_vm_load(vm, err);
 	if (r < 0)
 		goto fail;

@@ -1,7 +1,8 @@
 /*
  * Entry points of the freestanding test guest. PVH (32-bit protected mode, ebx = start
- * info) acts on the first byte of the command line: 'p' power off through the exit port,
- * 'r' reset through the i8042, 't' triple fault, 'h' hello then power off. The 64-bit entry
+ * info) acts on the last byte of the command line (the VMM puts the user's words last): 'p' power off through the exit port,
+ * 'r' reset through the i8042, 't' triple fault, 'i' idle forever (interrupts off), 'h'
+ * hello then power off. The 64-bit entry
  * (Linux boot protocol, rsi = zero page) runs the C checks in stub.c.
  */
 #define COM1 0x3f8
@@ -24,7 +25,13 @@ stub_entry32:
 	call	puts32
 	movb	$123, 0xd0000000	/* boot timer */
 	mov	24(%ebx), %esi		/* hvm_start_info.cmdline_paddr */
-	movb	(%esi), %al
+	xor	%eax, %eax
+4:	cmpb	$0, (%esi)
+	je	5f
+	movb	(%esi), %al		/* remember the last byte before the NUL */
+	inc	%esi
+	jmp	4b
+5:
 	cmp	$'p', %al
 	je	poweroff32
 	cmp	$'r', %al
@@ -33,6 +40,8 @@ stub_entry32:
 	je	triple32
 	cmp	$'h', %al
 	je	poweroff32
+	cmp	$'i', %al
+	je	idle32
 	mov	$unknown32, %esi
 	call	puts32
 poweroff32:
@@ -48,7 +57,11 @@ reset32:
 triple32:
 	lidt	null_idt
 	int3
+idle32:
+	mov	$idle_msg, %esi
+	call	puts32
 hang32:
+	cli
 	hlt
 	jmp	hang32
 
@@ -79,6 +92,8 @@ hello32:
 	.asciz "stub: hello from PVH\n"
 unknown32:
 	.asciz "stub: unknown action\n"
+idle_msg:
+	.asciz "stub: idle\n"
 	.balign 8
 null_idt:
 	.word 0

@@ -70,6 +70,8 @@ int arch_vm_init(struct vm *vm, struct error *err)
 	r = x86_alloc_ram(vm, err);
 	if (r < 0)
 		return r;
+	if (vm->quirks.pvm && vm_cmdline_append(vm, PVM_GUEST_PARAMS) < 0)
+		return error_set(err, -ENOMEM, "out of memory");
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, X86_TSS_ADDR) < 0)
 		return error_set_errno(err, -errno, "KVM_SET_TSS_ADDR");
 	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0)
@@ -146,18 +148,13 @@ int arch_vm_load(struct vm *vm, struct error *err)
 	struct x86_boot_args args = { 0 };
 	int r;
 
-	if (vm->quirks.pvm) {
-		r = vm_cmdline_append(vm, PVM_GUEST_PARAMS);
-		if (r < 0)
-			return error_set(err, r, "out of memory");
-	}
 	r = x86_load_images(vm, &args, err);
 	if (r < 0)
 		return r;
 	r = x86_choose_entry(vm, err);
 	if (r < 0)
 		return r;
-	args.cmdline = vm->cmdline;
+	args.cmdline = vm->cmdline ? vm->cmdline : "";
 	if (vm->arch->pvh)
 		r = x86_pvh_info_setup(&vm->mem, &args, err);
 	else

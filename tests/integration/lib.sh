@@ -1,0 +1,58 @@
+# Helpers for the integration tests (sourced). Each test script checks many things and
+# ends with the line "N passed, N failed"; it exits 0 only if nothing failed, and 77
+# (ctest's skip) when the host has no usable /dev/kvm, except under CI=true, where that
+# is a failure.
+set -uo pipefail
+
+passed=0
+failed=0
+work=$(mktemp -d /tmp/stratus-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+need_kvm() {
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then return 0; fi
+	if [ "${CI:-}" = true ]; then
+		echo "FAIL: /dev/kvm is missing or not accessible (CI=true: VM tests must run)"
+		exit 1
+	fi
+	echo "SKIP: no usable /dev/kvm"
+	exit 77
+}
+
+need_file() {
+	if [ -f "$1" ]; then return 0; fi
+	echo "FAIL: $2 not found at $1 (run ./dev.sh setup)"
+	exit 1
+}
+
+pass() {
+	passed=$((passed + 1))
+	echo "ok - $*"
+}
+
+fail() {
+	failed=$((failed + 1))
+	echo "FAIL - $*"
+}
+
+# expect_eq WHAT EXPECTED ACTUAL
+expect_eq() {
+	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: expected '$2', got '$3'"; fi
+}
+
+# expect_grep WHAT PATTERN FILE: an extended regex found in FILE
+expect_grep() {
+	if grep -Eq -- "$2" "$3"; then pass "$1"; else
+		fail "$1: /$2/ not in $3:"
+		sed 's/^/    | /' "$3" | tail -n 20
+	fi
+}
+
+expect_no_grep() {
+	if ! grep -Eq -- "$2" "$3"; then pass "$1"; else fail "$1: /$2/ unexpectedly in $3"; fi
+}
+
+finish() {
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# VMM mechanics against the freestanding test guest (tests/integration/stub), which boots in
+# milliseconds: serial output, the boot timer, every way a VM ends and its exit status,
+# the instruction-emulation fallback, the command line's errors, -serial file:,
+# -pidfile/-daemonize and SIGTERM.
+# usage: test_vmm_stub.sh STRATUS_VMM STUB
+source "$(dirname "$0")/lib.sh"
+vmm=$1
+stub=$2
+need_file "$vmm" stratus-vmm
+need_file "$stub" "the test stub"
+need_kvm
+
+# run_vmm NAME ARGS...: runs with a timeout, output in $work/NAME.out, log in $work/NAME.log
+run_vmm() {
+	local name=$1
+	shift
+	timeout 60 "$vmm" "$@" </dev/null >"$work/$name.out" 2>"$work/$name.log"
+	echo $?
+}
+
+status=$(run_vmm hello -kernel "$stub" -append h)
+expect_eq "PVH boot, guest poweroff: exit 0" 0 "$status"
+expect_grep "PVH boot: serial output reaches stdout" '^stub: hello from PVH$' "$work/hello.out"
+expect_grep "boot timer logged" 'guest boot completed in [0-9.]+ ms' "$work/hello.log"
+expect_grep "poweroff logged" 'VM stopped: poweroff \(exit status 0\)' "$work/hello.log"
+
+status=$(run_vmm reset -kernel "$stub" -append r)
+expect_eq "i8042 reset: exit 3" 3 "$status"
+expect_grep "i8042 reset logged" 'reset through the i8042' "$work/reset.log"
+
+status=$(run_vmm triple -kernel "$stub" -append t)
+expect_eq "triple fault: exit 4" 4 "$status"
+expect_grep "triple fault logged" 'triple fault' "$work/triple.log"
+
+status=$(run_vmm smp -kernel "$stub" -append p -smp 4 -m 64)
+expect_eq "4 vCPUs, 64 MiB: exit 0" 0 "$status"
+
+# The 64-bit entry runs the instructions KVM's emulator may lack (finished by the VMM on
+# PVM hosts, native elsewhere): each result must be the architectural one.
+status=$(run_vmm emu -kernel "$stub" -boot-entry linux64)
+expect_eq "64-bit entry: exit 0" 0 "$status"
+expect_grep "64-bit entry: serial output" '^stub: hello from 64-bit$' "$work/emu.out"
+expect_grep "popcnt (register)" '^stub: popcnt=24$' "$work/emu.out"
+expect_grep "popcnt (memory operand)" '^stub: popcnt_mem=24$' "$work/emu.out"
+expect_grep "tzcnt" '^stub: tzcnt=8$' "$work/emu.out"
+expect_grep "stac sets AC" '^stub: ac_after_stac=1$' "$work/emu.out"
+expect_grep "clac clears AC" '^stub: ac_after_clac=0$' "$work/emu.out"
+expect_grep "fwait" '^stub: fwait=1$' "$work/emu.out"
+expect_grep "int3 reaches the guest's #BP handler twice" '^stub: breakpoints=2$' "$work/emu.out"
+expect_grep "stub ran to the end" '^stub: done$' "$work/emu.out"
+
+status=$(run_vmm pvh-forced -kernel "$stub" -boot-entry pvh -append h)
+expect_eq "-boot-entry pvh" 0 "$status"
+
+# -serial file:
+status=$(run_vmm file -kernel "$stub" -append h -serial "file:$work/console.txt")
+expect_eq "-serial file: exit 0" 0 "$status"
+expect_grep "-serial file: console in the file" '^stub: hello from PVH$' "$work/console.txt"
+expect_no_grep "-serial file: nothing on stdout" 'stub:' "$work/file.out"
+
+# -daemonize -pidfile: the parent returns once the VM runs; SIGTERM stops it cleanly.
+status=$(run_vmm daemon -kernel "$stub" -append i -serial "file:$work/daemon.txt" \
+	-daemonize -pidfile "$work/vmm.pid" -D "$work/daemon-debug.log")
+expect_eq "-daemonize: the parent exits 0" 0 "$status"
+pid=$(cat "$work/vmm.pid" 2>/dev/null || echo none)
+if [ "$pid" != none ] && kill -0 "$pid" 2>/dev/null; then
+	pass "-pidfile names the running VMM"
+else
+	fail "-pidfile: no running process '$pid'"
+fi
+for _ in $(seq 100); do grep -q 'stub: idle' "$work/daemon.txt" 2>/dev/null && break; sleep 0.1; done
+expect_grep "daemonized guest is running" '^stub: idle$' "$work/daemon.txt"
+kill -TERM "$pid" 2>/dev/null
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$pid" 2>/dev/null; then fail "SIGTERM: VMM still running"; kill -9 "$pid"; else pass "SIGTERM stops the VMM"; fi
+expect_grep "SIGTERM: orderly shutdown logged" 'VM stopped: quit \(exit status 0\)' "$work/daemon-debug.log"
+[ -e "$work/vmm.pid" ] && fail "pid file left behind" || pass "pid file removed on exit"
+
+# SIGTERM in the foreground: exit status 0 (quit).
+timeout 60 "$vmm" -kernel "$stub" -append i </dev/null >"$work/fg.out" 2>"$work/fg.log" &
+pid=$!
+for _ in $(seq 100); do grep -q 'stub: idle' "$work/fg.out" && break; sleep 0.1; done
+kill -TERM "$pid"
+wait "$pid"
+expect_eq "SIGTERM in the foreground: exit 0" 0 "$?"
+
+# Bad command lines: one line on stderr, exit 2.
+bad_cli() {
+	local what=$1 pattern=$2
+	shift 2
+	"$vmm" "$@" </dev/null >"$work/cli.out" 2>"$work/cli.err"
+	local status=$?
+	expect_eq "$what: exit 2" 2 "$status"
+	expect_grep "$what: message" "$pattern" "$work/cli.err"
+	expect_eq "$what: one line" 1 "$(wc -l <"$work/cli.err")"
+}
+bad_cli "unknown option" "unknown option '-bogus'" -kernel "$stub" -bogus
+bad_cli "no kernel" "-kernel: a kernel image is required" -m 128
+bad_cli "bad -m" "-m: 'lots'" -kernel "$stub" -m lots
+bad_cli "-m with a bad suffix" "-m: '12x'" -kernel "$stub" -m 12x
+bad_cli "-smp 0" "-smp: '0'" -kernel "$stub" -smp 0
+bad_cli "missing value" "-append: missing value" -kernel "$stub" -append
+bad_cli "bad machine" "unsupported machine type 'pc'" -machine pc -kernel "$stub"
+bad_cli "bad serial" "-serial: 'tcp:1'" -kernel "$stub" -serial tcp:1
+
+# Bad kernels: a clear error, exit 1, no crash.
+bad_kernel() {
+	local what=$1 pattern=$2
+	shift 2
+	"$vmm" "$@" </dev/null >"$work/kernel.out" 2>"$work/kernel.err"
+	local status=$?
+	expect_eq "$what: exit 1" 1 "$status"
+	expect_grep "$what: message" "$pattern" "$work/kernel.err"
+}
+: >"$work/empty"
+head -c 4096 /dev/urandom >"$work/garbage"
+head -c 100 "$stub" >"$work/truncated"
+bad_kernel "missing kernel" "kernel: cannot open .*No such file" -kernel "$work/nope"
+bad_kernel "empty kernel" "kernel: .*empty" -kernel "$work/empty"
+bad_kernel "garbage kernel" "kernel: " -kernel "$work/garbage"
+bad_kernel "truncated kernel" "kernel: " -kernel "$work/truncated"
+bad_kernel "kernel is a directory" "kernel: " -kernel "$work"
+bad_kernel "missing initrd" "initrd: cannot open" -kernel "$stub" -initrd "$work/nope"
+
+finish

@@ -1,0 +1,149 @@
+/*
+ * Unit tests for vmm/cli.c: stratus-vmm's command line.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "cli.h"
+
+#define ARGV(...) ((char *const[]){ "stratus-vmm", __VA_ARGS__, NULL })
+#define ARGC(...) ((int)(sizeof((char *[]){ "stratus-vmm", __VA_ARGS__ }) / sizeof(char *)))
+#define PARSE(opts, err, ...) cli_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), opts, err)
+
+static void test_defaults(void **state)
+{
+	struct cli_options o;
+	struct error err = { 0 };
+
+	(void)state;
+	assert_int_equal(PARSE(&o, &err, "-kernel", "vmlinux"), 0);
+	assert_string_equal(o.vm.kernel_path, "vmlinux");
+	assert_int_equal(o.vm.mem_size, 128ULL << 20);
+	assert_int_equal(o.vm.nr_vcpus, 1);
+	assert_int_equal(o.serial, CLI_SERIAL_STDIO);
+	assert_int_equal(o.vm.boot_entry, VM_BOOT_AUTO);
+	assert_null(o.vm.initrd_path);
+	assert_false(o.daemonize);
+}
+
+static void test_full_kata_style(void **state)
+{
+	struct cli_options o;
+	struct error err = { 0 };
+
+	(void)state;
+	assert_int_equal(PARSE(&o, &err, "-name", "sandbox-1", "-machine",
+			       "type=microvm,dump-guest-core=off,mem-share=on", "-smp", "cpus=2",
+			       "-m", "2G", "-kernel", "k", "-initrd", "i", "-append",
+			       "console=ttyS0 quiet", "-serial", "file:/tmp/c", "-D", "/tmp/log",
+			       "-pidfile", "/tmp/pid", "-daemonize", "-boot-entry", "pvh"),
+			 0);
+	assert_string_equal(o.name, "sandbox-1");
+	assert_int_equal(o.vm.nr_vcpus, 2);
+	assert_int_equal(o.vm.mem_size, 2ULL << 30);
+	assert_string_equal(o.vm.initrd_path, "i");
+	assert_string_equal(o.vm.cmdline, "console=ttyS0 quiet");
+	assert_int_equal(o.serial, CLI_SERIAL_FILE);
+	assert_string_equal(o.serial_path, "/tmp/c");
+	assert_string_equal(o.log_path, "/tmp/log");
+	assert_true(o.log_debug);
+	assert_string_equal(o.pidfile, "/tmp/pid");
+	assert_true(o.daemonize);
+	assert_int_equal(o.vm.boot_entry, VM_BOOT_PVH);
+}
+
+static void test_log_without_file(void **state)
+{
+	struct cli_options o;
+	struct error err = { 0 };
+
+	(void)state;
+	assert_int_equal(PARSE(&o, &err, "-D", "-kernel", "k"), 0);
+	assert_true(o.log_debug);
+	assert_null(o.log_path);
+	assert_string_equal(o.vm.kernel_path, "k");
+}
+
+static void expect_error(int argc, char *const argv[], const char *message)
+{
+	struct cli_options o;
+	struct error err = { 0 };
+
+	assert_int_equal(cli_parse(argc, argv, &o, &err), -EINVAL);
+	if (!strstr(err.msg, message))
+		fail_msg("error '%s' does not contain '%s'", err.msg, message);
+	assert_null(strchr(err.msg, '\n'));
+}
+
+#define EXPECT_ERROR(message, ...) expect_error(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), message)
+
+static void test_errors(void **state)
+{
+	(void)state;
+	EXPECT_ERROR("unknown option '-bogus'", "-kernel", "k", "-bogus");
+	EXPECT_ERROR("unexpected argument 'stray'", "-kernel", "k", "stray");
+	EXPECT_ERROR("-kernel: a kernel image is required", "-m", "128");
+	EXPECT_ERROR("-m: missing value", "-kernel", "k", "-m");
+	EXPECT_ERROR("-m: '0'", "-kernel", "k", "-m", "0");
+	EXPECT_ERROR("-m: '8'", "-kernel", "k", "-m", "8"); /* below 16 MiB */
+	EXPECT_ERROR("-m: '-5'", "-kernel", "k", "-m", "-5");
+	EXPECT_ERROR("-m: '99999999999999999999'", "-kernel", "k", "-m", "99999999999999999999");
+	EXPECT_ERROR("-m: '1T'", "-kernel", "k", "-m", "1T");
+	EXPECT_ERROR("-smp: '0'", "-kernel", "k", "-smp", "0");
+	EXPECT_ERROR("-smp: 'two'", "-kernel", "k", "-smp", "two");
+	EXPECT_ERROR("-smp: '300'", "-kernel", "k", "-smp", "300");
+	EXPECT_ERROR("unsupported machine type 'pc'", "-machine", "pc", "-kernel", "k");
+	EXPECT_ERROR("unknown property 'accel=kvm'", "-machine", "microvm,accel=kvm", "-kernel",
+		     "k");
+	EXPECT_ERROR("-serial: 'file:'", "-kernel", "k", "-serial", "file:");
+	EXPECT_ERROR("-boot-entry: 'efi'", "-kernel", "k", "-boot-entry", "efi");
+}
+
+static void test_sizes(void **state)
+{
+	uint64_t b;
+
+	(void)state;
+	assert_int_equal(cli_parse_size("128", &b), 0);
+	assert_int_equal(b, 128ULL << 20);
+	assert_int_equal(cli_parse_size("512M", &b), 0);
+	assert_int_equal(b, 512ULL << 20);
+	assert_int_equal(cli_parse_size("size=1g", &b), 0);
+	assert_int_equal(b, 1ULL << 30);
+	assert_int_equal(cli_parse_size("65536K", &b), 0);
+	assert_int_equal(b, 64ULL << 20);
+	assert_int_equal(cli_parse_size("256MB", &b), 0);
+	assert_int_equal(b, 256ULL << 20);
+	assert_int_equal(cli_parse_size("", &b), -EINVAL);
+	assert_int_equal(cli_parse_size("M", &b), -EINVAL);
+	assert_int_equal(cli_parse_size("12MM", &b), -EINVAL);
+	assert_int_equal(cli_parse_size("2048G", &b), -EINVAL); /* above 1 TiB */
+}
+
+static void test_help_and_version(void **state)
+{
+	struct cli_options o;
+	struct error err = { 0 };
+
+	(void)state;
+	assert_int_equal(PARSE(&o, &err, "-help"), 0);
+	assert_true(o.help);
+	assert_int_equal(PARSE(&o, &err, "--version"), 0);
+	assert_true(o.version);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),	 cmocka_unit_test(test_full_kata_style),
+		cmocka_unit_test(test_log_without_file), cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_sizes),		 cmocka_unit_test(test_help_and_version),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -56,7 +56,7 @@ reset32:
 	jmp	hang32
 triple32:
 	lidt	null_idt
-	int3
+	ud2			/* #UD with no IDT: triple fault (not INT3, which QEMU cannot finish here) */
 idle32:
 	mov	$idle_msg, %esi
 	call	puts32

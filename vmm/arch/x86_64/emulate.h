@@ -30,7 +30,13 @@ enum x86_emulate_result {
 	X86_EMULATE_UNHANDLED, /* not an instruction we finish: stop the VM */
 };
 
-/* Guest-virtual memory access for operands in memory (the caller walks the page tables). */
+/*
+ * Guest-virtual memory access (the caller walks the guest's page tables). Used for memory
+ * operands and for instruction bytes KVM did not pass. Return 0 with all len bytes filled,
+ * or non-zero: the instruction is then UNHANDLED, since we cannot raise the #PF the guest
+ * would have seen. Operands are read only at CPL 0 (user-mode memory operands are refused
+ * before reading); instruction bytes at any CPL. Nothing here applies U/S or SMAP checks.
+ */
 struct x86_emulate_ops {
 	int (*read)(void *opaque, uint64_t gva, void *buf, size_t len);
 	void *opaque;
@@ -38,8 +44,11 @@ struct x86_emulate_ops {
 
 /*
  * Emulate the instruction at regs->rip whose bytes are insn[0..len). len may be short of
- * the full instruction only if ops->read can fetch the rest from CS:RIP.
- * *kind is set to what was decoded (also on UNHANDLED, when known).
+ * the full instruction only if ops->read can fetch the rest from CS:RIP; ops may be NULL.
+ * On DONE or INJECT_BP *regs holds the result with RIP past the instruction; on UNHANDLED
+ * *regs is untouched. *sregs is only read. *kind (if kind is not NULL) is set to what was
+ * decoded, also on UNHANDLED when the opcode was recognised (e.g. CLAC at CPL 3), and to
+ * X86_INSN_UNKNOWN otherwise.
  */
 enum x86_emulate_result x86_emulate(struct kvm_regs *regs, struct kvm_sregs *sregs,
 				    const uint8_t *insn, size_t len,

@@ -156,19 +156,6 @@ static void cpuid_set_topology(struct kvm_cpuid_entry2 *e, unsigned int id, unsi
 	}
 }
 
-/*
- * PVM hosts: ERMS and FSRM make the guest kernel use "rep movsb" for copies and page
- * clearing, which the interpreter runs at a fraction of the speed of the unrolled loops
- * (measured: faults and copies take twice as long).
- */
-static void cpuid_set_pvm(struct kvm_cpuid_entry2 *e)
-{
-	if (e->function == 7 && e->index == 0) {
-		e->ebx &= ~(1u << 9); /* ERMS */
-		e->edx &= ~(1u << 4); /* FSRM */
-	}
-}
-
 static int x86_vcpu_set_cpuid(struct vcpu *vcpu, struct error *err)
 {
 	const struct kvm_cpuid2 *supported = vcpu->vm->arch->supported_cpuid;
@@ -179,11 +166,8 @@ static int x86_vcpu_set_cpuid(struct vcpu *vcpu, struct error *err)
 	if (!cpuid)
 		return error_set(err, -ENOMEM, "out of memory");
 	memcpy(cpuid, supported, size);
-	for (i = 0; i < cpuid->nent; i++) {
+	for (i = 0; i < cpuid->nent; i++)
 		cpuid_set_topology(&cpuid->entries[i], vcpu->id, vcpu->vm->config.nr_vcpus);
-		if (vcpu->vm->quirks.pvm)
-			cpuid_set_pvm(&cpuid->entries[i]);
-	}
 	if (ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid) < 0)
 		return error_set_errno(err, -errno, "vcpu%u: KVM_SET_CPUID2", vcpu->id);
 	return 0;

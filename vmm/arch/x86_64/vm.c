@@ -19,8 +19,16 @@
 #define X86_IDENTITY_MAP_ADDR 0xfffbc000ULL
 #define X86_MAX_CPUID_ENTRIES 256
 
-/* The boot parameter of guest-kernel-config/patches/0001 (PVM syscall fix-up). */
-#define PVM_GUEST_PARAMS "stratus.pvm_syscall=1"
+/*
+ * What a PVM "native" host needs on the guest command line (docs/guest-kernel.md):
+ * - stratus.pvm_syscall: our guest-kernel patch 0001 completes user SYSCALLs there;
+ * - clearcpuid: hides features from the guest *kernel* only (user space, which runs
+ *   natively, still sees them through CPUID): cx16, because KVM's emulator lacks
+ *   CMPXCHG16B (SLUB's cmpxchg_double); xsave, because it lacks XSAVE/XRSTOR (the kernel
+ *   then switches FPU state with FXSAVE, so no AVX for guest user space); erms and fsrm, because "rep movsb" copies and
+ *   page clears run at half the speed of the unrolled loops under the interpreter.
+ */
+#define PVM_GUEST_PARAMS "stratus.pvm_syscall=1 clearcpuid=cx16,xsave,erms,fsrm"
 
 void arch_detect_quirks(struct vm *vm)
 {

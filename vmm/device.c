@@ -93,18 +93,20 @@ int device_init_all(struct vm *vm, struct error *err)
 	return 0;
 }
 
-/* Newest first: the list is built by prepending, so this is reverse init order. */
+/*
+ * Newest first: the list is built by prepending, so this is reverse init order. Every
+ * exit() runs before any entry is freed, since an exit() looks up its own data.
+ */
 void device_exit_all(struct vm *vm)
 {
-	struct device_data *d = vm->devices;
+	struct device_data *d;
 
-	while (d) {
-		struct device_data *next = d->next;
-
+	for (d = vm->devices; d; d = d->next)
 		if (d->initialised && d->ops->exit)
 			d->ops->exit(vm);
+	while (vm->devices) {
+		d = vm->devices;
+		vm->devices = d->next;
 		free(d);
-		d = next;
 	}
-	vm->devices = NULL;
 }

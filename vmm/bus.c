@@ -40,8 +40,8 @@ static unsigned int bus_search(const struct bus *bus, uint64_t addr)
 	return lo;
 }
 
-int bus_register(struct bus *bus, uint64_t base, uint64_t len, bus_access_fn access,
-		 void *opaque, const char *name)
+int bus_register(struct bus *bus, uint64_t base, uint64_t len, bus_access_fn access, void *opaque,
+		 const char *name)
 {
 	struct bus_range *ranges;
 	unsigned int i;

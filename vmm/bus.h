@@ -37,8 +37,8 @@ void bus_init(struct bus *bus, const char *name);
 void bus_destroy(struct bus *bus);
 
 /* -EEXIST if the range overlaps one already registered. */
-int bus_register(struct bus *bus, uint64_t base, uint64_t len, bus_access_fn access,
-		 void *opaque, const char *name);
+int bus_register(struct bus *bus, uint64_t base, uint64_t len, bus_access_fn access, void *opaque,
+		 const char *name);
 int bus_unregister(struct bus *bus, uint64_t base);
 
 /* Dispatch one access; returns false if no device claims addr (data then reads as 0xff). */

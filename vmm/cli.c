@@ -9,8 +9,8 @@
 
 #include "cli.h"
 
-#define CLI_DEFAULT_MEM	  (128ULL << 20)
-#define CLI_MAX_MEM	  (1ULL << 40)
+#define CLI_DEFAULT_MEM (128ULL << 20)
+#define CLI_MAX_MEM	(1ULL << 40)
 
 int cli_parse_size(const char *text, uint64_t *bytes)
 {
@@ -68,9 +68,12 @@ static int cli_parse_machine(const char *text, struct error *err)
 		if (!strchr(item, '='))
 			type = item;
 		if (type && strcmp(type, "microvm"))
-			return error_set(err, -EINVAL, "-machine: unsupported machine type '%s' "
-						       "(only microvm)", type);
-		if (!type && strncmp(item, "dump-guest-core=", 16) && strncmp(item, "mem-share=", 10))
+			return error_set(err, -EINVAL,
+					 "-machine: unsupported machine type '%s' "
+					 "(only microvm)",
+					 type);
+		if (!type && strncmp(item, "dump-guest-core=", 16) &&
+		    strncmp(item, "mem-share=", 10))
 			return error_set(err, -EINVAL, "-machine: unknown property '%s'", item);
 	}
 	return 0;
@@ -86,7 +89,8 @@ static int cli_parse_smp(const char *text, unsigned int *nr, struct error *err)
 	errno = 0;
 	value = strtoul(p, &end, 10);
 	if (errno || end == p || (*end && *end != ',') || value == 0 || value > 255)
-		return error_set(err, -EINVAL, "-smp: '%s' is not a vCPU count from 1 to 255", text);
+		return error_set(err, -EINVAL, "-smp: '%s' is not a vCPU count from 1 to 255",
+				 text);
 	*nr = (unsigned int)value;
 	return 0;
 }
@@ -97,12 +101,29 @@ static int cli_parse_serial(const char *text, struct cli_options *opts, struct e
 		opts->serial = CLI_SERIAL_STDIO;
 	} else if (!strcmp(text, "none") || !strcmp(text, "null")) {
 		opts->serial = CLI_SERIAL_NONE;
+	} else if (!strncmp(text, "unix:", 5)) {
+		/* QEMU's "unix:PATH,server,nowait": we always serve and never wait. */
+		size_t len = strcspn(text + 5, ",");
+		const char *rest = text + 5 + len;
+
+		if (len == 0 || len >= sizeof(opts->socket_path))
+			return error_set(err, -EINVAL, "-serial: '%s': bad socket path", text);
+		if (*rest && strcmp(rest, ",server,nowait") &&
+		    strcmp(rest, ",server=on,wait=off") && strcmp(rest, ",server"))
+			return error_set(err, -EINVAL,
+					 "-serial: '%s': only server sockets are "
+					 "supported",
+					 text);
+		memcpy(opts->socket_path, text + 5, len);
+		opts->socket_path[len] = '\0';
+		opts->serial = CLI_SERIAL_SOCKET;
+		opts->vm.serial_socket = opts->socket_path;
 	} else if (!strncmp(text, "file:", 5) && text[5]) {
 		opts->serial = CLI_SERIAL_FILE;
 		opts->serial_path = text + 5;
 	} else {
-		return error_set(err, -EINVAL, "-serial: '%s' must be stdio, file:PATH or none",
-				 text);
+		return error_set(err, -EINVAL,
+				 "-serial: '%s' must be stdio, file:PATH, unix:PATH or none", text);
 	}
 	return 0;
 }
@@ -123,8 +144,8 @@ static int cli_parse_boot_entry(const char *text, enum vm_boot_entry *entry, str
 
 /* Options that take a value; -D's value is optional (see below). */
 static const char *const cli_valued[] = {
-	"machine", "M", "kernel", "initrd", "append", "m", "smp", "serial", "name", "pidfile",
-	"boot-entry",
+	"machine", "M",	     "kernel", "initrd",  "append",	"m",
+	"smp",	   "serial", "name",   "pidfile", "boot-entry",
 };
 
 static bool cli_takes_value(const char *name)
@@ -152,8 +173,10 @@ static int cli_apply(const char *name, const char *value, struct cli_options *op
 		vm->cmdline = value;
 	else if (!strcmp(name, "m")) {
 		if (cli_parse_size(value, &vm->mem_size) < 0 || vm->mem_size < (16ULL << 20))
-			return error_set(err, -EINVAL, "-m: '%s' is not a memory size of at least "
-						       "16 MiB (e.g. 128, 512M, 2G)", value);
+			return error_set(err, -EINVAL,
+					 "-m: '%s' is not a memory size of at least "
+					 "16 MiB (e.g. 128, 512M, 2G)",
+					 value);
 	} else if (!strcmp(name, "smp"))
 		return cli_parse_smp(value, &vm->nr_vcpus, err);
 	else if (!strcmp(name, "serial"))
@@ -226,7 +249,8 @@ void cli_usage(FILE *out)
 	      "  -append CMDLINE         kernel command line\n"
 	      "  -m SIZE                 guest memory, MiB or with K/M/G suffix (default 128)\n"
 	      "  -smp N                  vCPUs (default 1)\n"
-	      "  -serial stdio|file:PATH|none   console (default stdio)\n"
+	      "  -serial stdio|file:PATH|unix:PATH[,server,nowait]|none\n"
+	      "                          console (default stdio; unix: one client at a time)\n"
 	      "  -boot-entry auto|pvh|linux64   kernel entry (default auto: PVH if present)\n"
 	      "  -name NAME              VM name, for logs\n"
 	      "  -D [FILE]               debug log, to FILE or stderr\n"

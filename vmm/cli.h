@@ -11,6 +11,7 @@
 enum cli_serial {
 	CLI_SERIAL_STDIO,
 	CLI_SERIAL_FILE,
+	CLI_SERIAL_SOCKET,
 	CLI_SERIAL_NONE,
 };
 
@@ -18,6 +19,7 @@ struct cli_options {
 	struct vm_config vm;
 	enum cli_serial serial;
 	const char *serial_path;
+	char socket_path[108]; /* -serial unix:PATH (sun_path's size) */
 	const char *name;
 	const char *log_path; /* -D FILE; NULL with log_stderr for plain -D */
 	bool log_debug;	      /* -D given: debug-level log */

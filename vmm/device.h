@@ -25,8 +25,8 @@ struct device_ops {
 	void (*exit)(struct vm *vm);
 };
 
-#define DEVICE_REGISTER(ops)                                                            \
-	static const struct device_ops *const device_entry_##ops                       \
+#define DEVICE_REGISTER(ops)                                     \
+	static const struct device_ops *const device_entry_##ops \
 		__attribute__((used, section("vmm_devices"), aligned(sizeof(void *)))) = &ops
 
 /* Call every registered device's init at each level in turn; on failure unwind. */

@@ -31,11 +31,11 @@ double log_uptime(void);
 #define log_debug(...) log_write(LOG_DEBUG, __VA_ARGS__)
 
 /* Log a message at most once per call site. */
-#define log_once(level, ...)                                                   \
-	do {                                                                   \
-		static bool log_once_done_;                                    \
+#define log_once(level, ...)                                                       \
+	do {                                                                       \
+		static bool log_once_done_;                                        \
 		if (!__atomic_exchange_n(&log_once_done_, true, __ATOMIC_RELAXED)) \
-			log_write(level, __VA_ARGS__);                         \
+			log_write(level, __VA_ARGS__);                             \
 	} while (0)
 
 #endif

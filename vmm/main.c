@@ -5,6 +5,7 @@
  * ended (see cli_usage and docs/vmm.md).
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,18 +37,20 @@ static int open_console(struct cli_options *opts, struct error *err)
 	switch (opts->serial) {
 	case CLI_SERIAL_STDIO:
 		if (opts->daemonize)
-			return error_set(err, -EINVAL, "-daemonize: the console cannot be stdio; "
-						       "use -serial file:PATH or none");
+			return error_set(err, -EINVAL,
+					 "-daemonize: the console cannot be stdio; "
+					 "use -serial file:PATH or none");
 		opts->vm.serial_fd = 1;
 		opts->vm.serial_in_fd = 0;
 		break;
 	case CLI_SERIAL_FILE:
-		opts->vm.serial_fd = open(opts->serial_path,
-					  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		opts->vm.serial_fd =
+			open(opts->serial_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 		if (opts->vm.serial_fd < 0)
 			return error_set_errno(err, -errno, "-serial: cannot open %s",
 					       opts->serial_path);
 		break;
+	case CLI_SERIAL_SOCKET: /* the serial device listens (vm->config.serial_socket) */
 	case CLI_SERIAL_NONE:
 		break;
 	}
@@ -131,7 +134,7 @@ static int absolute_path(const char **path, char **owned, struct error *err)
 
 static int run(struct cli_options *opts)
 {
-	char *paths[3] = { NULL, NULL, NULL };
+	char *paths[4] = { NULL, NULL, NULL, NULL };
 	struct error err = { 0 };
 	int parent_fd = -1, status;
 	bool pid_written = false;
@@ -143,7 +146,8 @@ static int run(struct cli_options *opts)
 	if (opts->daemonize) {
 		if (absolute_path(&opts->vm.kernel_path, &paths[0], &err) < 0 ||
 		    absolute_path(&opts->vm.initrd_path, &paths[1], &err) < 0 ||
-		    absolute_path(&opts->pidfile, &paths[2], &err) < 0)
+		    absolute_path(&opts->pidfile, &paths[2], &err) < 0 ||
+		    absolute_path(&opts->vm.serial_socket, &paths[3], &err) < 0)
 			goto fail;
 		parent_fd = daemonize(&err);
 		if (parent_fd < 0)
@@ -179,6 +183,7 @@ out:
 	free(paths[0]);
 	free(paths[1]);
 	free(paths[2]);
+	free(paths[3]);
 	return status;
 }
 
@@ -187,6 +192,8 @@ int main(int argc, char *argv[])
 	struct cli_options opts;
 	struct error err = { 0 };
 
+	/* A console or log reader that goes away must not kill the VM. */
+	signal(SIGPIPE, SIG_IGN);
 	if (cli_parse(argc, argv, &opts, &err) < 0) {
 		fprintf(stderr, "stratus-vmm: %s\n", err.msg);
 		return EXIT_USAGE;

@@ -63,8 +63,7 @@ int vm_mem_alloc_region(struct vm_mem *mem, uint64_t gpa, uint64_t size, struct 
 	return 0;
 }
 
-int vm_mem_add_region(struct vm_mem *mem, uint64_t gpa, uint64_t size, void *hva,
-		      struct error *err)
+int vm_mem_add_region(struct vm_mem *mem, uint64_t gpa, uint64_t size, void *hva, struct error *err)
 {
 	int r = vm_mem_check_new(mem, gpa, size, err);
 

@@ -39,11 +39,11 @@ static inline void closep(int *fd)
 	}
 }
 
-#define _cleanup_(f)	 __attribute__((cleanup(f)))
-#define _cleanup_free_	 _cleanup_(freep)
-#define _cleanup_close_	 _cleanup_(closep)
-#define _unused_	 __attribute__((unused))
-#define _printf_(a, b)	 __attribute__((format(printf, a, b)))
+#define _cleanup_(f)	__attribute__((cleanup(f)))
+#define _cleanup_free_	_cleanup_(freep)
+#define _cleanup_close_ _cleanup_(closep)
+#define _unused_	__attribute__((unused))
+#define _printf_(a, b)	__attribute__((format(printf, a, b)))
 
 /* Hand ownership out of a cleanup-managed local. */
 static inline int fd_steal(int *fd)

@@ -105,8 +105,7 @@ static void vcpu_handle_system_event(struct vcpu *vcpu)
 		vm_request_exit(vcpu->vm, VM_EXIT_PANIC);
 		break;
 	default:
-		log_warn("vcpu%u: unknown system event %u", vcpu->id,
-			 vcpu->run->system_event.type);
+		log_warn("vcpu%u: unknown system event %u", vcpu->id, vcpu->run->system_event.type);
 		vm_request_exit(vcpu->vm, VM_EXIT_ERROR);
 	}
 }

@@ -48,8 +48,10 @@ static int kvm_open(struct vm *vm, struct error *err)
 		int r = -errno;
 
 		if (r == -ENOENT)
-			return error_set(err, r, "%s does not exist: this host offers no KVM "
-						 "(load kvm_intel, kvm_amd or kvm_pvm)", KVM_DEVICE);
+			return error_set(err, r,
+					 "%s does not exist: this host offers no KVM "
+					 "(load kvm_intel, kvm_amd or kvm_pvm)",
+					 KVM_DEVICE);
 		return error_set_errno(err, r, "cannot open %s", KVM_DEVICE);
 	}
 	version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
@@ -80,8 +82,9 @@ static int vm_create_kvm_vm(struct vm *vm, struct error *err)
 		if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
 			return error_set_errno(err, -errno, "KVM_CAP_EXIT_ON_EMULATION_FAILURE");
 	} else if (vm->quirks.pvm) {
-		return error_set(err, -ENOTSUP, "KVM lacks KVM_CAP_EXIT_ON_EMULATION_FAILURE, "
-						"which a PVM host needs");
+		return error_set(err, -ENOTSUP,
+				 "KVM lacks KVM_CAP_EXIT_ON_EMULATION_FAILURE, "
+				 "which a PVM host needs");
 	}
 	return 0;
 }
@@ -200,9 +203,12 @@ fail:
 const char *vm_exit_reason_name(enum vm_exit_reason reason)
 {
 	static const char *const names[] = {
-		[VM_EXIT_NONE] = "running",	   [VM_EXIT_POWEROFF] = "poweroff",
-		[VM_EXIT_QUIT] = "quit",	   [VM_EXIT_RESET] = "reset",
-		[VM_EXIT_TRIPLE_FAULT] = "triple-fault", [VM_EXIT_PANIC] = "panic",
+		[VM_EXIT_NONE] = "running",
+		[VM_EXIT_POWEROFF] = "poweroff",
+		[VM_EXIT_QUIT] = "quit",
+		[VM_EXIT_RESET] = "reset",
+		[VM_EXIT_TRIPLE_FAULT] = "triple-fault",
+		[VM_EXIT_PANIC] = "panic",
 		[VM_EXIT_ERROR] = "error",
 	};
 
@@ -280,7 +286,8 @@ enum vm_exit_reason vm_run(struct vm *vm)
 	vcpu_signals_init();
 	signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	watch.fd = signal_fd;
-	if (signal_fd < 0 || event_loop_add(vm->loop, signal_fd, EPOLLIN, vm_on_signal, &watch) < 0) {
+	if (signal_fd < 0 ||
+	    event_loop_add(vm->loop, signal_fd, EPOLLIN, vm_on_signal, &watch) < 0) {
 		log_error("cannot watch signals: %s", strerror(errno));
 		return VM_EXIT_ERROR;
 	}

@@ -22,16 +22,16 @@ struct arch_vm;
 /* Why a VM stopped; vm_exit_status() maps each to the process exit status (docs/vmm.md). */
 enum vm_exit_reason {
 	VM_EXIT_NONE,
-	VM_EXIT_POWEROFF,   /* guest powered off (exit port, or KVM system event) */
-	VM_EXIT_QUIT,	    /* the host asked: SIGTERM, SIGINT, QMP quit */
-	VM_EXIT_RESET,	    /* guest reboot: i8042 reset or KVM reset event */
+	VM_EXIT_POWEROFF,     /* guest powered off (exit port, or KVM system event) */
+	VM_EXIT_QUIT,	      /* the host asked: SIGTERM, SIGINT, QMP quit */
+	VM_EXIT_RESET,	      /* guest reboot: i8042 reset or KVM reset event */
 	VM_EXIT_TRIPLE_FAULT, /* KVM_EXIT_SHUTDOWN */
-	VM_EXIT_PANIC,	    /* guest kernel panicked (exit port, or KVM crash event) */
-	VM_EXIT_ERROR,	    /* the VMM could not go on: emulation failure, KVM error */
+	VM_EXIT_PANIC,	      /* guest kernel panicked (exit port, or KVM crash event) */
+	VM_EXIT_ERROR,	      /* the VMM could not go on: emulation failure, KVM error */
 };
 
 enum vm_boot_entry {
-	VM_BOOT_AUTO,	 /* PVH if the kernel has the note, else the 64-bit entry */
+	VM_BOOT_AUTO, /* PVH if the kernel has the note, else the 64-bit entry */
 	VM_BOOT_PVH,
 	VM_BOOT_LINUX64, /* 64-bit Linux boot protocol (zero page in rsi) */
 };
@@ -40,10 +40,11 @@ struct vm_config {
 	uint64_t mem_size;
 	unsigned int nr_vcpus;
 	const char *kernel_path;
-	const char *initrd_path; /* NULL: none */
-	const char *cmdline;	 /* user part; the VMM appends what its devices need */
-	int serial_fd;		 /* console output, -1 to drop it */
-	int serial_in_fd;	 /* console input, -1 for none */
+	const char *initrd_path;   /* NULL: none */
+	const char *cmdline;	   /* user part; the VMM appends what its devices need */
+	int serial_fd;		   /* console output, -1 to drop it */
+	int serial_in_fd;	   /* console input, -1 for none */
+	const char *serial_socket; /* or: serve the console on this Unix socket (one client) */
 	enum vm_boot_entry boot_entry;
 };
 

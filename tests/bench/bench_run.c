@@ -42,7 +42,8 @@ int main(int argc, char *argv[])
 	}
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	printf("%.3f %ld %d\n",
-	       (double)(end.tv_sec - start.tv_sec) * 1e3 + (double)(end.tv_nsec - start.tv_nsec) / 1e6,
+	       (double)(end.tv_sec - start.tv_sec) * 1e3 +
+		       (double)(end.tv_nsec - start.tv_nsec) / 1e6,
 	       usage.ru_maxrss, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 	return 0;
 }

@@ -59,6 +59,22 @@ expect_eq "-serial file: exit 0" 0 "$status"
 expect_grep "-serial file: console in the file" '^stub: hello from PVH$' "$work/console.txt"
 expect_no_grep "-serial file: nothing on stdout" 'stub:' "$work/file.out"
 
+# Console input: stdin reaches the guest (the stub echoes until 'q').
+printf 'hello-inputq' | timeout 60 "$vmm" -kernel "$stub" -append e >"$work/echo.out" 2>"$work/echo.log"
+expect_eq "console input from stdin: exit 0" 0 "$?"
+expect_grep "console input from stdin echoed by the guest" 'hello-input' "$work/echo.out"
+
+# -serial unix:PATH: a client gets the console both ways; the socket is removed at exit.
+timeout 60 "$vmm" -kernel "$stub" -append e -serial "unix:$work/console.sock,server,nowait" \
+	</dev/null >"$work/sock.out" 2>"$work/sock.log" &
+pid=$!
+for _ in $(seq 100); do [ -S "$work/console.sock" ] && break; sleep 0.05; done
+printf 'via-socketq' | timeout 30 socat - "UNIX-CONNECT:$work/console.sock" >"$work/sock.client"
+wait "$pid"
+expect_eq "-serial unix: exit 0" 0 "$?"
+expect_grep "-serial unix: input and output through the socket" '^via-socket$' "$work/sock.client"
+[ -e "$work/console.sock" ] && fail "-serial unix: socket left behind" || pass "-serial unix: socket removed"
+
 # -daemonize -pidfile: the parent returns once the VM runs; SIGTERM stops it cleanly.
 status=$(run_vmm daemon -kernel "$stub" -append i -serial "file:$work/daemon.txt" \
 	-daemonize -pidfile "$work/vmm.pid" -D "$work/daemon-debug.log")
@@ -103,6 +119,7 @@ bad_cli "-smp 0" "-smp: '0'" -kernel "$stub" -smp 0
 bad_cli "missing value" "-append: missing value" -kernel "$stub" -append
 bad_cli "bad machine" "unsupported machine type 'pc'" -machine pc -kernel "$stub"
 bad_cli "bad serial" "-serial: 'tcp:1'" -kernel "$stub" -serial tcp:1
+bad_cli "client serial socket" "only server sockets" -kernel "$stub" -serial unix:/tmp/x,nowait
 
 # Bad kernels: a clear error, exit 1, no crash.
 bad_kernel() {

@@ -11,8 +11,8 @@
 
 #include "cli.h"
 
-#define ARGV(...) ((char *const[]){ "stratus-vmm", __VA_ARGS__, NULL })
-#define ARGC(...) ((int)(sizeof((char *[]){ "stratus-vmm", __VA_ARGS__ }) / sizeof(char *)))
+#define ARGV(...)	      ((char *const[]){ "stratus-vmm", __VA_ARGS__, NULL })
+#define ARGC(...)	      ((int)(sizeof((char *[]){ "stratus-vmm", __VA_ARGS__ }) / sizeof(char *)))
 #define PARSE(opts, err, ...) cli_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), opts, err)
 
 static void test_defaults(void **state)
@@ -55,6 +55,20 @@ static void test_full_kata_style(void **state)
 	assert_string_equal(o.pidfile, "/tmp/pid");
 	assert_true(o.daemonize);
 	assert_int_equal(o.vm.boot_entry, VM_BOOT_PVH);
+}
+
+static void test_serial_socket(void **state)
+{
+	struct cli_options o;
+	struct error err = { 0 };
+
+	(void)state;
+	assert_int_equal(
+		PARSE(&o, &err, "-kernel", "k", "-serial", "unix:/run/c.sock,server,nowait"), 0);
+	assert_int_equal(o.serial, CLI_SERIAL_SOCKET);
+	assert_string_equal(o.vm.serial_socket, "/run/c.sock");
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k", "-serial", "unix:/run/d.sock"), 0);
+	assert_string_equal(o.vm.serial_socket, "/run/d.sock");
 }
 
 static void test_log_without_file(void **state)
@@ -102,6 +116,8 @@ static void test_errors(void **state)
 		     "k");
 	EXPECT_ERROR("-serial: 'file:'", "-kernel", "k", "-serial", "file:");
 	EXPECT_ERROR("-boot-entry: 'efi'", "-kernel", "k", "-boot-entry", "efi");
+	EXPECT_ERROR("bad socket path", "-kernel", "k", "-serial", "unix:,server");
+	EXPECT_ERROR("only server sockets", "-kernel", "k", "-serial", "unix:/x,reconnect=1");
 }
 
 static void test_sizes(void **state)
@@ -140,9 +156,13 @@ static void test_help_and_version(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),	 cmocka_unit_test(test_full_kata_style),
-		cmocka_unit_test(test_log_without_file), cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_sizes),		 cmocka_unit_test(test_help_and_version),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_full_kata_style),
+		cmocka_unit_test(test_log_without_file),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_help_and_version),
+		cmocka_unit_test(test_serial_socket),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,8 +27,8 @@ static void test_ptr_bounds(void **state)
 	setup_two_regions(&mem);
 	assert_ptr_equal(vm_mem_ptr(&mem, 0, sizeof(low)), low);
 	assert_ptr_equal(vm_mem_ptr(&mem, 100, 10), low + 100);
-	assert_null(vm_mem_ptr(&mem, 8000, 200));       /* runs off the end */
-	assert_null(vm_mem_ptr(&mem, 8192, 1));         /* in the gap */
+	assert_null(vm_mem_ptr(&mem, 8000, 200)); /* runs off the end */
+	assert_null(vm_mem_ptr(&mem, 8192, 1));	  /* in the gap */
 	assert_null(vm_mem_ptr(&mem, 0x10000, 4097));
 	assert_null(vm_mem_ptr(&mem, 0x10001, UINT64_MAX)); /* overflow */
 	assert_null(vm_mem_ptr(&mem, UINT64_MAX, 2));

@@ -1,12 +1,19 @@
 /*
  * 16550A UART on COM1: the guest console. Output goes to the configured fd as the guest
- * writes it; input is read by the main loop into a 64-byte receive FIFO. The interrupt
+ * writes it; input is read by the main loop into a 64-byte receive FIFO. With a console
+ * socket, one client at a time gets both directions (a new client replaces the old one);
+ * output with no client connected, or that the client does not read, is dropped rather
+ * than allowed to stall the vCPU. The interrupt
  * line follows the IIR (level raised while any enabled interrupt is pending), as the
  * Linux 8250 driver expects (16550 datasheet, register descriptions).
  */
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <termios.h>
 
 #include "../device.h"
@@ -23,22 +30,22 @@
 #define UART_MSR 6
 #define UART_SCR 7
 
-#define UART_IER_RDI  0x01
-#define UART_IER_THRI 0x02
-#define UART_IIR_NO_INT 0x01
-#define UART_IIR_THRI	0x02
-#define UART_IIR_RDI	0x04
-#define UART_IIR_FIFO	0xc0
-#define UART_FCR_ENABLE 0x01
+#define UART_IER_RDI	  0x01
+#define UART_IER_THRI	  0x02
+#define UART_IIR_NO_INT	  0x01
+#define UART_IIR_THRI	  0x02
+#define UART_IIR_RDI	  0x04
+#define UART_IIR_FIFO	  0xc0
+#define UART_FCR_ENABLE	  0x01
 #define UART_FCR_CLEAR_RX 0x02
-#define UART_LCR_DLAB	0x80
-#define UART_MCR_LOOP	0x10
-#define UART_LSR_DR	0x01
-#define UART_LSR_THRE	0x20
-#define UART_LSR_TEMT	0x40
-#define UART_MSR_DCD	0x80
-#define UART_MSR_DSR	0x20
-#define UART_MSR_CTS	0x10
+#define UART_LCR_DLAB	  0x80
+#define UART_MCR_LOOP	  0x10
+#define UART_LSR_DR	  0x01
+#define UART_LSR_THRE	  0x20
+#define UART_LSR_TEMT	  0x40
+#define UART_MSR_DCD	  0x80
+#define UART_MSR_DSR	  0x20
+#define UART_MSR_CTS	  0x10
 
 #define SERIAL_FIFO 64
 
@@ -48,6 +55,8 @@ struct serial {
 	int out_fd;
 	int in_fd;
 	int drained_fd; /* eventfd: the guest emptied a full FIFO, resume reading input */
+	int listen_fd;	/* console socket, -1 if none */
+	char *socket_path;
 	bool in_paused;
 	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
 	bool thr_pending; /* a "transmitter empty" interrupt is owed */
@@ -79,12 +88,27 @@ static void serial_update_irq(struct serial *s)
 	vm_irq_line(s->vm, X86_COM1_IRQ, level);
 }
 
+/* Called with the lock held. */
+static void serial_drop_client(struct serial *s)
+{
+	if (s->in_fd < 0)
+		return;
+	event_loop_remove(s->vm->loop, s->in_fd);
+	close(s->in_fd);
+	s->in_fd = s->out_fd = -1;
+	s->in_paused = false;
+}
+
 static void serial_transmit(struct serial *s, uint8_t byte)
 {
 	if (s->mcr & UART_MCR_LOOP) {
 		if (s->rx_len < SERIAL_FIFO)
 			s->rx[(s->rx_head + s->rx_len++) % SERIAL_FIFO] = byte;
-	} else if (s->out_fd >= 0 && write(s->out_fd, &byte, 1) < 0) {
+	} else if (s->out_fd >= 0 && s->listen_fd >= 0) {
+		/* A socket client: never SIGPIPE, never block the vCPU on a slow reader. */
+		if (send(s->out_fd, &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN)
+			serial_drop_client(s);
+	} else if (s->out_fd >= 0 && write(s->out_fd, &byte, 1) < 0 && errno != EAGAIN) {
 		log_once(LOG_WARN, "serial: console output failed: %s", strerror(errno));
 	}
 	s->thr_pending = true;
@@ -179,8 +203,7 @@ static void serial_write(struct serial *s, unsigned int reg, uint8_t value)
 	}
 }
 
-static void serial_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
-			  bool is_write)
+static void serial_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
 {
 	struct serial *s = opaque;
 
@@ -198,6 +221,49 @@ static void serial_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t
 	pthread_mutex_unlock(&s->lock);
 }
 
+static void serial_on_input(void *opaque, uint32_t events);
+
+static void serial_on_connect(void *opaque, uint32_t events)
+{
+	struct serial *s = opaque;
+	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	(void)events;
+	if (fd < 0)
+		return;
+	pthread_mutex_lock(&s->lock);
+	serial_drop_client(s);
+	if (event_loop_add(s->vm->loop, fd, EPOLLIN, serial_on_input, s) < 0) {
+		close(fd);
+	} else {
+		s->in_fd = s->out_fd = fd;
+		log_debug("serial: console client connected");
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int serial_listen(struct serial *s, const char *path, struct error *err)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return error_set(err, -ENAMETOOLONG, "serial: socket path too long: %s", path);
+	strcpy(addr.sun_path, path);
+	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s->listen_fd < 0)
+		return error_set_errno(err, -errno, "serial: socket");
+	unlink(path); /* a stale socket from an earlier run */
+	if (bind(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    listen(s->listen_fd, 1) < 0)
+		return error_set_errno(err, -errno, "serial: cannot listen on %s", path);
+	s->socket_path = strdup(path);
+	if (!s->socket_path)
+		return error_set(err, -ENOMEM, "serial: out of memory");
+	if (event_loop_add(s->vm->loop, s->listen_fd, EPOLLIN, serial_on_connect, s) < 0)
+		return error_set_errno(err, -errno, "serial: cannot watch %s", path);
+	return 0;
+}
+
 static void serial_on_input(void *opaque, uint32_t events)
 {
 	struct serial *s = opaque;
@@ -210,8 +276,12 @@ static void serial_on_input(void *opaque, uint32_t events)
 		n = read(s->in_fd, buf, n);
 	for (i = 0; i < n; i++)
 		s->rx[(s->rx_head + s->rx_len++) % SERIAL_FIFO] = buf[i];
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (events & EPOLLHUP)) {
-		event_loop_remove(s->vm->loop, s->in_fd); /* end of input */
+	if (s->listen_fd >= 0 &&
+	    (n < 0 ? errno != EAGAIN && errno != EINTR : (events & EPOLLHUP))) {
+		serial_drop_client(s); /* the client is gone both ways */
+	} else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		/* End of input; a socket client that only shut down writing still gets output. */
+		event_loop_remove(s->vm->loop, s->in_fd);
 	} else if (s->rx_len == SERIAL_FIFO) {
 		s->in_paused = true; /* wait for the guest to drain the FIFO */
 		event_loop_modify(s->vm->loop, s->in_fd, 0);
@@ -251,6 +321,16 @@ static void serial_tty_raw(struct serial *s)
 		s->tty_raw = true;
 }
 
+static int serial_watch_drained(struct serial *s, struct error *err)
+{
+	s->drained_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->drained_fd < 0)
+		return error_set_errno(err, -errno, "serial: eventfd");
+	if (event_loop_add(s->vm->loop, s->drained_fd, EPOLLIN, serial_on_drained, s) < 0)
+		return error_set_errno(err, -errno, "serial: cannot watch console input");
+	return 0;
+}
+
 static int serial_watch_input(struct serial *s, struct error *err)
 {
 	int r;
@@ -263,11 +343,9 @@ static int serial_watch_input(struct serial *s, struct error *err)
 	}
 	if (r < 0)
 		return error_set_errno(err, r, "serial: cannot watch console input");
-	s->drained_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (s->drained_fd < 0)
-		return error_set_errno(err, -errno, "serial: eventfd");
-	if (event_loop_add(s->vm->loop, s->drained_fd, EPOLLIN, serial_on_drained, s) < 0)
-		return error_set_errno(err, -errno, "serial: cannot watch console input");
+	r = serial_watch_drained(s, err);
+	if (r < 0)
+		return r;
 	serial_tty_raw(s);
 	return 0;
 }
@@ -284,18 +362,23 @@ static int serial_init(struct vm *vm, struct error *err)
 	s->vm = vm;
 	s->out_fd = vm->config.serial_fd;
 	s->in_fd = vm->config.serial_in_fd;
-	s->drained_fd = -1;
+	s->drained_fd = s->listen_fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	r = device_set_data(vm, &serial_device, s);
 	if (r < 0) {
 		free(s);
 		return r;
 	}
-	if (s->in_fd >= 0) {
+	if (vm->config.serial_socket) {
+		s->in_fd = s->out_fd = -1;
+		r = serial_listen(s, vm->config.serial_socket, err);
+		if (r == 0)
+			r = serial_watch_drained(s, err);
+	} else if (s->in_fd >= 0) {
 		r = serial_watch_input(s, err);
-		if (r < 0)
-			return r;
 	}
+	if (r < 0)
+		return r;
 	r = bus_register(&vm->pio_bus, X86_COM1_PORT, 8, serial_access, s, "serial");
 	if (r < 0)
 		return error_set_errno(err, r, "serial: port 0x%x", X86_COM1_PORT);
@@ -308,6 +391,15 @@ static void serial_exit(struct vm *vm)
 
 	if (!s)
 		return;
+	if (s->listen_fd >= 0) {
+		serial_drop_client(s);
+		event_loop_remove(vm->loop, s->listen_fd);
+		close(s->listen_fd);
+	}
+	if (s->socket_path) {
+		unlink(s->socket_path);
+		free(s->socket_path);
+	}
 	if (s->in_fd >= 0)
 		event_loop_remove(vm->loop, s->in_fd);
 	if (s->drained_fd >= 0) {

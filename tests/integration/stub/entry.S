@@ -1,8 +1,8 @@
 /*
  * Entry points of the freestanding test guest. PVH (32-bit protected mode, ebx = start
  * info) acts on the last byte of the command line (the VMM puts the user's words last): 'p' power off through the exit port,
- * 'r' reset through the i8042, 't' triple fault, 'i' idle forever (interrupts off), 'h'
- * hello then power off. The 64-bit entry
+ * 'r' reset through the i8042, 't' triple fault, 'i' idle forever (interrupts off), 'e'
+ * echo console input back until a 'q' arrives, then power off, 'h' hello then power off. The 64-bit entry
  * (Linux boot protocol, rsi = zero page) runs the C checks in stub.c.
  */
 #define COM1 0x3f8
@@ -42,6 +42,8 @@ stub_entry32:
 	je	poweroff32
 	cmp	$'i', %al
 	je	idle32
+	cmp	$'e', %al
+	je	echo32
 	mov	$unknown32, %esi
 	call	puts32
 poweroff32:
@@ -57,6 +59,19 @@ reset32:
 triple32:
 	lidt	null_idt
 	ud2			/* #UD with no IDT: triple fault (not INT3, which QEMU cannot finish here) */
+echo32:
+	mov	$echo_msg, %esi
+	call	puts32
+6:	mov	$COM1 + 5, %dx		/* LSR: wait for data ready */
+	inb	%dx, %al
+	test	$1, %al
+	jz	6b
+	mov	$COM1, %dx
+	inb	%dx, %al
+	cmp	$'q', %al
+	je	poweroff32
+	outb	%al, %dx
+	jmp	6b
 idle32:
 	mov	$idle_msg, %esi
 	call	puts32
@@ -94,6 +109,8 @@ unknown32:
 	.asciz "stub: unknown action\n"
 idle_msg:
 	.asciz "stub: idle\n"
+echo_msg:
+	.asciz "stub: echo\n"
 	.balign 8
 null_idt:
 	.word 0

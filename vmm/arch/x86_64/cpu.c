@@ -16,17 +16,17 @@
 #include "arch_vm.h"
 #include "layout.h"
 
-#define GDT_NULL   0
-#define GDT_CODE32 1
-#define GDT_CODE64 2
-#define GDT_DATA   3
-#define GDT_TSS	   4
+#define GDT_NULL    0
+#define GDT_CODE32  1
+#define GDT_CODE64  2
+#define GDT_DATA    3
+#define GDT_TSS	    4
 #define GDT_ENTRIES 5
 
-#define CR0_PE	(1ULL << 0)
-#define CR0_ET	(1ULL << 4)
-#define CR0_PG	(1ULL << 31)
-#define CR4_PAE (1ULL << 5)
+#define CR0_PE	 (1ULL << 0)
+#define CR0_ET	 (1ULL << 4)
+#define CR0_PG	 (1ULL << 31)
+#define CR4_PAE	 (1ULL << 5)
 #define EFER_LME (1ULL << 8)
 #define EFER_LMA (1ULL << 10)
 
@@ -46,10 +46,10 @@
 #define MSR_SYSCALL_MASK      0xc0000084
 #define MSR_KERNEL_GS_BASE    0xc0000102
 
-#define APIC_LVT0	   0x350
-#define APIC_LVT1	   0x360
-#define APIC_MODE_NMI	   4
-#define APIC_MODE_EXTINT   7
+#define APIC_LVT0	 0x350
+#define APIC_LVT1	 0x360
+#define APIC_MODE_NMI	 4
+#define APIC_MODE_EXTINT 7
 
 /* A GDT descriptor (Intel SDM vol. 3A §3.4.5) from flags/access, base and limit. */
 static uint64_t gdt_entry(uint16_t flags, uint32_t base, uint32_t limit)
@@ -111,9 +111,11 @@ int x86_write_boot_tables(struct vm_mem *mem, struct error *err)
 	for (i = 0; i < 4; i++) {
 		pdpt[i] = (X86_PD_GPA + i * 4096) | PTE_PRESENT | PTE_RW;
 		for (j = 0; j < 512; j++)
-			pd[j] = ((uint64_t)i << 30) + ((uint64_t)j << 21) + (PTE_PRESENT | PTE_RW | PTE_PS);
+			pd[j] = ((uint64_t)i << 30) + ((uint64_t)j << 21) +
+				(PTE_PRESENT | PTE_RW | PTE_PS);
 		if (vm_mem_write(mem, X86_PD_GPA + i * 4096, pd, sizeof(pd)) < 0)
-			return error_set(err, -EFAULT, "boot page tables do not fit in guest memory");
+			return error_set(err, -EFAULT,
+					 "boot page tables do not fit in guest memory");
 	}
 	if (vm_mem_write(mem, X86_PDPT_GPA, pdpt, sizeof(pdpt)) < 0)
 		return error_set(err, -EFAULT, "boot page tables do not fit in guest memory");
@@ -176,12 +178,16 @@ static int x86_vcpu_set_cpuid(struct vcpu *vcpu, struct error *err)
 static int x86_vcpu_set_msrs(struct vcpu *vcpu, struct error *err)
 {
 	static const struct kvm_msr_entry boot_msrs[] = {
-		{ .index = MSR_IA32_SYSENTER_CS },  { .index = MSR_IA32_SYSENTER_ESP },
-		{ .index = MSR_IA32_SYSENTER_EIP }, { .index = MSR_STAR },
-		{ .index = MSR_CSTAR },		    { .index = MSR_KERNEL_GS_BASE },
-		{ .index = MSR_SYSCALL_MASK },	    { .index = MSR_LSTAR },
+		{ .index = MSR_IA32_SYSENTER_CS },
+		{ .index = MSR_IA32_SYSENTER_ESP },
+		{ .index = MSR_IA32_SYSENTER_EIP },
+		{ .index = MSR_STAR },
+		{ .index = MSR_CSTAR },
+		{ .index = MSR_KERNEL_GS_BASE },
+		{ .index = MSR_SYSCALL_MASK },
+		{ .index = MSR_LSTAR },
 		{ .index = MSR_IA32_TSC },
-		{ .index = MSR_IA32_MISC_ENABLE, .data = 1 }, /* fast strings */
+		{ .index = MSR_IA32_MISC_ENABLE, .data = 1 },	       /* fast strings */
 		{ .index = MSR_MTRR_DEF_TYPE, .data = (1 << 11) | 6 }, /* MTRRs on, default WB */
 	};
 	struct {
@@ -195,8 +201,7 @@ static int x86_vcpu_set_msrs(struct vcpu *vcpu, struct error *err)
 	if (n < 0)
 		return error_set_errno(err, -errno, "vcpu%u: KVM_SET_MSRS", vcpu->id);
 	if (n != (int)ARRAY_SIZE(boot_msrs))
-		log_once(LOG_WARN, "vcpu%u: KVM refused MSR 0x%x", vcpu->id,
-			 boot_msrs[n].index);
+		log_once(LOG_WARN, "vcpu%u: KVM refused MSR 0x%x", vcpu->id, boot_msrs[n].index);
 	return 0;
 }
 

@@ -61,8 +61,8 @@ static void x86_log_failure(struct vcpu *vcpu, const struct kvm_regs *regs, cons
 	for (i = 0; i < len && i < 15; i++)
 		snprintf(hex + 3 * i, sizeof(hex) - 3 * i, "%02x ", insn[i]);
 	log_error("vcpu%u: KVM cannot emulate the instruction at rip 0x%llx (bytes: %s), "
-		  "stopping the VM", vcpu->id, (unsigned long long)regs->rip,
-		  len ? hex : "none given");
+		  "stopping the VM",
+		  vcpu->id, (unsigned long long)regs->rip, len ? hex : "none given");
 }
 
 static int x86_handle_emulation_failure(struct vcpu *vcpu)
@@ -79,14 +79,16 @@ static int x86_handle_emulation_failure(struct vcpu *vcpu)
 	if (run->emulation_failure.ndata >= 3 &&
 	    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
 		insn = run->emulation_failure.insn_bytes;
-		len = MIN(run->emulation_failure.insn_size, sizeof(run->emulation_failure.insn_bytes));
+		len = MIN(run->emulation_failure.insn_size,
+			  sizeof(run->emulation_failure.insn_bytes));
 	}
 	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
 	log_debug("vcpu%u: emulation failure: ndata %u flags 0x%llx size %u rip 0x%llx cs 0x%x",
 		  vcpu->id, run->emulation_failure.ndata,
 		  (unsigned long long)run->emulation_failure.flags,
-		  run->emulation_failure.insn_size, (unsigned long long)regs.rip, sregs.cs.selector);
+		  run->emulation_failure.insn_size, (unsigned long long)regs.rip,
+		  sregs.cs.selector);
 	result = x86_emulate(&regs, &sregs, insn, len, &ops, &kind);
 	if (result == X86_EMULATE_UNHANDLED) {
 		x86_log_failure(vcpu, &regs, insn, len);

@@ -11,12 +11,11 @@
 #include "../../vm.h"
 #include "layout.h"
 
-#define I8042_DATA    0
-#define I8042_COMMAND 4
+#define I8042_DATA	0
+#define I8042_COMMAND	4
 #define I8042_CMD_RESET 0xfe
 
-static void i8042_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
-			 bool is_write)
+static void i8042_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
 {
 	struct vm *vm = opaque;
 

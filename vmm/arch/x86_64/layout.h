@@ -20,16 +20,16 @@
 #define X86_CMDLINE_MAX	   0x10000ULL /* including the NUL */
 #define X86_EBDA_GPA	   0x9fc00ULL /* MP floating pointer and table live here */
 #define X86_EBDA_END	   0xa0000ULL
-#define X86_BIOS_GPA	   0xf0000ULL /* reserved, as on a PC */
+#define X86_BIOS_GPA	   0xf0000ULL  /* reserved, as on a PC */
 #define X86_HIMEM_GPA	   0x100000ULL /* 1 MiB: where bzImage protected-mode code goes */
 #define X86_KERNEL_MIN_GPA 0x100000ULL /* no kernel segment may load below this */
 
 /* RAM runs from 0 to the hole, then resumes at 4 GiB. */
-#define X86_MMIO_HOLE_GPA  0xc0000000ULL
-#define X86_MMIO_HOLE_END  0x100000000ULL
+#define X86_MMIO_HOLE_GPA 0xc0000000ULL
+#define X86_MMIO_HOLE_END 0x100000000ULL
 
 /* Devices in the hole. */
-#define X86_BOOT_TIMER_GPA 0xd0000000ULL /* guest writes X86_BOOT_TIMER_MAGIC when init runs */
+#define X86_BOOT_TIMER_GPA   0xd0000000ULL /* guest writes X86_BOOT_TIMER_MAGIC when init runs */
 #define X86_BOOT_TIMER_MAGIC 123
 #define X86_VIRTIO_MMIO_GPA  0xd0001000ULL /* virtio-mmio slots, 4 KiB each */
 #define X86_VIRTIO_MMIO_SIZE 0x1000ULL
@@ -37,10 +37,10 @@
 #define X86_LAPIC_GPA	     0xfee00000ULL
 
 /* I/O ports. */
-#define X86_COM1_PORT	0x3f8
-#define X86_COM1_IRQ	4
-#define X86_I8042_PORT	0x60 /* 0x60 data, 0x64 command/status */
-#define X86_EXIT_PORT	0xf4 /* our guest-kernel patch writes here on poweroff and panic */
+#define X86_COM1_PORT	  0x3f8
+#define X86_COM1_IRQ	  4
+#define X86_I8042_PORT	  0x60 /* 0x60 data, 0x64 command/status */
+#define X86_EXIT_PORT	  0xf4 /* our guest-kernel patch writes here on poweroff and panic */
 #define X86_EXIT_POWEROFF 0
 #define X86_EXIT_PANIC	  1
 

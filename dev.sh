@@ -87,7 +87,6 @@ run_tests() {
 	(cd "$build-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest -L unit --output-on-failure -j "$jobs")
 	log "the VMM under ASan+UBSan against the freestanding guest"
-	check_kvm
 	(cd "$build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest -R integration_vmm_stub --output-on-failure)
 	log "integration tests (real microVMs)"
 	(cd "$build" && STRATUS_KERNEL="$build/vmlinux" STRATUS_TEST_INITRAMFS="$build/test-initramfs.cpio" \

@@ -54,8 +54,22 @@ int cli_parse_size(const char *text, uint64_t *bytes)
 	return 0;
 }
 
-/* "microvm" or "type=microvm,dump-guest-core=off,mem-share=on" (Kata passes these). */
-static int cli_parse_machine(const char *text, struct error *err)
+static int cli_parse_on_off(const char *item, const char *value, bool *out, struct error *err)
+{
+	if (!strcmp(value, "on"))
+		*out = true;
+	else if (!strcmp(value, "off"))
+		*out = false;
+	else
+		return error_set(err, -EINVAL, "-machine: '%s' must be on or off", item);
+	return 0;
+}
+
+/*
+ * "microvm" or "type=microvm,dump-guest-core=off,mem-share=on" (Kata passes these), and
+ * pit=on|off as in QEMU's microvm.
+ */
+static int cli_parse_machine(const char *text, struct vm_config *vm, struct error *err)
 {
 	_cleanup_free_ char *copy = strdup(text);
 	char *save = NULL, *item;
@@ -69,12 +83,15 @@ static int cli_parse_machine(const char *text, struct error *err)
 			type = item;
 		if (type && strcmp(type, "microvm"))
 			return error_set(err, -EINVAL,
-					 "-machine: unsupported machine type '%s' "
-					 "(only microvm)",
+					 "-machine: unsupported machine type '%s' (only microvm)",
 					 type);
-		if (!type && strncmp(item, "dump-guest-core=", 16) &&
-		    strncmp(item, "mem-share=", 10))
+		if (!strncmp(item, "pit=", 4)) {
+			if (cli_parse_on_off(item, item + 4, &vm->pit, err) < 0)
+				return -EINVAL;
+		} else if (!type && strncmp(item, "dump-guest-core=", 16) &&
+			   strncmp(item, "mem-share=", 10)) {
 			return error_set(err, -EINVAL, "-machine: unknown property '%s'", item);
+		}
 	}
 	return 0;
 }
@@ -164,7 +181,7 @@ static int cli_apply(const char *name, const char *value, struct cli_options *op
 	struct vm_config *vm = &opts->vm;
 
 	if (!strcmp(name, "machine") || !strcmp(name, "M"))
-		return cli_parse_machine(value, err);
+		return cli_parse_machine(value, vm, err);
 	if (!strcmp(name, "kernel"))
 		vm->kernel_path = value;
 	else if (!strcmp(name, "initrd"))
@@ -243,7 +260,8 @@ int cli_parse(int argc, char *const argv[], struct cli_options *opts, struct err
 void cli_usage(FILE *out)
 {
 	fputs("usage: stratus-vmm -kernel VMLINUX [options]\n"
-	      "  -machine microvm        the machine (the only one; Kata's properties accepted)\n"
+	      "  -machine microvm[,pit=on|off]  the machine (the only one; Kata's properties\n"
+	      "                          accepted); pit: an i8254 PIT (default off)\n"
 	      "  -kernel PATH            ELF vmlinux (PVH or 64-bit entry) or bzImage\n"
 	      "  -initrd PATH            initramfs\n"
 	      "  -append CMDLINE         kernel command line\n"

@@ -46,6 +46,7 @@ struct vm_config {
 	int serial_in_fd;	   /* console input, -1 for none */
 	const char *serial_socket; /* or: serve the console on this Unix socket (one client) */
 	enum vm_boot_entry boot_entry;
+	bool pit; /* an in-kernel i8254 PIT (x86); KVM guests with kvm-clock do not need it */
 };
 
 /* Set by vm_create from the host: what it needs to work around. */

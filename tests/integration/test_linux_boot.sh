@@ -46,8 +46,8 @@ expect_grep "boot timer: the VMM logged guest init" 'guest boot completed in [0-
 expect_grep "poweroff logged" 'VM stopped: poweroff \(exit status 0\)' "$work/main.log"
 expect_no_grep "no emulation failure" 'cannot emulate' "$work/main.log"
 
-status=$(boot reboot -m 128 -boot-entry linux64 -append "quiet stratus_test=reboot stratus_test_quick")
-expect_eq "64-bit entry, guest reboot (i8042): exit status 3" 3 "$status"
+status=$(boot reboot -m 128 -machine microvm,pit=on -boot-entry linux64 -append "quiet stratus_test=reboot stratus_test_quick")
+expect_eq "64-bit entry with a PIT, guest reboot (i8042): exit status 3" 3 "$status"
 expect_grep "64-bit entry reaches userspace" '^STRATUS-TEST userspace-ok' "$work/reboot.out"
 expect_grep "reboot logged" 'reset through the i8042' "$work/reboot.log"
 

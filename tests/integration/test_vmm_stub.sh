@@ -36,6 +36,9 @@ expect_grep "triple fault logged" 'triple fault' "$work/triple.log"
 status=$(run_vmm smp -kernel "$stub" -append p -smp 4 -m 64)
 expect_eq "4 vCPUs, 64 MiB: exit 0" 0 "$status"
 
+status=$(run_vmm pit -machine microvm,pit=on -kernel "$stub" -append h)
+expect_eq "with an in-kernel PIT: exit 0" 0 "$status"
+
 # The 64-bit entry runs the instructions KVM's emulator may lack (finished by the VMM on
 # PVM hosts, native elsewhere): each result must be the architectural one.
 status=$(run_vmm emu -kernel "$stub" -boot-entry linux64)

@@ -55,6 +55,9 @@ static void test_full_kata_style(void **state)
 	assert_string_equal(o.pidfile, "/tmp/pid");
 	assert_true(o.daemonize);
 	assert_int_equal(o.vm.boot_entry, VM_BOOT_PVH);
+	assert_false(o.vm.pit);
+	assert_int_equal(PARSE(&o, &err, "-machine", "microvm,pit=on", "-kernel", "k"), 0);
+	assert_true(o.vm.pit);
 }
 
 static void test_serial_socket(void **state)
@@ -115,6 +118,8 @@ static void test_errors(void **state)
 	EXPECT_ERROR("unknown property 'accel=kvm'", "-machine", "microvm,accel=kvm", "-kernel",
 		     "k");
 	EXPECT_ERROR("-serial: 'file:'", "-kernel", "k", "-serial", "file:");
+	EXPECT_ERROR("'pit=maybe' must be on or off", "-machine", "microvm,pit=maybe", "-kernel",
+		     "k");
 	EXPECT_ERROR("-boot-entry: 'efi'", "-kernel", "k", "-boot-entry", "efi");
 	EXPECT_ERROR("bad socket path", "-kernel", "k", "-serial", "unix:,server");
 	EXPECT_ERROR("only server sockets", "-kernel", "k", "-serial", "unix:/x,reconnect=1");

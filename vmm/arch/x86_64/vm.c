@@ -1,6 +1,6 @@
 /*
- * The x86_64 machine: guest RAM around the MMIO hole, the in-kernel PIC/IOAPIC/LAPIC and
- * PIT, and direct kernel boot (kernel, initrd, zero page or PVH start info, MP table).
+ * The x86_64 machine: guest RAM around the MMIO hole, the in-kernel PIC/IOAPIC/LAPIC (and
+ * PIT if asked for), and direct kernel boot (kernel, initrd, zero page or PVH start info, MP table).
  * Host quirks: on PVM "native" hosts the guest kernel needs our syscall fix-up turned on.
  */
 #include <stdio.h>
@@ -86,7 +86,8 @@ int arch_vm_init(struct vm *vm, struct error *err)
 		return error_set_errno(err, -errno, "KVM_SET_IDENTITY_MAP_ADDR");
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP) < 0)
 		return error_set_errno(err, -errno, "KVM_CREATE_IRQCHIP");
-	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+	/* Off by default: see docs/vmm.md ("No PIT by default"). */
+	if (vm->config.pit && ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return error_set_errno(err, -errno, "KVM_CREATE_PIT2");
 	return x86_get_supported_cpuid(vm, err);
 }

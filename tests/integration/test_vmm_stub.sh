@@ -142,5 +142,24 @@ bad_kernel "garbage kernel" "kernel: " -kernel "$work/garbage"
 bad_kernel "truncated kernel" "kernel: " -kernel "$work/truncated"
 bad_kernel "kernel is a directory" "kernel: " -kernel "$work"
 bad_kernel "missing initrd" "initrd: cannot open" -kernel "$stub" -initrd "$work/nope"
+cp "$stub" "$work/aarch64"
+printf '\267' | dd of="$work/aarch64" bs=1 seek=18 conv=notrunc status=none # e_machine = EM_AARCH64
+bad_kernel "aarch64 ELF" "kernel: ELF image is not x86_64" -kernel "$work/aarch64"
+
+# No KVM, or no access to it: one clear line, exit 1.
+if command -v unshare >/dev/null; then
+	unshare -m sh -c 'mount -t tmpfs none /dev && exec "$0" -kernel "$1"' "$vmm" "$stub" \
+		</dev/null >"$work/nokvm.out" 2>"$work/nokvm.err"
+	expect_eq "no /dev/kvm: exit 1" 1 "$?"
+	expect_grep "no /dev/kvm: message" '/dev/kvm does not exist' "$work/nokvm.err"
+fi
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	cp "$stub" "$work/stub-copy" && chmod 755 "$work" && chmod 644 "$work/stub-copy"
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$vmm" -kernel "$work/stub-copy" \
+		</dev/null >"$work/noaccess.out" 2>"$work/noaccess.err"
+	expect_eq "no access to /dev/kvm: exit 1" 1 "$?"
+	expect_grep "no access to /dev/kvm: message" 'cannot open /dev/kvm: Permission denied' \
+		"$work/noaccess.err"
+fi
 
 finish

@@ -52,6 +52,28 @@ expect_no_grep() {
 	if ! grep -Eq -- "$2" "$3"; then pass "$1"; else fail "$1: /$2/ unexpectedly in $3"; fi
 }
 
+# wait_for PATTERN FILE [SECONDS]: until an extended regex shows up in FILE (default 10 s).
+wait_for() {
+	local i
+	for i in $(seq $((${3:-10} * 10))); do
+		grep -Eq -- "$1" "$2" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# expect_failure WHAT STATUS PATTERN COMMAND...: the command exits with STATUS and says
+# PATTERN in exactly one line on stderr.
+expect_failure() {
+	local what=$1 want=$2 pattern=$3 status
+	shift 3
+	"$@" </dev/null >"$work/failure.out" 2>"$work/failure.err"
+	status=$?
+	expect_eq "$what: exit $want" "$want" "$status"
+	expect_grep "$what: message" "$pattern" "$work/failure.err"
+	expect_eq "$what: one line on stderr" 1 "$(wc -l <"$work/failure.err")"
+}
+
 finish() {
 	echo "$passed passed, $failed failed"
 	[ "$failed" -eq 0 ]

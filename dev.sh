@@ -3,7 +3,8 @@
 #   ./dev.sh demo   install what is needed, build everything (guest kernel included),
 #                   boot a demo microVM
 #   ./dev.sh test   the same set-up, then every test: format check, unit tests (plain and
-#                   under ASan+UBSan), integration tests that boot real microVMs
+#                   under ASan+UBSan), a bounded fuzz run (STRATUS_FUZZ_SECONDS, default 60),
+#                   integration tests that boot real microVMs
 #   ./dev.sh setup  only the set-up
 # Re-running is cheap: packages already installed are not reinstalled, the build is
 # incremental and the guest kernel is cached under ~/.cache/stratus by the hash of its inputs.
@@ -86,6 +87,8 @@ run_tests() {
 	cmake --build "$build-asan" -j "$jobs"
 	(cd "$build-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest -L unit --output-on-failure -j "$jobs")
+	log "fuzzing virtqueues for ${STRATUS_FUZZ_SECONDS:-60} s (libFuzzer, ASan+UBSan)"
+	STRATUS_FUZZ_BUILD_DIR="$build-fuzz" "$top/tests/fuzz/run.sh" virtq "${STRATUS_FUZZ_SECONDS:-60}"
 	log "the VMM under ASan+UBSan against the freestanding guest"
 	(cd "$build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest -R integration_vmm_stub --output-on-failure)
 	log "integration tests (real microVMs)"

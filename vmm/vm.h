@@ -36,6 +36,20 @@ enum vm_boot_entry {
 	VM_BOOT_LINUX64, /* 64-bit Linux boot protocol (zero page in rsi) */
 };
 
+/* Devices the user asked for (-device); each device file creates the ones of its type. */
+enum vm_device_type {
+	VM_DEVICE_VIRTIO_RNG, /* virtio-rng-device */
+};
+
+#define VM_DEVICE_ID_MAX 32
+#define VM_MAX_DEVICES	 16
+
+struct vm_device_config {
+	enum vm_device_type type;
+	char id[VM_DEVICE_ID_MAX]; /* id=NAME, "" if not given */
+	/* Per-type settings (a disk's path, a vsock CID) go here as devices need them. */
+};
+
 struct vm_config {
 	uint64_t mem_size;
 	unsigned int nr_vcpus;
@@ -47,6 +61,8 @@ struct vm_config {
 	const char *serial_socket; /* or: serve the console on this Unix socket (one client) */
 	enum vm_boot_entry boot_entry;
 	bool pit; /* an in-kernel i8254 PIT (x86); KVM guests with kvm-clock do not need it */
+	struct vm_device_config devices[VM_MAX_DEVICES]; /* in command-line order */
+	unsigned int nr_devices;
 };
 
 /* Set by vm_create from the host: what it needs to work around. */

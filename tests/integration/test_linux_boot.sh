@@ -33,7 +33,9 @@ boot() {
 	echo $status
 }
 
-status=$(boot main -m 256 -smp "$smp" -append "quiet $marker stratus_test=poweroff")
+# With a virtio-rng device and the debug log (-D, on stderr) to see the driver at work.
+status=$(boot main -m 256 -smp "$smp" -device virtio-rng-device,id=rng0 -D \
+	-append "quiet $marker stratus_test=poweroff")
 out=$work/main.out
 expect_eq "guest poweroff: exit status 0" 0 "$status"
 expect_grep "busybox userspace runs" '^STRATUS-TEST userspace-ok' "$out"
@@ -52,6 +54,14 @@ done
 expect_grep "boot timer: the VMM logged guest init" 'guest boot completed in [0-9.]+ ms' "$work/main.log"
 expect_grep "poweroff logged" 'VM stopped: poweroff \(exit status 0\)' "$work/main.log"
 expect_no_grep "no emulation failure" 'cannot emulate the instruction' "$work/main.log"
+# Linux's virtio_mmio + virtio_rng: VIRTIO_F_VERSION_1 (bit 32) negotiated, the queue set
+# up, and the kernel's hwrng thread served (which needs interrupts to work).
+expect_grep "virtio-rng: the guest driver negotiated VERSION_1" \
+	'rng0: driver ready, features 0x1[0-9a-f]{8}$' "$work/main.log"
+expect_grep "virtio-rng: queue set up" 'rng0: queue 0 ready, [0-9]+ entries' "$work/main.log"
+expect_grep "virtio-rng: the guest read random bytes" 'rng0: served [1-9][0-9]* requests' \
+	"$work/main.log"
+expect_no_grep "virtio-rng: never needed a reset" 'needs reset' "$work/main.log"
 
 status=$(boot reboot -m 128 -machine microvm,pit=on -boot-entry linux64 -append "quiet stratus_test=reboot stratus_test_quick")
 expect_eq "64-bit entry with a PIT, guest reboot (i8042): exit status 3" 3 "$status"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # VMM mechanics against the freestanding test guest (tests/integration/stub), which boots in
 # milliseconds: serial output, the boot timer, every way a VM ends and its exit status,
-# the instruction-emulation fallback, the command line's errors, -serial file:,
+# the instruction-emulation fallback, the command line's errors, virtio-mmio slots, -serial file:,
 # -pidfile/-daemonize and SIGTERM.
 # usage: test_vmm_stub.sh STRATUS_VMM STUB
 source "$(dirname "$0")/lib.sh"
@@ -55,6 +55,14 @@ expect_grep "stub ran to the end" '^stub: done$' "$work/emu.out"
 
 status=$(run_vmm pvh-forced -kernel "$stub" -boot-entry pvh -append h)
 expect_eq "-boot-entry pvh" 0 "$status"
+
+# virtio-mmio slots: one per -device, in order, on the guest command line (the stub does not
+# drive virtio; the Linux boot test does).
+status=$(run_vmm virtio -kernel "$stub" -append h -D -device virtio-rng-device,id=rng0 \
+	-device virtio-rng-device)
+expect_eq "two virtio-rng devices: exit 0" 0 "$status"
+expect_grep "virtio-mmio slots on the guest command line" \
+	'virtio_mmio.device=4K@0xd0001000:5 virtio_mmio.device=4K@0xd0002000:6 h$' "$work/virtio.log"
 
 # -serial file:
 status=$(run_vmm file -kernel "$stub" -append h -serial "file:$work/console.txt")
@@ -115,6 +123,9 @@ bad_cli "missing value" "-append: missing value" -kernel "$stub" -append
 bad_cli "bad machine" "unsupported machine type 'pc'" -machine pc -kernel "$stub"
 bad_cli "bad serial" "-serial: 'tcp:1'" -kernel "$stub" -serial tcp:1
 bad_cli "client serial socket" "only server sockets" -kernel "$stub" -serial unix:/tmp/x,nowait
+bad_cli "unknown device" "-device: unknown device type 'virtio-foo'" -kernel "$stub" -device virtio-foo
+bad_cli "unknown device property" "unknown property 'rng=r0'" -kernel "$stub" \
+	-device virtio-rng-device,rng=r0
 
 # Bad kernels: a clear error, exit 1, no crash.
 bad_kernel() { expect_failure "$1" 1 "$2" "$vmm" "${@:3}"; }

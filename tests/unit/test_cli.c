@@ -146,6 +146,57 @@ static void test_sizes(void **state)
 	assert_int_equal(cli_parse_size("2048G", &b), -EINVAL); /* above 1 TiB */
 }
 
+static void test_devices(void **state)
+{
+	struct cli_options o;
+	struct error err = { 0 };
+
+	(void)state;
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k"), 0);
+	assert_int_equal(o.vm.nr_devices, 0);
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k", "-device", "virtio-rng-device"), 0);
+	assert_int_equal(o.vm.nr_devices, 1);
+	assert_int_equal(o.vm.devices[0].type, VM_DEVICE_VIRTIO_RNG);
+	assert_string_equal(o.vm.devices[0].id, "");
+	assert_int_equal(PARSE(&o, &err, "-device", "virtio-rng-device,id=rng0", "-kernel", "k",
+			       "--device", "virtio-rng-device,id=rng-1.b"),
+			 0);
+	assert_int_equal(o.vm.nr_devices, 2);
+	assert_string_equal(o.vm.devices[0].id, "rng0");
+	assert_string_equal(o.vm.devices[1].id, "rng-1.b");
+}
+
+static void test_device_errors(void **state)
+{
+	char *argv[3 + 2 * (VM_MAX_DEVICES + 1) + 1] = { "stratus-vmm", "-kernel", "k" };
+	struct cli_options o;
+	struct error err = { 0 };
+	int i, argc = 3;
+
+	(void)state;
+	EXPECT_ERROR("-device: unknown device type 'virtio-blk-device' (supported: "
+		     "virtio-rng-device)",
+		     "-kernel", "k", "-device", "virtio-blk-device");
+	EXPECT_ERROR("-device: unknown device type ''", "-kernel", "k", "-device", "");
+	EXPECT_ERROR("-device: virtio-rng-device: unknown property 'rng=objrng0'", "-kernel", "k",
+		     "-device", "virtio-rng-device,rng=objrng0");
+	EXPECT_ERROR("-device: 'id=': an id is", "-kernel", "k", "-device",
+		     "virtio-rng-device,id=");
+	EXPECT_ERROR("-device: 'id=a/b': an id is", "-kernel", "k", "-device",
+		     "virtio-rng-device,id=a/b");
+	EXPECT_ERROR("an id is 1 to 31", "-kernel", "k", "-device",
+		     "virtio-rng-device,id=0123456789012345678901234567890123");
+	EXPECT_ERROR("-device: id 'r' is used twice", "-kernel", "k", "-device",
+		     "virtio-rng-device,id=r", "-device", "virtio-rng-device,id=r");
+	EXPECT_ERROR("-device: missing value", "-kernel", "k", "-device");
+	for (i = 0; i <= VM_MAX_DEVICES; i++) {
+		argv[argc++] = "-device";
+		argv[argc++] = "virtio-rng-device";
+	}
+	assert_int_equal(cli_parse(argc, argv, &o, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "-device: at most 16 devices"));
+}
+
 static void test_help_and_version(void **state)
 {
 	struct cli_options o;
@@ -168,6 +219,8 @@ int main(void)
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_help_and_version),
 		cmocka_unit_test(test_serial_socket),
+		cmocka_unit_test(test_devices),
+		cmocka_unit_test(test_device_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,7 +9,7 @@
 #   reboot              reboot -f
 #   panic               sysrq crash, or if that fails, init exits (panics)
 #   idle                sleep forever
-# stratus_test_quick skips the sanity checks.
+# stratus_test_quick skips the sanity checks; stratus_test_run=PATH runs a test program.
 # Lines, in order: cpus=<n> cpus_online=<list> mem_kb=<kB> cmdline=<...>
 # userspace-ok, boot-timer-write=ok|FAIL, check-<name>=ok|FAIL (and pvm-sim-* lines when the image has
 # pvm-syscall-sim), sanity=ok|FAIL:<names>, action=<action>.
@@ -128,10 +128,18 @@ case " $cmdline " in
 	;;
 esac
 
+# Device tests bring their own guest programs (make-test-initramfs.sh --add) and name
+# them with stratus_test_run=PATH (several allowed): each runs in turn, and its exit
+# status is reported as "STRATUS-TEST run=PATH status=N".
 action=poweroff
 for word in $cmdline; do
 	case $word in
 	stratus_test=*) action=${word#stratus_test=} ;;
+	stratus_test_run=*)
+		prog=${word#stratus_test_run=}
+		"$prog"
+		report "run=$prog status=$?"
+		;;
 	esac
 done
 report "action=$action"

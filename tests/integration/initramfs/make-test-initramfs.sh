@@ -3,7 +3,12 @@
 # guest kernel with: an uncompressed newc cpio holding the static busybox,
 # the links for the applets the init uses, and init.sh as /init.
 #
-# Usage: tests/integration/initramfs/make-test-initramfs.sh [--pvm-syscall-sim] OUT.cpio
+# Usage: tests/integration/initramfs/make-test-initramfs.sh [--pvm-syscall-sim]
+#            [--add HOST_PATH:GUEST_PATH]... [--applets "a b c"] OUT.cpio
+#
+# --add puts a host file into the image (mode kept), for device tests that bring
+# their own guest programs or scripts; the init runs every stratus_test_run=PATH
+# word of the kernel command line (see init.sh). --applets adds busybox links.
 #
 # --pvm-syscall-sim also builds pvm-syscall-sim.c (gcc) into /bin; the init
 # runs it, which tests the guest kernel's stratus.pvm_syscall fix-up on any
@@ -23,11 +28,17 @@ applets=(sh mount devmem cat true sleep poweroff reboot)
 die() { echo "make-test-initramfs: error: $*" >&2; exit 1; }
 
 with_sim=0
-if [[ ${1:-} == --pvm-syscall-sim ]]; then
-	with_sim=1
+adds=()
+while [[ $# -gt 1 ]]; do
+	case $1 in
+	--pvm-syscall-sim) with_sim=1 ;;
+	--add) adds+=("$2"); shift ;;
+	--applets) read -r -a more <<<"$2"; applets+=("${more[@]}"); shift ;;
+	*) break ;;
+	esac
 	shift
-fi
-[[ $# -eq 1 ]] || die "usage: $0 [--pvm-syscall-sim] OUT.cpio"
+done
+[[ $# -eq 1 ]] || die "usage: $0 [--pvm-syscall-sim] [--add HOST:GUEST]... [--applets LIST] OUT.cpio"
 out=$1
 [[ -x $busybox ]] || die "$busybox not found (apt-get install busybox-static)"
 if readelf -l "$busybox" | grep -q INTERP; then
@@ -49,6 +60,13 @@ if [[ $with_sim == 1 ]]; then
 		-o "$stage/bin/pvm-syscall-sim" "$here/pvm-syscall-sim.c" ||
 		die "building pvm-syscall-sim failed"
 fi
+for add in "${adds[@]}"; do
+	host=${add%%:*}
+	guest=${add#*:}
+	[[ -f $host && $guest == /* && $add == *:* ]] || die "--add $add: need HOST_FILE:/GUEST/PATH"
+	mkdir -p "$stage$(dirname "$guest")"
+	cp -p "$host" "$stage$guest"
+done
 if [[ $(id -u) -eq 0 ]]; then
 	mknod -m 0600 "$stage/dev/console" c 5 1
 fi

@@ -159,76 +159,10 @@ static int cli_parse_boot_entry(const char *text, enum vm_boot_entry *entry, str
 	return 0;
 }
 
-static const struct {
-	const char *name;
-	enum vm_device_type type;
-} cli_device_types[] = {
-	{ "virtio-rng-device", VM_DEVICE_VIRTIO_RNG },
-};
-
-static int cli_parse_device_id(const char *item, struct vm_config *vm,
-			       struct vm_device_config *spec, struct error *err)
-{
-	const char *id = item + 3;
-	size_t len = strlen(id);
-	unsigned int i;
-
-	if (len == 0 || len >= sizeof(spec->id) ||
-	    strspn(id, "abcdefghijklmnopqrstuvwxyz"
-		       "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		       "0123456789_.-") != len)
-		return error_set(
-			err, -EINVAL,
-			"-device: '%s': an id is 1 to %zu letters, digits, '_', '.' or '-'", item,
-			sizeof(spec->id) - 1);
-	for (i = 0; i < vm->nr_devices; i++)
-		if (!strcmp(vm->devices[i].id, id))
-			return error_set(err, -EINVAL, "-device: id '%s' is used twice", id);
-	memcpy(spec->id, id, len + 1);
-	return 0;
-}
-
-/* "virtio-rng-device" or "virtio-rng-device,id=NAME" (StratoVirt's syntax). */
-static int cli_parse_device(const char *text, struct vm_config *vm, struct error *err)
-{
-	_cleanup_free_ char *copy = strdup(text);
-	struct vm_device_config spec = { 0 };
-	char *save = NULL, *type, *item;
-	unsigned int i;
-
-	if (!copy)
-		return -ENOMEM;
-	type = strtok_r(copy, ",", &save);
-	for (i = 0; type && i < ARRAY_SIZE(cli_device_types); i++)
-		if (!strcmp(type, cli_device_types[i].name))
-			break;
-	if (!type || i == ARRAY_SIZE(cli_device_types)) {
-		char known[256] = "";
-
-		for (i = 0; i < ARRAY_SIZE(cli_device_types); i++)
-			snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s",
-				 i ? ", " : "", cli_device_types[i].name);
-		return error_set(err, -EINVAL, "-device: unknown device type '%s' (supported: %s)",
-				 type ? type : "", known);
-	}
-	spec.type = cli_device_types[i].type;
-	while ((item = strtok_r(NULL, ",", &save))) {
-		if (strncmp(item, "id=", 3))
-			return error_set(err, -EINVAL, "-device: %s: unknown property '%s'", type,
-					 item);
-		if (cli_parse_device_id(item, vm, &spec, err) < 0)
-			return -EINVAL;
-	}
-	if (vm->nr_devices >= VM_MAX_DEVICES)
-		return error_set(err, -EINVAL, "-device: at most %d devices", VM_MAX_DEVICES);
-	vm->devices[vm->nr_devices++] = spec;
-	return 0;
-}
-
 /* Options that take a value; -D's value is optional (see below). */
 static const char *const cli_valued[] = {
-	"machine", "M",	     "kernel", "initrd",  "append",	"m",
-	"smp",	   "serial", "name",   "pidfile", "boot-entry", "device",
+	"machine", "M",	   "kernel",  "initrd",	    "append", "m",     "smp",
+	"serial",  "name", "pidfile", "boot-entry", "device", "drive",
 };
 
 static bool cli_takes_value(const char *name)
@@ -271,7 +205,9 @@ static int cli_apply(const char *name, const char *value, struct cli_options *op
 	else if (!strcmp(name, "boot-entry"))
 		return cli_parse_boot_entry(value, &vm->boot_entry, err);
 	else if (!strcmp(name, "device"))
-		return cli_parse_device(value, vm, err);
+		return cli_parse_device(value, opts, err);
+	else if (!strcmp(name, "drive"))
+		return cli_parse_drive(value, opts, err);
 	return 0;
 }
 
@@ -322,7 +258,7 @@ int cli_parse(int argc, char *const argv[], struct cli_options *opts, struct err
 	}
 	if (!opts->help && !opts->version && !opts->vm.kernel_path)
 		return error_set(err, -EINVAL, "-kernel: a kernel image is required");
-	return 0;
+	return cli_resolve_drives(opts, err);
 }
 
 void cli_usage(FILE *out)

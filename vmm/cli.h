@@ -15,6 +15,15 @@ enum cli_serial {
 	CLI_SERIAL_NONE,
 };
 
+/* -drive id=NAME,file=PATH[,readonly=on|off][,direct=on|off][,if=none][,format=raw] */
+struct cli_drive {
+	char id[VM_DEVICE_ID_MAX];
+	char file[VM_DEVICE_PATH_MAX];
+	bool readonly;
+	bool direct;
+	bool used;
+};
+
 struct cli_options {
 	struct vm_config vm;
 	enum cli_serial serial;
@@ -27,6 +36,9 @@ struct cli_options {
 	bool daemonize;
 	bool help;
 	bool version;
+	struct cli_drive drives[VM_MAX_DEVICES];
+	unsigned int nr_drives;
+	char device_drive[VM_MAX_DEVICES][VM_DEVICE_ID_MAX]; /* drive= of each -device */
 };
 
 /* Fills opts; on a bad command line returns -EINVAL with the one-line reason in err. */
@@ -36,5 +48,11 @@ int cli_parse(int argc, char *const argv[], struct cli_options *opts, struct err
 int cli_parse_size(const char *text, uint64_t *bytes);
 
 void cli_usage(FILE *out);
+
+/* cli_device.c: -device and -drive (StratoVirt's syntax). */
+int cli_parse_device(const char *text, struct cli_options *opts, struct error *err);
+int cli_parse_drive(const char *text, struct cli_options *opts, struct error *err);
+/* After all options: give each virtio-blk device its drive; every drive must be used once. */
+int cli_resolve_drives(struct cli_options *opts, struct error *err);
 
 #endif

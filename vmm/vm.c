@@ -145,6 +145,21 @@ static int vm_create_vcpus(struct vm *vm, struct error *err)
 	return 0;
 }
 
+/* A requested device no device file created would be silently missing: refuse instead. */
+static int vm_check_devices_claimed(struct vm *vm, struct error *err)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->config.nr_devices; i++)
+		if (!vm->device_claimed[i])
+			return error_set(
+				err, -ENOTSUP,
+				"-device %u (id '%s'): this device type is not available in "
+				"this build",
+				i + 1, vm->config.devices[i].id);
+	return 0;
+}
+
 int vm_create(const struct vm_config *config, struct vm **out, struct error *err)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
@@ -179,6 +194,9 @@ int vm_create(const struct vm_config *config, struct vm **out, struct error *err
 	if (r < 0)
 		goto fail;
 	r = device_init_all(vm, err);
+	if (r < 0)
+		goto fail;
+	r = vm_check_devices_claimed(vm, err);
 	if (r < 0)
 		goto fail;
 	/* The user's words go last: they override ours, and "-- init args" stay at the end. */

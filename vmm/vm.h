@@ -38,16 +38,28 @@ enum vm_boot_entry {
 
 /* Devices the user asked for (-device); each device file creates the ones of its type. */
 enum vm_device_type {
-	VM_DEVICE_VIRTIO_RNG, /* virtio-rng-device */
+	VM_DEVICE_VIRTIO_RNG,	/* virtio-rng-device */
+	VM_DEVICE_VIRTIO_BLK,	/* virtio-blk-device with its -drive */
+	VM_DEVICE_VIRTIO_VSOCK, /* vhost-vsock-device, served by our userspace device */
 };
 
-#define VM_DEVICE_ID_MAX 32
-#define VM_MAX_DEVICES	 16
+#define VM_DEVICE_ID_MAX     32
+#define VM_DEVICE_PATH_MAX   4096
+#define VM_DEVICE_SERIAL_MAX 21 /* VIRTIO_BLK_ID_BYTES (20) + NUL */
+#define VM_MAX_DEVICES	     16
 
 struct vm_device_config {
 	enum vm_device_type type;
 	char id[VM_DEVICE_ID_MAX]; /* id=NAME, "" if not given */
-	/* Per-type settings (a disk's path, a vsock CID) go here as devices need them. */
+	/*
+	 * virtio-blk: the image file (from the -drive); vsock: the Unix socket the host
+	 * connects to ("hybrid vsock"; guest connections to host port P go to PATH_P).
+	 */
+	char path[VM_DEVICE_PATH_MAX];
+	bool readonly;			   /* virtio-blk */
+	bool direct;			   /* virtio-blk: open the image O_DIRECT */
+	char serial[VM_DEVICE_SERIAL_MAX]; /* virtio-blk: GET_ID answer (default: drive id) */
+	uint64_t guest_cid;		   /* vsock: the guest's CID (>= 3) */
 };
 
 struct vm_config {
@@ -89,6 +101,8 @@ struct vm {
 	_Atomic enum vm_exit_reason exit_reason;
 	atomic_bool paused;
 	void *devices; /* device instances, see device.h */
+	/* Set by the device file that created config.devices[i]; vm_create refuses leftovers. */
+	bool device_claimed[VM_MAX_DEVICES];
 };
 
 int vm_create(const struct vm_config *config, struct vm **out, struct error *err);

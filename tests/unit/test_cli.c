@@ -74,6 +74,48 @@ static void test_serial_socket(void **state)
 	assert_string_equal(o.vm.serial_socket, "/run/d.sock");
 }
 
+static void test_drives_and_disks(void **state)
+{
+	struct cli_options o;
+	struct error err = { 0 };
+	const struct vm_device_config *d;
+
+	(void)state;
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k", "-device",
+			       "virtio-blk-device,drive=root,id=blk0", "-drive",
+			       "id=root,file=/img/root.raw,readonly=on,if=none,format=raw",
+			       "-drive", "id=data,file=/img/data.raw,direct=on", "-device",
+			       "virtio-blk-device,drive=data,serial=SN123"),
+			 0);
+	assert_int_equal(o.vm.nr_devices, 2);
+	d = &o.vm.devices[0];
+	assert_int_equal(d->type, VM_DEVICE_VIRTIO_BLK);
+	assert_string_equal(d->id, "blk0");
+	assert_string_equal(d->path, "/img/root.raw");
+	assert_true(d->readonly);
+	assert_false(d->direct);
+	assert_string_equal(d->serial, "root"); /* defaults to the drive id */
+	d = &o.vm.devices[1];
+	assert_string_equal(d->path, "/img/data.raw");
+	assert_false(d->readonly);
+	assert_true(d->direct);
+	assert_string_equal(d->serial, "SN123");
+}
+
+static void test_vsock(void **state)
+{
+	struct cli_options o;
+	struct error err = { 0 };
+
+	(void)state;
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k", "-device",
+			       "vhost-vsock-device,id=vsock0,guest-cid=3,uds-path=/run/v.sock"),
+			 0);
+	assert_int_equal(o.vm.devices[0].type, VM_DEVICE_VIRTIO_VSOCK);
+	assert_int_equal(o.vm.devices[0].guest_cid, 3);
+	assert_string_equal(o.vm.devices[0].path, "/run/v.sock");
+}
+
 static void test_log_without_file(void **state)
 {
 	struct cli_options o;
@@ -122,6 +164,28 @@ static void test_errors(void **state)
 		     "k");
 	EXPECT_ERROR("-boot-entry: 'efi'", "-kernel", "k", "-boot-entry", "efi");
 	EXPECT_ERROR("bad socket path", "-kernel", "k", "-serial", "unix:,server");
+	EXPECT_ERROR("needs drive=NAME", "-kernel", "k", "-device", "virtio-blk-device");
+	EXPECT_ERROR("drive 'nope' is not defined", "-kernel", "k", "-device",
+		     "virtio-blk-device,drive=nope");
+	EXPECT_ERROR("-drive: 'd' is not used", "-kernel", "k", "-drive", "id=d,file=/x");
+	EXPECT_ERROR("drive 'd' is used twice", "-kernel", "k", "-drive", "id=d,file=/x", "-device",
+		     "virtio-blk-device,drive=d", "-device", "virtio-blk-device,drive=d");
+	EXPECT_ERROR("needs id=NAME and file=PATH", "-kernel", "k", "-drive", "id=d");
+	EXPECT_ERROR("-drive: id 'd' is used twice", "-kernel", "k", "-drive", "id=d,file=/x",
+		     "-drive", "id=d,file=/y");
+	EXPECT_ERROR("'readonly=yes' must be on or off", "-kernel", "k", "-drive",
+		     "id=d,file=/x,readonly=yes");
+	EXPECT_ERROR("unsupported property 'format=qcow2'", "-kernel", "k", "-drive",
+		     "id=d,file=/x,format=qcow2");
+	EXPECT_ERROR("unknown property 'iothread=t0'", "-kernel", "k", "-drive", "id=d,file=/x",
+		     "-device", "virtio-blk-device,drive=d,iothread=t0");
+	EXPECT_ERROR("needs guest-cid=N", "-kernel", "k", "-device",
+		     "vhost-vsock-device,uds-path=/v");
+	EXPECT_ERROR("guest-cid must be from 3", "-kernel", "k", "-device",
+		     "vhost-vsock-device,guest-cid=2,uds-path=/v");
+	EXPECT_ERROR("needs uds-path=PATH", "-kernel", "k", "-device",
+		     "vhost-vsock-device,guest-cid=3");
+	EXPECT_ERROR("'x' is not key=value", "-kernel", "k", "-device", "virtio-rng-device,x");
 	EXPECT_ERROR("only server sockets", "-kernel", "k", "-serial", "unix:/x,reconnect=1");
 }
 
@@ -174,9 +238,9 @@ static void test_device_errors(void **state)
 	int i, argc = 3;
 
 	(void)state;
-	EXPECT_ERROR("-device: unknown device type 'virtio-blk-device' (supported: "
-		     "virtio-rng-device)",
-		     "-kernel", "k", "-device", "virtio-blk-device");
+	EXPECT_ERROR("-device: unknown device type 'virtio-net-device' (supported: "
+		     "virtio-rng-device, virtio-blk-device, vhost-vsock-device)",
+		     "-kernel", "k", "-device", "virtio-net-device");
 	EXPECT_ERROR("-device: unknown device type ''", "-kernel", "k", "-device", "");
 	EXPECT_ERROR("-device: virtio-rng-device: unknown property 'rng=objrng0'", "-kernel", "k",
 		     "-device", "virtio-rng-device,rng=objrng0");
@@ -219,6 +283,8 @@ int main(void)
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_help_and_version),
 		cmocka_unit_test(test_serial_socket),
+		cmocka_unit_test(test_drives_and_disks),
+		cmocka_unit_test(test_vsock),
 		cmocka_unit_test(test_devices),
 		cmocka_unit_test(test_device_errors),
 	};

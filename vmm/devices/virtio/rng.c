@@ -137,6 +137,7 @@ static int rng_init(struct vm *vm, struct error *err)
 		r = virtio_mmio_vm_attach(vm, dev, err);
 		if (r < 0)
 			return r;
+		vm->device_claimed[i] = true;
 		found++;
 	}
 	return found ? 0 : -ENODEV;

@@ -3,7 +3,7 @@
 #   ./dev.sh demo   install what is needed, build everything (guest kernel included),
 #                   boot a demo microVM
 #   ./dev.sh test   the same set-up, then every test: format check, unit tests (plain and
-#                   under ASan+UBSan), a bounded fuzz run (STRATUS_FUZZ_SECONDS, default 60),
+#                   under ASan+UBSan), bounded fuzz runs (STRATUS_FUZZ_SECONDS, 60 s each),
 #                   integration tests that boot real microVMs
 #   ./dev.sh setup  only the set-up
 # Re-running is cheap: packages already installed are not reinstalled, the build is
@@ -89,6 +89,8 @@ run_tests() {
 		ctest -L unit --output-on-failure -j "$jobs")
 	log "fuzzing virtqueues for ${STRATUS_FUZZ_SECONDS:-60} s (libFuzzer, ASan+UBSan)"
 	STRATUS_FUZZ_BUILD_DIR="$build-fuzz" "$top/tests/fuzz/run.sh" virtq "${STRATUS_FUZZ_SECONDS:-60}"
+	log "fuzzing virtio-blk requests for ${STRATUS_FUZZ_SECONDS:-60} s"
+	STRATUS_FUZZ_BUILD_DIR="$build-fuzz" "$top/tests/fuzz/run.sh" blk "${STRATUS_FUZZ_SECONDS:-60}"
 	log "the VMM under ASan+UBSan against the freestanding guest"
 	(cd "$build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest -R integration_vmm_stub --output-on-failure)
 	log "integration tests (real microVMs)"

@@ -311,3 +311,19 @@ bool fake_pop_used(struct fake_driver *d, unsigned int q, uint32_t *id, uint32_t
 	fq->last_used++;
 	return true;
 }
+
+void fake_add_chain(struct fake_driver *d, unsigned int q, uint16_t first,
+		    const struct fake_buf *bufs, unsigned int n)
+{
+	uint16_t size = d->queues[q].size;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		uint16_t this = (first + i) & (size - 1), next = (first + i + 1) & (size - 1);
+		uint16_t flags = (bufs[i].writable ? VRING_DESC_F_WRITE : 0) |
+				 (i + 1 < n ? VRING_DESC_F_NEXT : 0);
+
+		fake_set_desc(d, q, this, bufs[i].gpa, bufs[i].len, flags, i + 1 < n ? next : 0);
+	}
+	fake_make_avail(d, q, first & (size - 1));
+}

@@ -104,4 +104,18 @@ unsigned int fake_irqs(struct fake_driver *d);
 bool fake_pop_used(struct fake_driver *d, unsigned int q, uint32_t *id, uint32_t *len);
 uint16_t fake_used_idx(struct fake_driver *d, unsigned int q);
 
+/* One buffer of a chain, for fake_add_chain(). */
+struct fake_buf {
+	uint64_t gpa;
+	uint32_t len;
+	bool writable; /* device-writable (VRING_DESC_F_WRITE) */
+};
+
+/*
+ * Write n chained descriptors at first, first + 1, ... (modulo the queue size) for bufs,
+ * in order, and make the chain available (not notified: fake_kick does that).
+ */
+void fake_add_chain(struct fake_driver *d, unsigned int q, uint16_t first,
+		    const struct fake_buf *bufs, unsigned int n);
+
 #endif

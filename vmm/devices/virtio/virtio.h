@@ -106,4 +106,12 @@ void virtio_device_fail(struct virtio_device *dev, const char *fmt, ...) _printf
 /* virtio-rng (§5.4): one request queue of writable buffers filled from getrandom(). */
 int virtio_rng_new(const char *name, struct virtio_device **out);
 
+/*
+ * virtio-blk (§5.2, blk.c): the raw image spec->path (readonly, direct, serial as given);
+ * a failure to open or lock it is explained in err.
+ */
+struct vm_device_config;
+int virtio_blk_new(const struct vm_device_config *spec, struct virtio_device **out,
+		   struct error *err);
+
 #endif

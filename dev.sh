@@ -89,6 +89,8 @@ run_tests() {
 		ctest -L unit --output-on-failure -j "$jobs")
 	log "fuzzing virtqueues for ${STRATUS_FUZZ_SECONDS:-60} s (libFuzzer, ASan+UBSan)"
 	STRATUS_FUZZ_BUILD_DIR="$build-fuzz" "$top/tests/fuzz/run.sh" virtq "${STRATUS_FUZZ_SECONDS:-60}"
+	log "fuzzing virtio-vsock for 45 s (libFuzzer, ASan+UBSan)"
+	STRATUS_FUZZ_BUILD_DIR="$build-fuzz" "$top/tests/fuzz/run.sh" vsock 45
 	log "fuzzing virtio-blk requests for ${STRATUS_FUZZ_SECONDS:-60} s"
 	STRATUS_FUZZ_BUILD_DIR="$build-fuzz" "$top/tests/fuzz/run.sh" blk "${STRATUS_FUZZ_SECONDS:-60}"
 	log "the VMM under ASan+UBSan against the freestanding guest"

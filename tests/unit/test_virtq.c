@@ -484,6 +484,41 @@ static void test_4gib(void **state)
 	free(d);
 }
 
+/* An unpopped chain comes out again, the same, and only once it is pushed is it used. */
+static void test_unpop(void **state)
+{
+	struct fake_driver *d = *state;
+	struct virtq *vq = &d->dev->queues[0];
+	uint64_t a = buf(d, 32), b = buf(d, 64);
+	struct iovec iov[4];
+	struct virtq_chain c;
+	uint32_t id, len;
+
+	virtq_chain_init(&c, iov, ARRAY_SIZE(iov));
+	assert_int_equal(virtq_pop_chain(vq, &c), 0);
+	fake_set_desc(d, 0, 3, a, 32, W, 0);
+	fake_set_desc(d, 0, 4, b, 64, W, 0);
+	fake_make_avail(d, 0, 3);
+	fake_make_avail(d, 0, 4);
+	assert_int_equal(virtq_pop_chain(vq, &c), 1);
+	assert_int_equal(c.head, 3);
+	virtq_unpop_chain(vq);
+	assert_int_equal(virtq_pop_chain(vq, &c), 1);
+	assert_int_equal(c.head, 3);
+	assert_int_equal(c.in_len, 32);
+	virtq_push_used(vq, c.head, 7);
+	assert_int_equal(virtq_pop_chain(vq, &c), 1);
+	assert_int_equal(c.head, 4);
+	virtq_unpop_chain(vq);
+	assert_true(fake_pop_used(d, 0, &id, &len));
+	assert_int_equal(id, 3);
+	assert_int_equal(len, 7);
+	assert_false(fake_pop_used(d, 0, &id, &len));
+	assert_int_equal(virtq_pop_chain(vq, &c), 1);
+	assert_int_equal(c.head, 4);
+	assert_int_equal(virtq_pop_chain(vq, &c), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -511,6 +546,7 @@ int main(void)
 		T(test_indirect_with_next),
 		T(test_indirect_loop_and_range),
 		T(test_indirect_not_negotiated),
+		T(test_unpop),
 		cmocka_unit_test(test_4gib),
 	};
 

@@ -299,6 +299,12 @@ int virtq_pop_chain(struct virtq *vq, struct virtq_chain *chain)
 	return 1;
 }
 
+void virtq_unpop_chain(struct virtq *vq)
+{
+	if (vq->ready && !vq->broken)
+		vq->last_avail_idx--;
+}
+
 void virtq_push_used(struct virtq *vq, uint16_t head, uint32_t len)
 {
 	struct vring_used_elem *elem;

@@ -99,6 +99,13 @@ void virtq_disable(struct virtq *vq);
  */
 int virtq_pop_chain(struct virtq *vq, struct virtq_chain *chain);
 
+/*
+ * Give back the chain the last virtq_pop_chain() returned, unused (no virtq_push_used for
+ * it): the next pop walks it again. For a device that needs a buffer only once it has
+ * something to put in it (vsock rx). Only right after a successful pop on this queue.
+ */
+void virtq_unpop_chain(struct virtq *vq);
+
 /* Prepare a chain's storage (once; the chain can then be popped into again and again). */
 static inline void virtq_chain_init(struct virtq_chain *chain, struct iovec *iov, unsigned int cap)
 {

@@ -1,0 +1,382 @@
+/*
+ * virtio-vsock, the device half (virtio 1.2 §5.10): device ID 19, no feature bits (stream
+ * sockets only, §5.10.3), three queues (rx, tx, event: §5.10.2) and a configuration space
+ * of one le64, the guest's CID (§5.10.4). Connections and host sockets are in vsock_conn.c.
+ *
+ * The guest is hostile. Each tx packet's header is copied out of guest memory once and
+ * checked before anything uses it (§5.10.6): src_cid must be the guest's CID and dst_cid
+ * the host's (2), else the packet is dropped (nobody to answer); the type must be STREAM and
+ * len must fit both the chain and VSOCK_MAX_PAYLOAD, else the connection gets an RST; an
+ * unknown op resets its connection; anything that matches no connection and is not itself an
+ * RST gets one (§5.10.6.6). No tx packet stalls the queue: a well-behaved guest never
+ * exceeds the credit we advertised, so guest data always fits its connection's buffer.
+ *
+ * rx (§5.10.6.2): the device needs a guest buffer only when it has a packet, so the rx pump
+ * pops a chain, asks the next connection with work to fill it, and gives the chain back
+ * (virtq_unpop_chain) if the connection had nothing after all. It runs after tx packets,
+ * socket events and rx notifications, handles a bounded batch per call and kicks itself for
+ * the rest. Host connections that arrive before DRIVER_OK are held, their REQUEST queued
+ * until the driver is up; the client may give up by closing its socket. The event queue's
+ * buffers are kept unused: a TRANSPORT_RESET event (§5.10.6.7) is only needed for snapshots.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "../../device.h"
+#include "../../log.h"
+#include "../../vm.h"
+#include "mmio.h"
+#include "vsock.h"
+
+#define VSOCK_RX_BATCH 256 /* packets per pump round, then yield the loop */
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "vsock headers are little-endian; add conversions for this host"
+#endif
+
+void vsock_fill_hdr(const struct virtio_vsock *vs, struct virtio_vsock_hdr *h, uint32_t src_port,
+		    uint32_t dst_port, uint16_t op)
+{
+	*h = (struct virtio_vsock_hdr){
+		.src_cid = VSOCK_HOST_CID,
+		.dst_cid = vs->guest_cid,
+		.src_port = src_port,
+		.dst_port = dst_port,
+		.type = VIRTIO_VSOCK_TYPE_STREAM,
+		.op = op,
+		.buf_alloc = VSOCK_BUF_ALLOC,
+	};
+}
+
+/* vs->slice = the len bytes of iovecs src from offset on; returns the iovec count. */
+unsigned int vsock_iov_slice(struct virtio_vsock *vs, const struct iovec *src, unsigned int nr,
+			     uint64_t offset, size_t len)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < nr && len && n < ARRAY_SIZE(vs->slice); i++) {
+		size_t take;
+
+		if (offset >= src[i].iov_len) {
+			offset -= src[i].iov_len;
+			continue;
+		}
+		take = MIN(src[i].iov_len - offset, len);
+		vs->slice[n++] = (struct iovec){ (uint8_t *)src[i].iov_base + offset, take };
+		len -= take;
+		offset = 0;
+	}
+	return n;
+}
+
+void vsock_owe_rst(struct virtio_vsock *vs, uint32_t local_port, uint32_t peer_port)
+{
+	if (vs->nr_rst < VSOCK_RST_BACKLOG)
+		vs->rst[vs->nr_rst++] = (struct vsock_rst){ local_port, peer_port };
+	/* Else dropped: a guest flooding us with stray packets gets fewer answers. */
+}
+
+static bool vsock_rx_ready(struct virtio_vsock *vs)
+{
+	const struct virtq *vq = &vs->dev.queues[VSOCK_QUEUE_RX];
+
+	return vs->active && vq->ready && !vq->broken;
+}
+
+/* Fill one popped rx chain; 0 if nobody had anything for it. */
+static uint32_t vsock_rx_one(struct virtio_vsock *vs, const struct virtq_chain *chain)
+{
+	struct vsock_conn *conn;
+	struct virtio_vsock_hdr h;
+	unsigned int tries = vs->nr_conns + 1;
+	bool free_after;
+	uint32_t len;
+
+	if (vs->nr_rst) {
+		struct vsock_rst r = vs->rst[--vs->nr_rst];
+
+		vsock_fill_hdr(vs, &h, r.local_port, r.peer_port, VIRTIO_VSOCK_OP_RST);
+		virtq_chain_write(chain, 0, &h, VSOCK_HDR_LEN);
+		return VSOCK_HDR_LEN;
+	}
+	/* Each at most once: one that cannot use this buffer waits for a bigger one. */
+	while ((conn = vs->rx_head) && tries--) {
+		vs->rx_head = conn->rx_next;
+		if (!vs->rx_head)
+			vs->rx_tail = NULL;
+		conn->on_rx_list = false;
+		free_after = false;
+		len = vsock_conn_fill_rx(conn, chain, &free_after);
+		if (free_after)
+			vsock_conn_free(conn);
+		else if (vsock_conn_has_rx_work(conn))
+			vsock_conn_owe(conn, 0); /* to the back of the list: round robin */
+		if (len)
+			return len;
+	}
+	return 0;
+}
+
+void vsock_rx_pump(struct virtio_vsock *vs)
+{
+	struct virtq *vq = &vs->dev.queues[VSOCK_QUEUE_RX];
+	struct virtq_chain chain;
+	unsigned int done = 0;
+
+	if (!vsock_rx_ready(vs))
+		return;
+	virtq_chain_init(&chain, vs->rx_iov, ARRAY_SIZE(vs->rx_iov));
+	while (done < VSOCK_RX_BATCH && (vs->rx_head || vs->nr_rst)) {
+		uint32_t len;
+
+		if (virtq_pop_chain(vq, &chain) <= 0)
+			break; /* no buffer: the guest's next rx notification brings us back */
+		if (chain.in_len < VSOCK_HDR_LEN) {
+			virtq_push_used(vq, chain.head, 0); /* useless to anyone */
+			vs->bad_packets++;
+			done++;
+			continue;
+		}
+		len = vsock_rx_one(vs, &chain);
+		if (!len) {
+			virtq_unpop_chain(vq);
+			break;
+		}
+		virtq_push_used(vq, chain.head, len);
+		done++;
+	}
+	virtio_device_notify_used(&vs->dev, VSOCK_QUEUE_RX);
+	if (done >= VSOCK_RX_BATCH)
+		virtio_device_queue_kick(&vs->dev, VSOCK_QUEUE_RX);
+}
+
+/* Copy the header out (once) and check what every packet must satisfy. */
+static bool vsock_tx_header(struct virtio_vsock *vs, const struct virtq_chain *chain,
+			    struct virtio_vsock_hdr *h)
+{
+	if (chain->out_len < VSOCK_HDR_LEN ||
+	    virtq_chain_read(chain, 0, h, VSOCK_HDR_LEN) != VSOCK_HDR_LEN)
+		return false;
+	/* A packet not from this guest, or not for the host, has nobody to answer. */
+	return h->src_cid == vs->guest_cid && h->dst_cid == VSOCK_HOST_CID;
+}
+
+static void vsock_tx_packet(struct virtio_vsock *vs, const struct virtq_chain *chain)
+{
+	struct virtio_vsock_hdr h;
+	struct vsock_conn *conn;
+
+	if (!vsock_tx_header(vs, chain, &h)) {
+		vs->bad_packets++;
+		log_once(LOG_WARN, "%s: dropped a malformed tx packet", vs->name);
+		return;
+	}
+	conn = vsock_conn_lookup(vs, h.dst_port, h.src_port);
+	if (h.type != VIRTIO_VSOCK_TYPE_STREAM || h.len > VSOCK_MAX_PAYLOAD ||
+	    h.len > chain->out_len - VSOCK_HDR_LEN) {
+		vs->bad_packets++;
+		if (conn && conn->state != VSOCK_CONN_CLOSING)
+			vsock_conn_reset(conn);
+		else if (!conn && h.op != VIRTIO_VSOCK_OP_RST)
+			vsock_owe_rst(vs, h.dst_port, h.src_port);
+		return;
+	}
+	if (conn)
+		vsock_conn_rx_packet(conn, &h, chain);
+	else if (h.op == VIRTIO_VSOCK_OP_REQUEST)
+		vsock_conn_guest_connect(vs, &h);
+	else if (h.op != VIRTIO_VSOCK_OP_RST)
+		vsock_owe_rst(vs, h.dst_port, h.src_port);
+}
+
+static void vsock_tx(struct virtio_vsock *vs)
+{
+	struct virtq *vq = &vs->dev.queues[VSOCK_QUEUE_TX];
+	struct virtq_chain chain;
+	unsigned int done = 0;
+
+	virtq_chain_init(&chain, vs->tx_iov, ARRAY_SIZE(vs->tx_iov));
+	while (done < vq->size && virtq_pop_chain(vq, &chain) > 0) {
+		vsock_tx_packet(vs, &chain);
+		virtq_push_used(vq, chain.head, 0);
+		done++;
+	}
+	virtio_device_notify_used(&vs->dev, VSOCK_QUEUE_TX);
+	if (!vq->broken && done >= vq->size)
+		virtio_device_queue_kick(&vs->dev, VSOCK_QUEUE_TX);
+}
+
+static void vsock_queue_notify(struct virtio_device *dev, unsigned int q)
+{
+	struct virtio_vsock *vs = container_of(dev, struct virtio_vsock, dev);
+
+	if (q == VSOCK_QUEUE_TX)
+		vsock_tx(vs);
+	/* The event queue's buffers stay with us until there is an event to report. */
+	vsock_rx_pump(vs);
+}
+
+static void vsock_config_read(struct virtio_device *dev, uint32_t offset, void *data, uint32_t len)
+{
+	struct virtio_vsock *vs = container_of(dev, struct virtio_vsock, dev);
+	uint64_t cid = vs->guest_cid; /* le64 guest_cid (§5.10.4) */
+
+	memcpy(data, (uint8_t *)&cid + offset, len);
+}
+
+static int vsock_activate(struct virtio_device *dev)
+{
+	struct virtio_vsock *vs = container_of(dev, struct virtio_vsock, dev);
+
+	vs->active = true;
+	/* We run on a vCPU here: let the queue thread send what was held. */
+	virtio_device_queue_kick(dev, VSOCK_QUEUE_RX);
+	return 0;
+}
+
+static void vsock_reset(struct virtio_device *dev)
+{
+	struct virtio_vsock *vs = container_of(dev, struct virtio_vsock, dev);
+
+	vs->active = false;
+	vs->nr_rst = 0;
+	vsock_conn_driver_reset(vs);
+}
+
+static void vsock_destroy(struct virtio_device *dev)
+{
+	struct virtio_vsock *vs = container_of(dev, struct virtio_vsock, dev);
+
+	while (vs->all)
+		vsock_conn_free(vs->all);
+	if (vs->loop)
+		event_loop_remove(vs->loop, vs->epfd);
+	if (vs->listen_fd >= 0) {
+		close(vs->listen_fd);
+		unlink(vs->path);
+	}
+	if (vs->epfd >= 0)
+		close(vs->epfd);
+	log_debug("%s: %llu malformed packets dropped", vs->name,
+		  (unsigned long long)vs->bad_packets);
+	free(vs);
+}
+
+static const struct virtio_device_ops vsock_ops = {
+	.config_read = vsock_config_read,
+	.activate = vsock_activate,
+	.queue_notify = vsock_queue_notify,
+	.reset = vsock_reset,
+	.destroy = vsock_destroy,
+};
+
+int virtio_vsock_new(const char *name, uint64_t guest_cid, const char *path,
+		     struct virtio_device **out, struct error *err)
+{
+	struct virtio_vsock *vs = calloc(1, sizeof(*vs));
+	unsigned int q;
+	int r;
+
+	if (!vs)
+		return error_set(err, -ENOMEM, "virtio-vsock: out of memory");
+	snprintf(vs->name, sizeof(vs->name), "%s", name && *name ? name : "virtio-vsock");
+	vs->listen_fd = -1;
+	vs->dev.name = vs->name;
+	vs->dev.device_id = VIRTIO_ID_VSOCK;
+	vs->dev.config_size = sizeof(uint64_t);
+	vs->dev.nr_queues = VSOCK_NR_QUEUES;
+	for (q = 0; q < VSOCK_NR_QUEUES; q++)
+		vs->dev.queue_max_size[q] = VSOCK_QUEUE_SIZE;
+	vs->dev.ops = &vsock_ops;
+	vs->guest_cid = guest_cid;
+	if (guest_cid < 3 || guest_cid > UINT32_MAX ||
+	    snprintf(vs->path, sizeof(vs->path), "%s", path) >= (int)sizeof(vs->path)) {
+		r = error_set(err, -EINVAL, "%s: bad guest-cid %llu or uds-path", vs->name,
+			      (unsigned long long)guest_cid);
+		free(vs);
+		return r;
+	}
+	vs->epfd = epoll_create1(EPOLL_CLOEXEC);
+	r = vs->epfd < 0 ? error_set_errno(err, -errno, "%s: epoll", vs->name)
+			 : vsock_listen(vs, err);
+	if (r < 0) {
+		vsock_destroy(&vs->dev);
+		return r;
+	}
+	*out = &vs->dev;
+	return 0;
+}
+
+int virtio_vsock_fd(struct virtio_device *dev)
+{
+	return container_of(dev, struct virtio_vsock, dev)->epfd;
+}
+
+uint64_t virtio_vsock_bad_packets(struct virtio_device *dev)
+{
+	return container_of(dev, struct virtio_vsock, dev)->bad_packets;
+}
+
+void virtio_vsock_process(struct virtio_device *dev)
+{
+	struct virtio_vsock *vs = container_of(dev, struct virtio_vsock, dev);
+	struct epoll_event ev[64];
+	int i, n;
+
+	virtio_device_lock(dev);
+	n = epoll_wait(vs->epfd, ev, ARRAY_SIZE(ev), 0);
+	for (i = 0; i < n; i++) {
+		if (ev[i].data.ptr)
+			vsock_conn_on_event(ev[i].data.ptr, ev[i].events);
+		else
+			vsock_on_listener(vs);
+	}
+	vsock_rx_pump(vs);
+	virtio_device_unlock(dev);
+}
+
+static void vsock_on_events(void *opaque, uint32_t events)
+{
+	(void)events;
+	virtio_vsock_process(opaque);
+}
+
+/* One vsock device per "-device vhost-vsock-device" (the guest has one transport). */
+static int vsock_init(struct vm *vm, struct error *err)
+{
+	unsigned int i, found = 0;
+
+	for (i = 0; i < vm->config.nr_devices; i++) {
+		const struct vm_device_config *spec = &vm->config.devices[i];
+		struct virtio_vsock *vs;
+		struct virtio_device *dev;
+		int r;
+
+		if (spec->type != VM_DEVICE_VIRTIO_VSOCK)
+			continue;
+		r = virtio_vsock_new(spec->id, spec->guest_cid, spec->path, &dev, err);
+		if (r < 0)
+			return r;
+		r = virtio_mmio_vm_attach(vm, dev, err);
+		if (r < 0)
+			return r;
+		vm->device_claimed[i] = true;
+		vs = container_of(dev, struct virtio_vsock, dev);
+		r = event_loop_add(vm->loop, vs->epfd, EPOLLIN, vsock_on_events, dev);
+		if (r < 0)
+			return error_set_errno(err, r, "%s: event loop", vs->name);
+		vs->loop = vm->loop;
+		found++;
+	}
+	return found ? 0 : -ENODEV;
+}
+
+static const struct device_ops vsock_device = {
+	.name = "virtio-vsock",
+	.level = DEVICE_LEVEL_VIRTIO,
+	.init = vsock_init,
+};
+DEVICE_REGISTER(vsock_device);

@@ -32,6 +32,15 @@ cmake --build "$build" --target "fuzz_$target" -j "$(nproc)" >/dev/null
 work=$(mktemp -d "${TMPDIR:-/tmp}/stratus-fuzz-$target.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$build/artifacts"
-ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
+# libFuzzer's progress lines go to a log; on failure its tail (the report) is printed.
+log=$build/fuzz-$target.log
+if ! ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
 	"$build/tests/fuzz/fuzz_$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-	-max_len=8192 -print_final_stats=1 -artifact_prefix="$build/artifacts/" "$work" "$seeds"
+	-max_len=8192 -print_final_stats=1 -artifact_prefix="$build/artifacts/" "$work" "$seeds" \
+	>"$log" 2>&1; then
+	tail -n 80 "$log" >&2
+	echo "fuzz_$target: FAILED (full log: $log, reproducer under $build/artifacts)" >&2
+	exit 1
+fi
+grep -E '^stat::(number_of_executed_units|peak_rss_mb|new_units_added)' "$log" || true
+echo "fuzz_$target: ${seconds} s, no crash"

@@ -35,7 +35,7 @@ for i in $(seq "$runs"); do
 		-append "quiet stratus_test=idle stratus_test_quick" </dev/null \
 		>"$work/console" 2>"$work/log" &
 	pid=$!
-	for _ in $(seq 1200); do grep -q 'STRATUS-TEST userspace-ok' "$work/console" && break; sleep 0.05; done
+	for _ in $(seq 1200); do grep -q 'STRATUS-TEST userspace-ok' "$work/console" 2>/dev/null && break; sleep 0.05; done
 	user=$(echo "($(date +%s.%N) - $start) * 1000" | bc -l)
 	sleep 2 # let the guest settle into idle
 	vmm_rss_kb "$pid" >>"$work/rss"

@@ -1,0 +1,502 @@
+/*
+ * The host's agent client (agent_client.h): hybrid-vsock connect, HELLO, and request/reply by
+ * id over one non-blocking stream with a deadline per call. Replies to requests that timed
+ * out earlier arrive late and are dropped by id; anything else unexpected from the agent (a
+ * reply of another type, an id from the future, a frame that does not decode) is a protocol
+ * violation that marks the client broken. Errno values in the agent's error replies are
+ * clamped to a real errno, so a hostile agent cannot turn a failure into a success.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent_client.h"
+
+#ifndef STRATUS_VERSION
+#define STRATUS_VERSION "dev"
+#endif
+
+#define VSOCK_LINE_MAX 32
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t deadline_of(int timeout_ms)
+{
+	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+}
+
+/* Wait for events on fd until the deadline (-1: none): 0, -ETIMEDOUT or -errno. */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = events };
+		int left = deadline < 0 ? -1 : (int)(deadline > now_ms() ? deadline - now_ms() : 0);
+		int n = poll(&p, 1, left);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		return n == 0 ? -ETIMEDOUT : 0;
+	}
+}
+
+static int send_all(int fd, const uint8_t *data, size_t len, int64_t deadline)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			int r = wait_fd(fd, POLLOUT, deadline);
+
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (n < 0)
+			return -errno;
+		data += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Read the device's "OK <port>\n" one byte at a time: what follows belongs to the stream. */
+static int vsock_read_ok(int fd, int64_t deadline)
+{
+	char line[VSOCK_LINE_MAX + 1];
+	size_t len = 0;
+
+	while (len < VSOCK_LINE_MAX) {
+		ssize_t n = read(fd, line + len, 1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			int r = wait_fd(fd, POLLIN, deadline);
+
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ECONNREFUSED;
+		if (line[len++] == '\n')
+			break;
+	}
+	line[len] = '\0';
+	if (len < 5 || strncmp(line, "OK ", 3) != 0 || line[len - 1] != '\n' ||
+	    strspn(line + 3, "0123456789") != len - 4)
+		return -EPROTO;
+	return 0;
+}
+
+int agent_vsock_connect(const char *path, uint32_t port, int timeout_ms, char *err, size_t err_len)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int64_t deadline = deadline_of(timeout_ms);
+	char line[VSOCK_LINE_MAX];
+	int fd, r, n;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		snprintf(err, err_len, "%s: vsock socket path too long", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(addr.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, err_len, "socket: %s", strerror(-r));
+		return r;
+	}
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		r = -errno;
+		snprintf(err, err_len, "%s: connect: %s", path, strerror(-r));
+		goto fail;
+	}
+	n = snprintf(line, sizeof(line), "CONNECT %u\n", port);
+	r = send_all(fd, (uint8_t *)line, n, deadline);
+	if (r == 0)
+		r = vsock_read_ok(fd, deadline);
+	if (r == -ECONNREFUSED)
+		snprintf(err, err_len, "%s: nothing listens on guest vsock port %u (agent not up?)",
+			 path, port);
+	else if (r == -EPROTO)
+		snprintf(err, err_len, "%s: bad answer to CONNECT %u from the vsock device", path,
+			 port);
+	else if (r < 0)
+		snprintf(err, err_len, "%s: CONNECT %u: %s", path, port, strerror(-r));
+	if (r == 0)
+		return fd;
+fail:
+	close(fd);
+	return r;
+}
+
+void agent_client_init(struct agent_client *c, int timeout_ms)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->timeout_ms = timeout_ms;
+	c->next_id = 1;
+	agent_reader_init(&c->reader, AGENT_MAX_PAYLOAD);
+}
+
+void agent_client_destroy(struct agent_client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	agent_reader_destroy(&c->reader);
+	free(c->peer.software);
+	c->peer.software = NULL;
+	while (c->ev_count) {
+		agent_msg_clear(&c->events[c->ev_head]);
+		c->ev_head = (c->ev_head + 1) % AGENT_CLIENT_MAX_EVENTS;
+		c->ev_count--;
+	}
+}
+
+static int client_fail(struct agent_client *c, int r, const char *what)
+{
+	c->broken = true;
+	snprintf(c->err, sizeof(c->err), "agent connection: %s: %s", what, strerror(-r));
+	return r;
+}
+
+/* The next frame from the agent, decoded, by the deadline. */
+static int client_recv(struct agent_client *c, struct agent_msg *m, int64_t deadline)
+{
+	for (;;) {
+		int r = agent_reader_read(&c->reader, c->fd);
+
+		if (r == 1) {
+			r = agent_reader_take(&c->reader, m);
+			return r < 0 ? client_fail(c, r, "undecodable frame from the agent") : 0;
+		}
+		if (r == 0)
+			return client_fail(c, -ECONNRESET, "closed by the agent");
+		if (r != -EAGAIN)
+			return client_fail(c, r, "receiving");
+		r = wait_fd(c->fd, POLLIN, deadline);
+		if (r == -ETIMEDOUT) {
+			snprintf(c->err, sizeof(c->err), "agent did not answer in time");
+			return r;
+		}
+		if (r < 0)
+			return client_fail(c, r, "poll");
+	}
+}
+
+static void client_queue_event(struct agent_client *c, struct agent_msg *ev)
+{
+	if (c->ev_count == AGENT_CLIENT_MAX_EVENTS) {
+		c->events_lost = true; /* exit records stay in the agent until acknowledged */
+		agent_msg_clear(ev);
+		return;
+	}
+	c->events[(c->ev_head + c->ev_count) % AGENT_CLIENT_MAX_EVENTS] = *ev;
+	c->ev_count++;
+}
+
+/* A reply to a request that timed out before (ids only grow): drop it. */
+static bool id_is_stale(uint32_t id, uint32_t current)
+{
+	return id != current && (uint32_t)(current - id) < (1u << 31);
+}
+
+/* Turn an error reply into a negative errno a hostile agent cannot make 0 or absurd. */
+static int client_error_reply(struct agent_client *c, struct agent_msg *reply)
+{
+	uint32_t e = reply->u.error.errno_value;
+	int r = (e > 0 && e < 4096) ? -(int)e : -EIO;
+
+	snprintf(c->err, sizeof(c->err), "agent: %s: %s", agent_type_name(reply->type),
+		 reply->u.error.message);
+	agent_msg_clear(reply);
+	return r;
+}
+
+static int client_wait_reply(struct agent_client *c, const struct agent_msg *req,
+			     struct agent_msg *reply, int64_t deadline)
+{
+	for (;;) {
+		int r = client_recv(c, reply, deadline);
+
+		if (r < 0)
+			return r;
+		if (reply->flags == AGENT_FLAG_EVENT) {
+			client_queue_event(c, reply);
+			continue;
+		}
+		if (id_is_stale(reply->id, req->id)) {
+			agent_msg_clear(reply);
+			continue;
+		}
+		if (reply->id != req->id || reply->type != req->type) {
+			agent_msg_clear(reply);
+			return client_fail(c, -EPROTO, "reply does not match the request");
+		}
+		if (reply->flags & AGENT_FLAG_ERROR)
+			return client_error_reply(c, reply);
+		return 0;
+	}
+}
+
+int agent_client_call(struct agent_client *c, struct agent_msg *req, struct agent_msg *reply,
+		      int timeout_ms)
+{
+	int64_t deadline = deadline_of(timeout_ms);
+	struct agent_buf buf = { 0 };
+	int r;
+
+	memset(reply, 0, sizeof(*reply));
+	if (c->broken || c->fd < 0)
+		return -ENOTCONN;
+	req->flags = 0;
+	req->id = c->next_id++;
+	if (c->next_id == 0)
+		c->next_id = 1;
+	r = agent_msg_encode(req, &buf);
+	if (r < 0) {
+		snprintf(c->err, sizeof(c->err), "%s request: %s", agent_type_name(req->type),
+			 strerror(-r));
+		return r;
+	}
+	r = send_all(c->fd, buf.data, buf.len, deadline);
+	agent_buf_free(&buf);
+	if (r < 0)
+		return client_fail(c, r, "sending");
+	return client_wait_reply(c, req, reply, deadline);
+}
+
+int agent_client_next_event(struct agent_client *c, struct agent_msg *ev, int timeout_ms)
+{
+	int64_t deadline = deadline_of(timeout_ms);
+
+	memset(ev, 0, sizeof(*ev));
+	if (c->ev_count) {
+		*ev = c->events[c->ev_head];
+		c->ev_head = (c->ev_head + 1) % AGENT_CLIENT_MAX_EVENTS;
+		c->ev_count--;
+		return 0;
+	}
+	if (c->broken || c->fd < 0)
+		return -ENOTCONN;
+	for (;;) {
+		int r = client_recv(c, ev, deadline);
+
+		if (r < 0)
+			return r;
+		if (ev->flags == AGENT_FLAG_EVENT)
+			return 0;
+		if (!id_is_stale(ev->id, c->next_id)) {
+			agent_msg_clear(ev);
+			return client_fail(c, -EPROTO, "reply without a request");
+		}
+		agent_msg_clear(ev);
+	}
+}
+
+static int client_hello(struct agent_client *c)
+{
+	struct agent_msg req = { .type = AGENT_HELLO };
+	struct agent_msg reply;
+	int r;
+
+	req.u.hello.major = AGENT_PROTO_MAJOR;
+	req.u.hello.minor = AGENT_PROTO_MINOR;
+	req.u.hello.software = "stratus " STRATUS_VERSION;
+	r = agent_client_call(c, &req, &reply, c->timeout_ms);
+	if (r < 0) {
+		char msg[AGENT_CLIENT_ERR_MAX - sizeof("handshake: ")];
+
+		snprintf(msg, sizeof(msg), "%.*s", (int)sizeof(msg) - 1, c->err);
+		snprintf(c->err, sizeof(c->err), "handshake: %s", msg);
+		return r;
+	}
+	c->peer = reply.u.hello; /* take the strings */
+	r = agent_version_check(&c->peer, c->err, sizeof(c->err));
+	if (r < 0)
+		c->broken = true;
+	return r;
+}
+
+int agent_client_attach(struct agent_client *c, int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		close(fd);
+		return client_fail(c, -errno, "fcntl");
+	}
+	c->fd = fd;
+	return client_hello(c);
+}
+
+int agent_client_connect(struct agent_client *c, const char *vsock_path)
+{
+	int fd = agent_vsock_connect(vsock_path, AGENT_PORT_CONTROL, c->timeout_ms, c->err,
+				     sizeof(c->err));
+
+	if (fd < 0)
+		return fd;
+	return agent_client_attach(c, fd);
+}
+
+/* A request whose reply carries nothing the caller wants. */
+static int call_simple(struct agent_client *c, struct agent_msg *req)
+{
+	struct agent_msg reply;
+	int r = agent_client_call(c, req, &reply, c->timeout_ms);
+
+	if (r == 0)
+		agent_msg_clear(&reply);
+	return r;
+}
+
+int agent_client_ping(struct agent_client *c)
+{
+	struct agent_msg req = { .type = AGENT_PING };
+
+	return call_simple(c, &req);
+}
+
+static int call_pid(struct agent_client *c, struct agent_msg *req, uint32_t *pid)
+{
+	struct agent_msg reply;
+	int r = agent_client_call(c, req, &reply, c->timeout_ms);
+
+	if (r == 0 && pid)
+		*pid = reply.u.pid.pid;
+	return r;
+}
+
+int agent_client_create(struct agent_client *c, const struct agent_create *create, uint32_t *pid)
+{
+	struct agent_msg req = { .type = AGENT_CREATE, .u.create = *create };
+
+	return call_pid(c, &req, pid);
+}
+
+int agent_client_exec(struct agent_client *c, const struct agent_exec *exec, uint32_t *pid)
+{
+	struct agent_msg req = { .type = AGENT_EXEC, .u.exec = *exec };
+
+	return call_pid(c, &req, pid);
+}
+
+int agent_client_start(struct agent_client *c, const char *container_id)
+{
+	struct agent_msg req = { .type = AGENT_START };
+
+	req.u.container.container_id = (char *)container_id;
+	return call_simple(c, &req);
+}
+
+int agent_client_signal(struct agent_client *c, const char *container_id, const char *exec_id,
+			int signal, uint32_t flags)
+{
+	struct agent_msg req = { .type = AGENT_SIGNAL };
+
+	req.u.signal = (struct agent_signal){ (char *)container_id, (char *)exec_id,
+					      (uint32_t)signal, flags };
+	return call_simple(c, &req);
+}
+
+int agent_client_wait(struct agent_client *c, const char *container_id, const char *exec_id,
+		      int timeout_ms, struct agent_msg *exit)
+{
+	struct agent_msg req = { .type = AGENT_WAIT };
+
+	req.u.process = (struct agent_process_ref){ (char *)container_id, (char *)exec_id };
+	return agent_client_call(c, &req, exit, timeout_ms);
+}
+
+int agent_client_ack_exit(struct agent_client *c, const char *container_id, const char *exec_id)
+{
+	struct agent_msg req = { .type = AGENT_ACK_EXIT };
+
+	req.u.process = (struct agent_process_ref){ (char *)container_id, (char *)exec_id };
+	return call_simple(c, &req);
+}
+
+int agent_client_resize(struct agent_client *c, const char *container_id, const char *exec_id,
+			uint32_t rows, uint32_t cols)
+{
+	struct agent_msg req = { .type = AGENT_RESIZE };
+
+	req.u.resize = (struct agent_resize){ (char *)container_id, (char *)exec_id, rows, cols };
+	return call_simple(c, &req);
+}
+
+int agent_client_stats(struct agent_client *c, const char *container_id, struct agent_stats *out)
+{
+	struct agent_msg req = { .type = AGENT_STATS };
+	struct agent_msg reply;
+	int r;
+
+	req.u.container.container_id = (char *)container_id;
+	r = agent_client_call(c, &req, &reply, c->timeout_ms);
+	if (r == 0)
+		*out = reply.u.stats; /* only numbers: nothing to free */
+	return r;
+}
+
+int agent_client_delete(struct agent_client *c, const char *container_id, uint32_t flags)
+{
+	struct agent_msg req = { .type = AGENT_DELETE };
+
+	req.u.del = (struct agent_delete){ (char *)container_id, flags };
+	return call_simple(c, &req);
+}
+
+int agent_client_shutdown(struct agent_client *c)
+{
+	struct agent_msg req = { .type = AGENT_SHUTDOWN };
+
+	return call_simple(c, &req);
+}
+
+int agent_stream_open(const char *vsock_path, const char *container_id, const char *exec_id,
+		      enum agent_stream stream, int timeout_ms, char *err, size_t err_len)
+{
+	struct agent_client c;
+	struct agent_msg req = { .type = AGENT_STREAM_ATTACH };
+	int fd = agent_vsock_connect(vsock_path, AGENT_PORT_STDIO, timeout_ms, err, err_len);
+	int r;
+
+	if (fd < 0)
+		return fd;
+	agent_client_init(&c, timeout_ms);
+	c.fd = fd;
+	req.u.attach =
+		(struct agent_stream_attach){ (char *)container_id, (char *)exec_id, stream };
+	/* The reader stops at the reply's last byte: the rest of the stream is stdio. */
+	r = call_simple(&c, &req);
+	if (r < 0) {
+		snprintf(err, err_len, "%s", c.err);
+		agent_client_destroy(&c);
+		return r;
+	}
+	c.fd = -1;
+	agent_client_destroy(&c);
+	return fd;
+}

@@ -1,0 +1,89 @@
+/*
+ * The host's client for stratus-agent (docs/agent-protocol.md), shared by the stratus CLI and
+ * the containerd shim: connect to a VM's hybrid-vsock Unix socket ("CONNECT <port>\n", then
+ * "OK <n>\n"), the version handshake, and synchronous requests matched to their reply by
+ * request id. No threads: events (exits, OOM) that arrive while a request waits are queued and
+ * read with agent_client_next_event(), or the caller polls agent_client_fd(). The agent is
+ * hostile: every reply is decoded by the shared bounds-checked codec, and a reply that does
+ * not answer what was asked breaks the connection rather than being believed.
+ */
+#ifndef STRATUS_RUNTIME_AGENT_CLIENT_H
+#define STRATUS_RUNTIME_AGENT_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent_proto.h"
+
+#define AGENT_CLIENT_MAX_EVENTS 64
+#define AGENT_CLIENT_ERR_MAX	512
+
+struct agent_client {
+	int fd;
+	int timeout_ms; /* per request; < 0 waits forever */
+	bool broken;	/* a protocol violation or I/O failure: only destroy is left */
+	uint32_t next_id;
+	struct agent_reader reader;
+	struct agent_hello peer; /* the agent's HELLO (owned) */
+	struct agent_msg events[AGENT_CLIENT_MAX_EVENTS];
+	unsigned int ev_head, ev_count;
+	bool events_lost;		/* the queue overflowed: LIST_EXITS to catch up */
+	char err[AGENT_CLIENT_ERR_MAX]; /* the last failure, for a person */
+};
+
+void agent_client_init(struct agent_client *c, int timeout_ms);
+void agent_client_destroy(struct agent_client *c);
+
+/*
+ * Connect to guest vsock port through the hybrid-vsock socket at path: a non-blocking stream
+ * fd positioned after the "OK" line, or a negative errno with a message in err.
+ */
+int agent_vsock_connect(const char *path, uint32_t port, int timeout_ms, char *err, size_t err_len);
+
+/* Connect to the agent's control port and shake hands. */
+int agent_client_connect(struct agent_client *c, const char *vsock_path);
+
+/* Use an already connected stream (takes fd, closing it on failure) and shake hands. */
+int agent_client_attach(struct agent_client *c, int fd);
+
+static inline int agent_client_fd(const struct agent_client *c)
+{
+	return c->fd;
+}
+
+/*
+ * Send req (its id is assigned here) and wait timeout_ms (< 0: forever) for its reply into
+ * *reply (release with agent_msg_clear). An error reply returns its negative errno, with the
+ * agent's message in c->err; reply is then empty.
+ */
+int agent_client_call(struct agent_client *c, struct agent_msg *req, struct agent_msg *reply,
+		      int timeout_ms);
+
+/* The next event (queued first, then from the stream): 0, -ETIMEDOUT, or a failure. */
+int agent_client_next_event(struct agent_client *c, struct agent_msg *ev, int timeout_ms);
+
+/* Typed requests (timeout: c->timeout_ms, except wait). */
+int agent_client_ping(struct agent_client *c);
+int agent_client_create(struct agent_client *c, const struct agent_create *req, uint32_t *pid);
+int agent_client_start(struct agent_client *c, const char *container_id);
+int agent_client_exec(struct agent_client *c, const struct agent_exec *req, uint32_t *pid);
+int agent_client_signal(struct agent_client *c, const char *container_id, const char *exec_id,
+			int signal, uint32_t flags);
+/* The exit record into *exit (agent_msg_clear it); then agent_client_ack_exit(). */
+int agent_client_wait(struct agent_client *c, const char *container_id, const char *exec_id,
+		      int timeout_ms, struct agent_msg *exit);
+int agent_client_ack_exit(struct agent_client *c, const char *container_id, const char *exec_id);
+int agent_client_resize(struct agent_client *c, const char *container_id, const char *exec_id,
+			uint32_t rows, uint32_t cols);
+int agent_client_stats(struct agent_client *c, const char *container_id, struct agent_stats *out);
+int agent_client_delete(struct agent_client *c, const char *container_id, uint32_t flags);
+int agent_client_shutdown(struct agent_client *c);
+
+/*
+ * Open one stdio stream of a process: a connection to the agent's stdio port, STREAM_ATTACH,
+ * and its reply; the returned fd (non-blocking) then carries the raw bytes.
+ */
+int agent_stream_open(const char *vsock_path, const char *container_id, const char *exec_id,
+		      enum agent_stream stream, int timeout_ms, char *err, size_t err_len);
+
+#endif

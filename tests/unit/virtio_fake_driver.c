@@ -258,23 +258,39 @@ uint16_t fake_avail_event(struct fake_driver *d, unsigned int q)
 	return *(uint16_t *)&fake_used(d, q)->ring[d->queues[q].size];
 }
 
+int fake_driver_poll_round(struct fake_driver *d, int extra_fd, int timeout_ms, bool *extra_ready)
+{
+	struct pollfd p[FAKE_WATCH_MAX + 1];
+	unsigned int i, j, n = d->nr_watches;
+	int ready;
+
+	/* One poll() over everything, as an event loop's one epoll_wait() would be. */
+	for (i = 0; i < n; i++)
+		p[i] = (struct pollfd){ .fd = d->watches[i].fd, .events = POLLIN };
+	p[n] = (struct pollfd){ .fd = extra_fd, .events = POLLIN };
+	ready = poll(p, n + 1, timeout_ms);
+	*extra_ready = ready > 0 && (p[n].revents & POLLIN);
+	for (i = 0; ready > 0 && i < n; i++) {
+		if (!(p[i].revents & POLLIN))
+			continue;
+		/* A handler may have unwatched others (a reset): run only what is still here. */
+		for (j = 0; j < d->nr_watches && d->watches[j].fd != p[i].fd; j++)
+			;
+		if (j < d->nr_watches)
+			d->watches[j].fn(d->watches[j].arg, EPOLLIN);
+	}
+	return ready > 0 ? ready : 0;
+}
+
 void fake_driver_pump(struct fake_driver *d)
 {
-	bool ran = true;
-	unsigned int i, rounds;
+	unsigned int rounds;
+	bool unused;
 
 	/* Bounded: a device that keeps re-kicking itself must not hang a test. */
-	for (rounds = 0; ran && rounds < 1000; rounds++) {
-		ran = false;
-		for (i = 0; i < d->nr_watches; i++) {
-			struct pollfd p = { .fd = d->watches[i].fd, .events = POLLIN };
-
-			if (poll(&p, 1, 0) == 1) {
-				d->watches[i].fn(d->watches[i].arg, EPOLLIN);
-				ran = true;
-			}
-		}
-	}
+	for (rounds = 0; rounds < 1000; rounds++)
+		if (!fake_driver_poll_round(d, -1, 0, &unused))
+			break;
 }
 
 void fake_kick(struct fake_driver *d, unsigned int q)

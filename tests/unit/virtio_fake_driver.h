@@ -96,6 +96,12 @@ uint16_t fake_avail_event(struct fake_driver *d, unsigned int q);
 void fake_kick(struct fake_driver *d, unsigned int q);
 /* Run every watched handler whose eventfd is readable, until none is. */
 void fake_driver_pump(struct fake_driver *d);
+/*
+ * One event-loop round: wait up to timeout_ms for a watched eventfd or extra_fd (-1: none)
+ * to be readable and run the ready handlers (not extra_fd's: *extra_ready says it is
+ * readable). Returns how many descriptors were ready.
+ */
+int fake_driver_poll_round(struct fake_driver *d, int extra_fd, int timeout_ms, bool *extra_ready);
 
 /* Interrupts raised since the last call (the irq eventfd's counter). */
 unsigned int fake_irqs(struct fake_driver *d);

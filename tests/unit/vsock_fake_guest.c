@@ -31,12 +31,30 @@ void vsock_guest_destroy(struct vsock_guest *g)
 	fake_driver_destroy(&g->d);
 }
 
+/* Notify queue q if the device asked to hear of buffers added since the last notify
+ * (virtio 1.2 §2.7.10, what Linux's virtqueue_kick_prepare decides). */
+static void vsock_guest_notify(struct vsock_guest *g, unsigned int q, bool now)
+{
+	uint16_t new = g->d.queues[q].avail_idx, old = g->notified_avail[q];
+
+	g->notified_avail[q] = new;
+	/* Our avail idx store before we read the device's avail_event. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if ((uint16_t)(new - fake_avail_event(&g->d, q) - 1) >= (uint16_t)(new - old))
+		return;
+	if (now)
+		fake_kick(&g->d, q);
+	else
+		fake_write(&g->d, VIRTIO_MMIO_QUEUE_NOTIFY, q);
+}
+
 void vsock_guest_start(struct vsock_guest *g)
 {
 	struct fake_driver *d = &g->d;
 	unsigned int i;
 
-	fake_negotiate(d, 1ULL << VIRTIO_F_VERSION_1);
+	/* EVENT_IDX, as Linux negotiates it: kicks only when the device waits for them. */
+	fake_negotiate(d, (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX));
 	fake_setup_queue(d, VSOCK_QUEUE_RX, GUEST_QSIZE);
 	fake_setup_queue(d, VSOCK_QUEUE_TX, GUEST_QSIZE);
 	fake_setup_queue(d, VSOCK_QUEUE_EVENT, GUEST_EVENT_BUFS);
@@ -56,29 +74,45 @@ void vsock_guest_start(struct vsock_guest *g)
 		fake_make_avail(d, VSOCK_QUEUE_EVENT, i);
 	}
 	fake_driver_ok(d);
-	fake_kick(d, VSOCK_QUEUE_RX);
-	fake_kick(d, VSOCK_QUEUE_EVENT);
+	vsock_guest_notify(g, VSOCK_QUEUE_RX, true);
+	vsock_guest_notify(g, VSOCK_QUEUE_EVENT, true);
 }
 
 void vsock_guest_poll(struct vsock_guest *g, int timeout_ms)
 {
-	struct pollfd p = { .fd = virtio_vsock_fd(g->dev), .events = POLLIN };
-	bool kicked = g->tx_kick || g->rx_kick;
+	int epfd = virtio_vsock_fd(g->dev);
+	bool sockets_ready, sockets_seen = false;
+	unsigned int rounds;
 
 	if (g->tx_kick) {
 		g->tx_kick = false;
-		fake_write(&g->d, VIRTIO_MMIO_QUEUE_NOTIFY, VSOCK_QUEUE_TX);
+		vsock_guest_notify(g, VSOCK_QUEUE_TX, false);
 	}
 	if (g->rx_kick) {
 		g->rx_kick = false;
-		fake_write(&g->d, VIRTIO_MMIO_QUEUE_NOTIFY, VSOCK_QUEUE_RX);
+		vsock_guest_notify(g, VSOCK_QUEUE_RX, false);
 	}
-	if (kicked || timeout_ms)
-		fake_driver_pump(&g->d);
-	if (poll(&p, 1, timeout_ms) == 1)
-		virtio_vsock_process(g->dev);
-	/* The device's own kicks (a batch cut short, activation) go through the eventfds. */
-	fake_driver_pump(&g->d);
+	if (timeout_ms && g->d.queues[VSOCK_QUEUE_TX].size) {
+		/* About to sleep: interrupts back on (Linux's virtqueue_enable_cb). */
+		fake_set_used_event(&g->d, VSOCK_QUEUE_RX, g->d.queues[VSOCK_QUEUE_RX].last_used);
+		fake_set_used_event(&g->d, VSOCK_QUEUE_TX, g->d.queues[VSOCK_QUEUE_TX].last_used);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	}
+	/*
+	 * As the VMM's event loop: one poll() over the queue eventfds (our kicks, the device's
+	 * own) and the device's epoll descriptor, until nothing is ready; we wait up to
+	 * timeout_ms for the host sockets once.
+	 */
+	for (rounds = 0; rounds < 1000; rounds++) {
+		int n = fake_driver_poll_round(&g->d, epfd, sockets_seen ? 0 : timeout_ms,
+					       &sockets_ready);
+
+		if (sockets_ready)
+			virtio_vsock_process(g->dev);
+		sockets_seen |= sockets_ready;
+		if (!n)
+			break;
+	}
 }
 
 struct virtio_vsock_hdr vsock_guest_hdr(uint32_t src_port, uint32_t dst_port, uint16_t op,
@@ -126,7 +160,7 @@ bool vsock_guest_send_raw(struct vsock_guest *g, const struct virtio_vsock_hdr *
 	if (g->batch_tx)
 		g->tx_kick = true;
 	else
-		fake_kick(&g->d, VSOCK_QUEUE_TX);
+		vsock_guest_notify(g, VSOCK_QUEUE_TX, true);
 	return true;
 }
 

@@ -29,6 +29,7 @@ struct vsock_guest {
 	bool rx_kick;  /* buffers re-posted since the last kick */
 	bool batch_tx; /* send: kick tx from the next poll, not at once */
 	bool tx_kick;
+	uint16_t notified_avail[VSOCK_NR_QUEUES]; /* avail idx at the last notify decision */
 };
 
 /* A device on path (uds-path) and the fake guest; rx buffers of rx_buf_size bytes. */

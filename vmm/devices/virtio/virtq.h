@@ -102,7 +102,9 @@ int virtq_pop_chain(struct virtq *vq, struct virtq_chain *chain);
 /*
  * Give back the chain the last virtq_pop_chain() returned, unused (no virtq_push_used for
  * it): the next pop walks it again. For a device that needs a buffer only once it has
- * something to put in it (vsock rx). Only right after a successful pop on this queue.
+ * something to put in it (vsock rx). Only right after a successful pop on this queue; called
+ * again, it gives back the chain popped before that one, and so on (latest first), as long
+ * as none of them was pushed.
  */
 void virtq_unpop_chain(struct virtq *vq);
 

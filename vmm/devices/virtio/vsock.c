@@ -13,7 +13,9 @@
  *
  * rx (§5.10.6.2): the device needs a guest buffer only when it has a packet, so the rx pump
  * pops a chain, asks the next connection with work to fill it, and gives the chain back
- * (virtq_unpop_chain) if the connection had nothing after all. It runs after tx packets,
+ * (virtq_unpop_chain) if the connection had nothing after all. Stream data fills as many
+ * buffers as the connection has credit for with one readv (up to VSOCK_RX_CHAINS; the ones
+ * the read did not reach go back), one interrupt per pump round. It runs after tx packets,
  * socket events and rx notifications, handles a bounded batch per call and kicks itself for
  * the rest. Host connections that arrive before DRIVER_OK are held, their REQUEST queued
  * until the driver is up; the client may give up by closing its socket. The event queue's
@@ -51,13 +53,13 @@ void vsock_fill_hdr(const struct virtio_vsock *vs, struct virtio_vsock_hdr *h, u
 	};
 }
 
-/* vs->slice = the len bytes of iovecs src from offset on; returns the iovec count. */
-unsigned int vsock_iov_slice(struct virtio_vsock *vs, const struct iovec *src, unsigned int nr,
-			     uint64_t offset, size_t len)
+/* dst (cap entries) = the len bytes of iovecs src from offset on; returns the iovec count. */
+unsigned int vsock_iov_slice(struct iovec *dst, unsigned int cap, const struct iovec *src,
+			     unsigned int nr, uint64_t offset, size_t len)
 {
 	unsigned int i, n = 0;
 
-	for (i = 0; i < nr && len && n < ARRAY_SIZE(vs->slice); i++) {
+	for (i = 0; i < nr && len && n < cap; i++) {
 		size_t take;
 
 		if (offset >= src[i].iov_len) {
@@ -65,7 +67,7 @@ unsigned int vsock_iov_slice(struct virtio_vsock *vs, const struct iovec *src, u
 			continue;
 		}
 		take = MIN(src[i].iov_len - offset, len);
-		vs->slice[n++] = (struct iovec){ (uint8_t *)src[i].iov_base + offset, take };
+		dst[n++] = (struct iovec){ (uint8_t *)src[i].iov_base + offset, take };
 		len -= take;
 		offset = 0;
 	}
@@ -86,12 +88,91 @@ static bool vsock_rx_ready(struct virtio_vsock *vs)
 	return vs->active && vq->ready && !vq->broken;
 }
 
-/* Fill one popped rx chain; 0 if nobody had anything for it. */
-static uint32_t vsock_rx_one(struct virtio_vsock *vs, const struct virtq_chain *chain)
+/*
+ * Queue up rx chains for one read of conn's socket, starting with first (popped already):
+ * chain after chain while the connection has credit for them, the ring has buffers and our
+ * iovec storage has room for a chain of Queue Size buffers. Fills vs->rx_chains and
+ * vs->slice (the payload parts, in order) and room[] (payload bytes per chain); returns the
+ * chain count, *nr_slice the iovec count.
+ */
+static unsigned int vsock_rx_gather(struct virtio_vsock *vs, const struct virtq_chain *first,
+				    size_t credit, unsigned int budget, uint32_t *room,
+				    unsigned int *nr_slice)
 {
+	struct virtq *vq = &vs->dev.queues[VSOCK_QUEUE_RX];
+	struct virtq_chain *c = vs->rx_chains;
+	unsigned int nr = 0, nr_iov = first->nr_out + first->nr_in, k, i;
+	size_t want = 0;
+
+	c[0] = *first;
+	*nr_slice = 0;
+	for (;;) {
+		size_t take =
+			MIN(MIN(c[nr].in_len - VSOCK_HDR_LEN, VSOCK_MAX_PAYLOAD), credit - want);
+
+		k = vsock_iov_slice(vs->slice + *nr_slice, ARRAY_SIZE(vs->slice) - *nr_slice,
+				    c[nr].in, c[nr].nr_in, VSOCK_HDR_LEN, take);
+		for (room[nr] = 0, i = 0; i < k; i++)
+			room[nr] += vs->slice[*nr_slice + i].iov_len;
+		*nr_slice += k;
+		want += room[nr++];
+		if (nr >= budget || nr >= VSOCK_RX_CHAINS || want >= credit ||
+		    *nr_slice >= ARRAY_SIZE(vs->slice) ||
+		    ARRAY_SIZE(vs->rx_iov) - nr_iov < VSOCK_QUEUE_SIZE)
+			return nr;
+		virtq_chain_init(&c[nr], vs->rx_iov + nr_iov, ARRAY_SIZE(vs->rx_iov) - nr_iov);
+		if (virtq_pop_chain(vq, &c[nr]) <= 0)
+			return nr;
+		if (c[nr].in_len <= VSOCK_HDR_LEN) {
+			virtq_unpop_chain(vq); /* no room for data: the next pump round's */
+			return nr;
+		}
+		nr_iov += c[nr].nr_out + c[nr].nr_in;
+	}
+}
+
+/*
+ * Stream data from conn into first and, while there is more, further rx chains: one readv
+ * for all of them (a Linux guest posts 4 KiB buffers). Pushes the chains it filled and
+ * returns how many; chains the data did not reach go back to the ring (0: first included,
+ * else first is still the caller's).
+ */
+static unsigned int vsock_rx_data(struct virtio_vsock *vs, struct vsock_conn *conn,
+				  const struct virtq_chain *first, unsigned int budget)
+{
+	struct virtq *vq = &vs->dev.queues[VSOCK_QUEUE_RX];
+	size_t credit = vsock_conn_rx_credit(conn);
+	uint32_t room[VSOCK_RX_CHAINS];
+	struct virtio_vsock_hdr h;
+	unsigned int nr, nr_slice, i;
+	ssize_t n;
+
+	if (!credit || first->in_len <= VSOCK_HDR_LEN)
+		return 0;
+	nr = vsock_rx_gather(vs, first, credit, budget, room, &nr_slice);
+	n = nr_slice ? vsock_conn_read(conn, vs->slice, nr_slice) : 0;
+	for (i = 0; i < nr && n > 0; i++) {
+		uint32_t len = MIN((size_t)n, room[i]);
+
+		vsock_conn_data_hdr(conn, &h, len);
+		virtq_chain_write(&vs->rx_chains[i], 0, &h, VSOCK_HDR_LEN);
+		virtq_push_used(vq, vs->rx_chains[i].head, VSOCK_HDR_LEN + len);
+		n -= len;
+	}
+	/* The ones the read did not reach, latest first; never first, which the caller has. */
+	for (; nr > MAX(i, 1U); nr--)
+		virtq_unpop_chain(vq);
+	return i;
+}
+
+/* Fill rx chains starting with the popped chain; returns how many were pushed (0: none). */
+static unsigned int vsock_rx_one(struct virtio_vsock *vs, const struct virtq_chain *chain,
+				 unsigned int budget)
+{
+	struct virtq *vq = &vs->dev.queues[VSOCK_QUEUE_RX];
 	struct vsock_conn *conn;
 	struct virtio_vsock_hdr h;
-	unsigned int tries = vs->nr_conns + 1;
+	unsigned int tries = vs->nr_conns + 1, n;
 	bool free_after;
 	uint32_t len;
 
@@ -100,7 +181,8 @@ static uint32_t vsock_rx_one(struct virtio_vsock *vs, const struct virtq_chain *
 
 		vsock_fill_hdr(vs, &h, r.local_port, r.peer_port, VIRTIO_VSOCK_OP_RST);
 		virtq_chain_write(chain, 0, &h, VSOCK_HDR_LEN);
-		return VSOCK_HDR_LEN;
+		virtq_push_used(vq, chain->head, VSOCK_HDR_LEN);
+		return 1;
 	}
 	/* Each at most once: one that cannot use this buffer waits for a bigger one. */
 	while ((conn = vs->rx_head) && tries--) {
@@ -109,13 +191,17 @@ static uint32_t vsock_rx_one(struct virtio_vsock *vs, const struct virtq_chain *
 			vs->rx_tail = NULL;
 		conn->on_rx_list = false;
 		free_after = false;
-		len = vsock_conn_fill_rx(conn, chain, &free_after);
+		n = vsock_rx_data(vs, conn, chain, budget);
+		if (!n && (len = vsock_conn_fill_rx(conn, chain, &free_after))) {
+			virtq_push_used(vq, chain->head, len);
+			n = 1;
+		}
 		if (free_after)
 			vsock_conn_free(conn);
 		else if (vsock_conn_has_rx_work(conn))
 			vsock_conn_owe(conn, 0); /* to the back of the list: round robin */
-		if (len)
-			return len;
+		if (n)
+			return n;
 	}
 	return 0;
 }
@@ -124,14 +210,12 @@ void vsock_rx_pump(struct virtio_vsock *vs)
 {
 	struct virtq *vq = &vs->dev.queues[VSOCK_QUEUE_RX];
 	struct virtq_chain chain;
-	unsigned int done = 0;
+	unsigned int done = 0, n;
 
 	if (!vsock_rx_ready(vs))
 		return;
-	virtq_chain_init(&chain, vs->rx_iov, ARRAY_SIZE(vs->rx_iov));
 	while (done < VSOCK_RX_BATCH && (vs->rx_head || vs->nr_rst)) {
-		uint32_t len;
-
+		virtq_chain_init(&chain, vs->rx_iov, ARRAY_SIZE(vs->rx_iov));
 		if (virtq_pop_chain(vq, &chain) <= 0)
 			break; /* no buffer: the guest's next rx notification brings us back */
 		if (chain.in_len < VSOCK_HDR_LEN) {
@@ -140,13 +224,12 @@ void vsock_rx_pump(struct virtio_vsock *vs)
 			done++;
 			continue;
 		}
-		len = vsock_rx_one(vs, &chain);
-		if (!len) {
+		n = vsock_rx_one(vs, &chain, VSOCK_RX_BATCH - done);
+		if (!n) {
 			virtq_unpop_chain(vq);
 			break;
 		}
-		virtq_push_used(vq, chain.head, len);
-		done++;
+		done += n;
 	}
 	virtio_device_notify_used(&vs->dev, VSOCK_QUEUE_RX);
 	if (done >= VSOCK_RX_BATCH)

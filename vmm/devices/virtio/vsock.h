@@ -27,6 +27,8 @@
 #define VSOCK_QUEUE_SIZE       256
 #define VSOCK_RST_BACKLOG      64	  /* RSTs owed for packets that match no connection */
 #define VSOCK_FIRST_HOST_PORT  (1U << 30) /* local ports for host-initiated connections */
+#define VSOCK_RX_CHAINS	       64	  /* rx buffers one read of a host socket may fill */
+#define VSOCK_RX_IOV	       1024	  /* their iovecs (IOV_MAX); >= 2 chains of queue size */
 
 enum {
 	VSOCK_QUEUE_RX,
@@ -97,8 +99,10 @@ struct virtio_vsock {
 	uint32_t next_port;
 	struct vsock_rst rst[VSOCK_RST_BACKLOG];
 	unsigned int nr_rst;
-	struct iovec rx_iov[VSOCK_QUEUE_SIZE], tx_iov[VSOCK_QUEUE_SIZE];
-	struct iovec slice[VSOCK_QUEUE_SIZE];
+	/* rx: the chains one batched read fills, their buffers, and the payload parts. */
+	struct virtq_chain rx_chains[VSOCK_RX_CHAINS];
+	struct iovec rx_iov[VSOCK_RX_IOV], tx_iov[VSOCK_QUEUE_SIZE];
+	struct iovec slice[VSOCK_RX_IOV];
 	uint64_t bad_packets; /* dropped as malformed, for the log and tests */
 };
 
@@ -122,8 +126,8 @@ void vsock_rx_pump(struct virtio_vsock *vs);
 void vsock_owe_rst(struct virtio_vsock *vs, uint32_t local_port, uint32_t peer_port);
 void vsock_fill_hdr(const struct virtio_vsock *vs, struct virtio_vsock_hdr *h, uint32_t src_port,
 		    uint32_t dst_port, uint16_t op);
-unsigned int vsock_iov_slice(struct virtio_vsock *vs, const struct iovec *src, unsigned int nr,
-			     uint64_t offset, size_t len);
+unsigned int vsock_iov_slice(struct iovec *dst, unsigned int cap, const struct iovec *src,
+			     unsigned int nr, uint64_t offset, size_t len);
 
 /* Internal: vsock_conn.c. */
 int vsock_listen(struct virtio_vsock *vs, struct error *err);
@@ -137,9 +141,14 @@ void vsock_conn_reset(struct vsock_conn *conn);
 void vsock_conn_guest_connect(struct virtio_vsock *vs, const struct virtio_vsock_hdr *h);
 void vsock_conn_rx_packet(struct vsock_conn *conn, const struct virtio_vsock_hdr *h,
 			  const struct virtq_chain *chain);
-/* Fill one packet for the guest into chain; 0 if the connection had nothing to send. */
+/* Fill one control packet for the guest into chain; 0 if the connection owed none. */
 uint32_t vsock_conn_fill_rx(struct vsock_conn *conn, const struct virtq_chain *chain,
 			    bool *free_after);
+/* Stream data: how much the guest may take now, reading it (0: none, EOF handled), and the
+ * header of a packet carrying len bytes of it. */
+size_t vsock_conn_rx_credit(const struct vsock_conn *conn);
+ssize_t vsock_conn_read(struct vsock_conn *conn, const struct iovec *iov, unsigned int nr);
+void vsock_conn_data_hdr(struct vsock_conn *conn, struct virtio_vsock_hdr *h, uint32_t len);
 bool vsock_conn_has_rx_work(const struct vsock_conn *conn);
 void vsock_conn_driver_reset(struct virtio_vsock *vs);
 

@@ -481,8 +481,8 @@ static void vsock_conn_rw(struct vsock_conn *conn, const struct virtio_vsock_hdr
 	if (h->len == 0)
 		return;
 	if (!conn->buf_len) {
-		unsigned int nr =
-			vsock_iov_slice(vs, chain->out, chain->nr_out, VSOCK_HDR_LEN, h->len);
+		unsigned int nr = vsock_iov_slice(vs->slice, ARRAY_SIZE(vs->slice), chain->out,
+						  chain->nr_out, VSOCK_HDR_LEN, h->len);
 
 		sent = vsock_conn_send(conn, vs->slice, nr);
 		if (sent < 0)
@@ -562,19 +562,21 @@ void vsock_conn_rx_packet(struct vsock_conn *conn, const struct virtio_vsock_hdr
 
 /* Host → guest: one packet for the guest, data or what we owe. */
 
-static uint32_t vsock_conn_fill_data(struct vsock_conn *conn, const struct virtq_chain *chain,
-				     struct virtio_vsock_hdr *h)
+/* Bytes of stream data the guest may be sent now: 0 while a control packet goes first. */
+size_t vsock_conn_rx_credit(const struct vsock_conn *conn)
 {
-	struct virtio_vsock *vs = conn->vs;
-	uint64_t room = chain->in_len - VSOCK_HDR_LEN;
-	size_t want = MIN(MIN(room, VSOCK_MAX_PAYLOAD), vsock_conn_peer_credit(conn));
-	unsigned int nr = vsock_iov_slice(vs, chain->in, chain->nr_in, VSOCK_HDR_LEN, want);
+	if (conn->owe & (VSOCK_OWE_RST | VSOCK_OWE_REQUEST | VSOCK_OWE_RESPONSE) ||
+	    !vsock_conn_can_send_data(conn))
+		return 0;
+	return vsock_conn_peer_credit(conn);
+}
+
+ssize_t vsock_conn_read(struct vsock_conn *conn, const struct iovec *iov, unsigned int nr)
+{
 	ssize_t n;
 
-	if (want == 0)
-		return 0;
 	do
-		n = readv(conn->fd, vs->slice, nr);
+		n = readv(conn->fd, iov, nr);
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && errno == EAGAIN) {
 		conn->readable = false;
@@ -589,10 +591,23 @@ static uint32_t vsock_conn_fill_data(struct vsock_conn *conn, const struct virtq
 		conn->owe |= VSOCK_OWE_SHUTDOWN;
 		return 0;
 	}
-	vsock_fill_hdr(vs, h, conn->local_port, conn->peer_port, VIRTIO_VSOCK_OP_RW);
-	h->len = n;
 	conn->tx_cnt += n;
-	return VSOCK_HDR_LEN + n;
+	return n;
+}
+
+/* Every header carries our credit (§5.10.6.3). */
+static void vsock_conn_stamp_credit(struct vsock_conn *conn, struct virtio_vsock_hdr *h)
+{
+	h->fwd_cnt = conn->fwd_cnt;
+	conn->fwd_cnt_told = conn->fwd_cnt;
+	conn->owe &= ~VSOCK_OWE_CREDIT;
+}
+
+void vsock_conn_data_hdr(struct vsock_conn *conn, struct virtio_vsock_hdr *h, uint32_t len)
+{
+	vsock_fill_hdr(conn->vs, h, conn->local_port, conn->peer_port, VIRTIO_VSOCK_OP_RW);
+	h->len = len;
+	vsock_conn_stamp_credit(conn, h);
 }
 
 static uint16_t vsock_conn_next_op(struct vsock_conn *conn)
@@ -620,12 +635,9 @@ uint32_t vsock_conn_fill_rx(struct vsock_conn *conn, const struct virtq_chain *c
 			    bool *free_after)
 {
 	struct virtio_vsock_hdr h;
-	uint32_t len = 0;
 	uint16_t op = vsock_conn_next_op(conn);
 
-	if (op == VIRTIO_VSOCK_OP_INVALID && vsock_conn_can_send_data(conn))
-		len = vsock_conn_fill_data(conn, chain, &h);
-	if (op == VIRTIO_VSOCK_OP_INVALID && len == 0) {
+	if (op == VIRTIO_VSOCK_OP_INVALID) {
 		if (conn->owe & VSOCK_OWE_SHUTDOWN) {
 			op = VIRTIO_VSOCK_OP_SHUTDOWN;
 			conn->owe &= ~(VSOCK_OWE_SHUTDOWN | VSOCK_OWE_CREDIT);
@@ -635,12 +647,9 @@ uint32_t vsock_conn_fill_rx(struct vsock_conn *conn, const struct virtq_chain *c
 			return 0;
 		}
 	}
-	if (op != VIRTIO_VSOCK_OP_INVALID) {
-		vsock_fill_hdr(conn->vs, &h, conn->local_port, conn->peer_port, op);
-		if (op == VIRTIO_VSOCK_OP_SHUTDOWN)
-			h.flags = conn->shutdown_flags;
-		len = VSOCK_HDR_LEN;
-	}
+	vsock_fill_hdr(conn->vs, &h, conn->local_port, conn->peer_port, op);
+	if (op == VIRTIO_VSOCK_OP_SHUTDOWN)
+		h.flags = conn->shutdown_flags;
 	if (op == VIRTIO_VSOCK_OP_REQUEST)
 		conn->requested = true;
 	if (op == VIRTIO_VSOCK_OP_SHUTDOWN && (conn->shutdown_flags & VIRTIO_VSOCK_SHUTDOWN_RCV)) {
@@ -648,13 +657,10 @@ uint32_t vsock_conn_fill_rx(struct vsock_conn *conn, const struct virtq_chain *c
 		vsock_conn_close_fd(conn);
 		conn->state = VSOCK_CONN_CLOSING;
 	}
-	/* Every header carries our credit (§5.10.6.3). */
-	h.fwd_cnt = conn->fwd_cnt;
-	conn->fwd_cnt_told = conn->fwd_cnt;
-	conn->owe &= ~VSOCK_OWE_CREDIT;
+	vsock_conn_stamp_credit(conn, &h);
 	virtq_chain_write(chain, 0, &h, VSOCK_HDR_LEN);
 	*free_after = op == VIRTIO_VSOCK_OP_RST;
-	return len;
+	return VSOCK_HDR_LEN;
 }
 
 /* The driver reset the device: connections the guest knew of are gone. */

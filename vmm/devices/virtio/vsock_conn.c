@@ -205,6 +205,18 @@ int vsock_listen(struct virtio_vsock *vs, struct error *err)
 	return 0;
 }
 
+/*
+ * Let the host socket hold as much as the guest may have in flight (our buf_alloc), so
+ * guest -> host data goes straight to the socket rather than through the connection's ring
+ * (one copy fewer). The kernel caps the size at net.core.wmem_max; best effort.
+ */
+static void vsock_socket_tune(int fd)
+{
+	int size = VSOCK_BUF_ALLOC;
+
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
 void vsock_on_listener(struct virtio_vsock *vs)
 {
 	unsigned int i;
@@ -219,6 +231,7 @@ void vsock_on_listener(struct virtio_vsock *vs)
 				return;
 			continue;
 		}
+		vsock_socket_tune(fd);
 		if (!vsock_conn_new(vs, fd, VSOCK_CONN_HOST_LINE)) {
 			log_once(LOG_WARN, "%s: too many connections, refusing a host client",
 				 vs->name);
@@ -339,6 +352,7 @@ static int vsock_connect_host(struct virtio_vsock *vs, uint32_t port)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	vsock_socket_tune(fd);
 	/* A Unix connect completes at once, or fails (EAGAIN: the backlog is full). */
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		n = -errno;

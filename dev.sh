@@ -97,8 +97,10 @@ run_tests() {
 	STRATUS_FUZZ_BUILD_DIR="$build-fuzz" "$top/tests/fuzz/run.sh" agent_proto 30
 	log "fuzzing config.json parsing for 30 s"
 	STRATUS_FUZZ_BUILD_DIR="$build-fuzz" "$top/tests/fuzz/run.sh" oci_spec 30
+	log "fuzzing the QMP protocol layer for 30 s"
+	STRATUS_FUZZ_BUILD_DIR="$build-fuzz" "$top/tests/fuzz/run.sh" qmp 30
 	log "the VMM under ASan+UBSan against the freestanding guest"
-	(cd "$build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest -R integration_vmm_stub --output-on-failure)
+	(cd "$build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest -R "integration_vmm_stub|integration_qmp" --output-on-failure)
 	log "integration tests (real microVMs)"
 	(cd "$build" && STRATUS_KERNEL="$build/vmlinux" STRATUS_TEST_INITRAMFS="$build/test-initramfs.cpio" \
 		ctest -L integration --output-on-failure)

@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <ctype.h>
 #include <strings.h>
 
 #include "cli.h"
@@ -145,6 +146,54 @@ static int cli_parse_serial(const char *text, struct cli_options *opts, struct e
 	return 0;
 }
 
+/*
+ * -qmp unix:PATH,server,nowait (or server=on,wait=off): QEMU's and Kata's spelling. We always
+ * serve and never wait for a client before the guest starts.
+ */
+static int cli_parse_qmp(const char *text, struct cli_options *opts, struct error *err)
+{
+	_cleanup_free_ char *copy = NULL;
+	char *save = NULL, *item;
+	size_t len;
+
+	if (strncmp(text, "unix:", 5))
+		return error_set(err, -EINVAL, "-qmp: '%s' must be unix:PATH,server,nowait", text);
+	len = strcspn(text + 5, ",");
+	if (len == 0 || len >= sizeof(opts->qmp_path))
+		return error_set(err, -EINVAL, "-qmp: '%s': bad socket path", text);
+	copy = strdup(text + 5 + len);
+	if (!copy)
+		return -ENOMEM;
+	for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save))
+		if (strcmp(item, "server") && strcmp(item, "server=on") && strcmp(item, "nowait") &&
+		    strcmp(item, "wait=off"))
+			return error_set(err, -EINVAL,
+					 "-qmp: '%s': only server,nowait sockets are supported",
+					 text);
+	memcpy(opts->qmp_path, text + 5, len);
+	opts->qmp_path[len] = '\0';
+	return 0;
+}
+
+/* -uuid: the canonical 8-4-4-4-12 hexadecimal form. */
+static int cli_parse_uuid(const char *text, struct cli_options *opts, struct error *err)
+{
+	size_t i;
+
+	for (i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? text[i] != '-' : !isxdigit((unsigned char)text[i]))
+			break;
+	}
+	if (i != 36 || text[36])
+		return error_set(err, -EINVAL,
+				 "-uuid: '%s' is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+				 text);
+	memcpy(opts->uuid, text, 37);
+	return 0;
+}
+
 static int cli_parse_boot_entry(const char *text, enum vm_boot_entry *entry, struct error *err)
 {
 	if (!strcmp(text, "auto"))
@@ -161,8 +210,8 @@ static int cli_parse_boot_entry(const char *text, enum vm_boot_entry *entry, str
 
 /* Options that take a value; -D's value is optional (see below). */
 static const char *const cli_valued[] = {
-	"machine", "M",	   "kernel",  "initrd",	    "append", "m",     "smp",
-	"serial",  "name", "pidfile", "boot-entry", "device", "drive",
+	"machine", "M",	      "kernel",	    "initrd", "append", "m",   "smp",  "serial",
+	"name",	   "pidfile", "boot-entry", "device", "drive",	"qmp", "uuid",
 };
 
 static bool cli_takes_value(const char *name)
@@ -208,6 +257,10 @@ static int cli_apply(const char *name, const char *value, struct cli_options *op
 		return cli_parse_device(value, opts, err);
 	else if (!strcmp(name, "drive"))
 		return cli_parse_drive(value, opts, err);
+	else if (!strcmp(name, "qmp"))
+		return cli_parse_qmp(value, opts, err);
+	else if (!strcmp(name, "uuid"))
+		return cli_parse_uuid(value, opts, err);
 	return 0;
 }
 
@@ -219,6 +272,8 @@ static int cli_flag(const char *name, struct cli_options *opts)
 		opts->help = true;
 	else if (!strcmp(name, "version") || !strcmp(name, "V"))
 		opts->version = true;
+	else if (!strcmp(name, "disable-seccomp"))
+		opts->disable_seccomp = true;
 	else
 		return -ENOENT;
 	return 0;
@@ -276,6 +331,9 @@ void cli_usage(FILE *out)
 	      "  -boot-entry auto|pvh|linux64   kernel entry (default auto: PVH if present)\n"
 	      "  -device virtio-rng-device[,id=NAME]\n"
 	      "                          a virtio-rng entropy device (the guest's /dev/hwrng)\n"
+	      "  -qmp unix:PATH,server,nowait   QMP control socket (one client at a time)\n"
+	      "  -uuid UUID              the VM's UUID (logged)\n"
+	      "  -disable-seccomp        accepted for Kata; no seccomp filter exists yet\n"
 	      "  -name NAME              VM name, for logs\n"
 	      "  -D [FILE]               debug log, to FILE or stderr\n"
 	      "  -pidfile PATH           write the VMM's pid there\n"

@@ -39,6 +39,9 @@ struct cli_options {
 	struct cli_drive drives[VM_MAX_DEVICES];
 	unsigned int nr_drives;
 	char device_drive[VM_MAX_DEVICES][VM_DEVICE_ID_MAX]; /* drive= of each -device */
+	char qmp_path[108]; /* -qmp unix:PATH,server,nowait; "" if none */
+	char uuid[37];	    /* -uuid; "" if none */
+	bool disable_seccomp;
 };
 
 /* Fills opts; on a bad command line returns -EINVAL with the one-line reason in err. */

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "qmp.h"
 #include "vm.h"
 
 #define EXIT_USAGE 2
@@ -132,6 +133,33 @@ static int absolute_path(const char **path, char **owned, struct error *err)
 	return 0;
 }
 
+/* -daemonize moves to "/": the QMP socket path too. */
+static int absolute_qmp_path(struct cli_options *opts, struct error *err)
+{
+	const char *path = opts->qmp_path;
+	char *owned = NULL;
+	int r;
+
+	if (!path[0] || path[0] == '/')
+		return 0;
+	r = absolute_path(&path, &owned, err);
+	if (r == 0 && strlen(owned) >= sizeof(opts->qmp_path))
+		r = error_set(err, -ENAMETOOLONG, "-qmp: socket path too long: %s", owned);
+	if (r == 0)
+		snprintf(opts->qmp_path, sizeof(opts->qmp_path), "%s", owned);
+	free(owned);
+	return r;
+}
+
+static void log_options(const struct cli_options *opts)
+{
+	if (opts->uuid[0])
+		log_info("VM uuid %s", opts->uuid);
+	if (opts->disable_seccomp)
+		log_warn("-disable-seccomp: has no effect yet, stratus-vmm installs no seccomp "
+			 "filter at all");
+}
+
 static int run(struct cli_options *opts)
 {
 	char *paths[4] = { NULL, NULL, NULL, NULL };
@@ -139,6 +167,7 @@ static int run(struct cli_options *opts)
 	int parent_fd = -1, status;
 	bool pid_written = false;
 	enum vm_exit_reason reason;
+	struct qmp_server *qmp = NULL;
 	struct vm *vm = NULL;
 
 	if (open_log(opts, &err) < 0 || open_console(opts, &err) < 0)
@@ -147,7 +176,8 @@ static int run(struct cli_options *opts)
 		if (absolute_path(&opts->vm.kernel_path, &paths[0], &err) < 0 ||
 		    absolute_path(&opts->vm.initrd_path, &paths[1], &err) < 0 ||
 		    absolute_path(&opts->pidfile, &paths[2], &err) < 0 ||
-		    absolute_path(&opts->vm.serial_socket, &paths[3], &err) < 0)
+		    absolute_path(&opts->vm.serial_socket, &paths[3], &err) < 0 ||
+		    absolute_qmp_path(opts, &err) < 0)
 			goto fail;
 		parent_fd = daemonize(&err);
 		if (parent_fd < 0)
@@ -160,18 +190,26 @@ static int run(struct cli_options *opts)
 	}
 	if (vm_create(&opts->vm, &vm, &err) < 0)
 		goto fail;
+	if (opts->qmp_path[0] &&
+	    qmp_server_create(vm, opts->qmp_path, STRATUS_VERSION, &qmp, &err) < 0)
+		goto fail;
+	log_options(opts);
 	log_info("%s%sVM with %u vCPU(s), %llu MiB: starting", opts->name ? opts->name : "",
 		 opts->name ? ": " : "", opts->vm.nr_vcpus,
 		 (unsigned long long)(opts->vm.mem_size >> 20));
 	notify_parent(&parent_fd, 0);
 	reason = vm_run(vm);
 	status = vm_exit_status(reason);
+	qmp_server_vm_ended(qmp, reason);
+	qmp_server_destroy(qmp);
 	log_info("VM stopped: %s (exit status %d)", vm_exit_reason_name(reason), status);
 	vm_destroy(vm);
 	if (pid_written)
 		unlink(opts->pidfile);
 	goto out;
 fail:
+	qmp_server_destroy(qmp);
+	vm_destroy(vm);
 	fprintf(stderr, "stratus-vmm: %s\n", err.msg);
 	if (log_fd() != 2)
 		log_error("%s", err.msg);

@@ -149,6 +149,36 @@ static int vcpu_handle_exit(struct vcpu *vcpu)
 	}
 }
 
+/*
+ * Park while the VM is paused. kvm-clock is told first (KVM_KVMCLOCK_CTRL), so the guest's
+ * soft-lockup watchdog does not fire on resume; KVM refuses it (EINVAL) until the guest
+ * enables kvm-clock, which is fine. No device lock is held here.
+ */
+static void vcpu_park(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+
+	if (ioctl(vcpu->fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
+		log_once(LOG_DEBUG, "vcpu%u: KVM_KVMCLOCK_CTRL: %s", vcpu->id, strerror(errno));
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->nr_parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_requested) && atomic_load(&vm->exit_reason) == VM_EXIT_NONE)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->nr_parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+static void vcpu_finished(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->nr_finished++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void *vcpu_thread(void *opaque)
 {
 	struct vcpu *vcpu = opaque;
@@ -164,6 +194,10 @@ static void *vcpu_thread(void *opaque)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (atomic_load(&vm->exit_reason) == VM_EXIT_NONE) {
+		if (atomic_load(&vm->pause_requested)) {
+			vcpu_park(vcpu);
+			continue;
+		}
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->run->immediate_exit = 0;
@@ -176,6 +210,7 @@ static void *vcpu_thread(void *opaque)
 		if (vcpu_handle_exit(vcpu) < 0)
 			break;
 	}
+	vcpu_finished(vcpu);
 	return NULL;
 }
 

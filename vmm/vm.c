@@ -173,6 +173,8 @@ int vm_create(const struct vm_config *config, struct vm **out, struct error *err
 	bus_init(&vm->pio_bus, "pio");
 	bus_init(&vm->mmio_bus, "mmio");
 	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	atomic_init(&vm->exit_reason, VM_EXIT_NONE);
 	arch_detect_quirks(vm);
 
@@ -263,6 +265,42 @@ void vm_request_exit(struct vm *vm, enum vm_exit_reason reason)
 		vcpu_kick(vm->vcpus[i]);
 }
 
+/*
+ * Called on the main thread with no device lock held: a vCPU in the middle of an exit
+ * finishes it (taking whatever device lock it needs) before it parks at the top of its loop.
+ */
+int vm_pause(struct vm *vm)
+{
+	unsigned int i;
+
+	if (atomic_load(&vm->paused))
+		return 0;
+	atomic_store(&vm->pause_requested, true);
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(vm->vcpus[i]);
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->nr_parked + vm->nr_finished < vm->nr_vcpus &&
+	       atomic_load(&vm->exit_reason) == VM_EXIT_NONE)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	pthread_mutex_unlock(&vm->pause_lock);
+	atomic_store(&vm->paused, true);
+	log_info("VM paused");
+	return 0;
+}
+
+int vm_resume(struct vm *vm)
+{
+	if (!atomic_load(&vm->paused))
+		return 0;
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_requested, false);
+	atomic_store(&vm->paused, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+	log_info("VM resumed");
+	return 0;
+}
+
 int vm_irq_line(struct vm *vm, unsigned int gsi, bool level)
 {
 	struct kvm_irq_level irq = { .irq = gsi, .level = level };
@@ -321,6 +359,10 @@ enum vm_exit_reason vm_run(struct vm *vm)
 		log_error("event loop: %s", strerror(-r));
 		vm_request_exit(vm, VM_EXIT_ERROR);
 	}
+	/* Parked vCPUs wait for a resume; the exit reason is set, so wake them to leave. */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(vm->vcpus[i]);
 	event_loop_remove(vm->loop, signal_fd);
@@ -348,5 +390,7 @@ void vm_destroy(struct vm *vm)
 	event_loop_destroy(vm->loop);
 	free(vm->cmdline);
 	pthread_mutex_destroy(&vm->lock);
+	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_cond_destroy(&vm->pause_cond);
 	free(vm);
 }

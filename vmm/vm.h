@@ -100,7 +100,13 @@ struct vm {
 	pthread_mutex_t lock;
 	_Atomic enum vm_exit_reason exit_reason;
 	atomic_bool paused;
-	void *devices; /* device instances, see device.h */
+	/* vm_pause(): vCPUs park on pause_cond under pause_lock (never a device lock) */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	atomic_bool pause_requested;
+	unsigned int nr_parked;	  /* vCPU threads parked, under pause_lock */
+	unsigned int nr_finished; /* vCPU threads out of their loop, under pause_lock */
+	void *devices;		  /* device instances, see device.h */
 	/* Set by the device file that created config.devices[i]; vm_create refuses leftovers. */
 	bool device_claimed[VM_MAX_DEVICES];
 };
@@ -112,6 +118,13 @@ enum vm_exit_reason vm_run(struct vm *vm);
 
 /* Ask the VM to stop (first reason wins); safe from any thread and from signal context. */
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason);
+
+/*
+ * Pause every vCPU (kicked out of KVM_RUN, parked; kvm-clock told, where KVM can) and return
+ * once all are parked; resume them. Main thread only; 0 or a negative errno.
+ */
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
 
 void vm_destroy(struct vm *vm);
 

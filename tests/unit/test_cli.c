@@ -141,6 +141,40 @@ static void expect_error(int argc, char *const argv[], const char *message)
 
 #define EXPECT_ERROR(message, ...) expect_error(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), message)
 
+static void test_qmp_uuid_seccomp(void **state)
+{
+	struct cli_options o;
+	struct error err = { 0 };
+
+	(void)state;
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k"), 0);
+	assert_string_equal(o.qmp_path, "");
+	assert_string_equal(o.uuid, "");
+	assert_false(o.disable_seccomp);
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k", "-qmp", "unix:/run/q.sock,server,nowait",
+			       "-uuid", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "-disable-seccomp"),
+			 0);
+	assert_string_equal(o.qmp_path, "/run/q.sock");
+	assert_string_equal(o.uuid, "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+	assert_true(o.disable_seccomp);
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k", "-qmp", "unix:/q,server=on,wait=off"), 0);
+	assert_string_equal(o.qmp_path, "/q");
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k", "-qmp", "unix:rel.sock"), 0);
+	assert_string_equal(o.qmp_path, "rel.sock");
+	EXPECT_ERROR("-qmp: 'tcp:1:2' must be unix:PATH", "-kernel", "k", "-qmp", "tcp:1:2");
+	EXPECT_ERROR("-qmp: 'unix:,server': bad socket path", "-kernel", "k", "-qmp",
+		     "unix:,server");
+	EXPECT_ERROR("only server,nowait", "-kernel", "k", "-qmp", "unix:/q,server,wait=on");
+	EXPECT_ERROR("-qmp: missing value", "-kernel", "k", "-qmp");
+	EXPECT_ERROR("-uuid: 'abc' is not a UUID", "-kernel", "k", "-uuid", "abc");
+	EXPECT_ERROR("-uuid: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0a'", "-kernel", "k", "-uuid",
+		     "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0a");
+	EXPECT_ERROR("-uuid: '0f1e2d3c_4b5a-6978-8796-a5b4c3d2e1f0'", "-kernel", "k", "-uuid",
+		     "0f1e2d3c_4b5a-6978-8796-a5b4c3d2e1f0");
+	EXPECT_ERROR("-uuid: 'gf1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0'", "-kernel", "k", "-uuid",
+		     "gf1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+}
+
 static void test_errors(void **state)
 {
 	(void)state;
@@ -287,6 +321,7 @@ int main(void)
 		cmocka_unit_test(test_vsock),
 		cmocka_unit_test(test_devices),
 		cmocka_unit_test(test_device_errors),
+		cmocka_unit_test(test_qmp_uuid_seccomp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

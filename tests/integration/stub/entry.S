@@ -2,7 +2,7 @@
  * Entry points of the freestanding test guest. PVH (32-bit protected mode, ebx = start
  * info) acts on the last byte of the command line (the VMM puts the user's words last): 'p' power off through the exit port,
  * 'r' reset through the i8042, 't' triple fault, 'i' idle forever (interrupts off), 'e'
- * echo console input back until a 'q' arrives, then power off, 'h' hello then power off. The 64-bit entry
+ * echo console input back until a 'q' arrives, then power off, 'h' hello then power off, 'b' busy: print '.' forever with a spin between. The 64-bit entry
  * (Linux boot protocol, rsi = zero page) runs the C checks in stub.c.
  */
 #define COM1 0x3f8
@@ -44,6 +44,8 @@ stub_entry32:
 	je	idle32
 	cmp	$'e', %al
 	je	echo32
+	cmp	$'b', %al
+	je	busy32
 	mov	$unknown32, %esi
 	call	puts32
 poweroff32:
@@ -72,6 +74,14 @@ echo32:
 	je	poweroff32
 	outb	%al, %dx
 	jmp	6b
+busy32:
+	mov	$COM1, %dx
+7:	mov	$'.', %al
+	outb	%al, %dx
+	mov	$0x80000, %ecx
+8:	dec	%ecx
+	jnz	8b
+	jmp	7b
 idle32:
 	mov	$idle_msg, %esi
 	call	puts32

@@ -1,0 +1,28 @@
+/*
+ * stratus-agent's core (docs/agent-protocol.md): the guest's PID 1 minus its PID-1 duties
+ * (those live in init.c, called by main.c). One epoll loop serves the control port (requests,
+ * replies, EVENT_EXIT), the stdio port (STREAM_ATTACH, then raw bytes), SIGCHLD via a
+ * signalfd, and the copy loops between process pipes or ptys and their stdio connections.
+ * The transport is a seam: the caller hands over two listening sockets, AF_VSOCK in the guest
+ * or AF_UNIX in the native unit tests. This slice runs processes WITHOUT isolation (no rootfs
+ * mount, namespaces, cgroups, capabilities or seccomp yet): it is for the native tests only.
+ */
+#ifndef STRATUS_AGENT_H
+#define STRATUS_AGENT_H
+
+#include <stdint.h>
+
+struct agent;
+
+/* Take ownership of two listening sockets (control, stdio): 0 or a negative errno. */
+int agent_create(int control_fd, int stdio_fd, struct agent **out);
+
+/* Serve until SHUTDOWN (returns 0, everything killed and reaped) or a fatal error (< 0). */
+int agent_run(struct agent *a);
+void agent_destroy(struct agent *a);
+
+/* Listening sockets for the two transports: a fd or a negative errno. */
+int agent_listen_unix(const char *path);
+int agent_listen_vsock(uint32_t port);
+
+#endif

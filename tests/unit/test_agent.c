@@ -1,0 +1,584 @@
+/*
+ * Unit tests for stratus-agent's core (agent/), run natively: the agent runs in a forked
+ * child on two Unix sockets (control and stdio, standing in for its vsock ports) and the host
+ * side is the real client (runtime/agent_client.h), so both ends speak through the shared
+ * codec. Without isolation (this slice): the processes are host commands (sh, cat, stty).
+ * Covered: the handshake and a version mismatch, exit codes and a signal, env and cwd,
+ * 10 MiB of stdout in order, stdin through cat, stderr apart, a terminal and its resize, an
+ * exec beside the init, SIGNAL to one and to all, an exit while no host is connected
+ * (LIST_EXITS, kept until ACK_EXIT), the 500 ms exit grace, an unknown message type, and a
+ * stdio connection that never attaches.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "agent.h"
+#include "agent_client.h"
+
+#define TIMEOUT_MS 10000
+
+struct harness {
+	char dir[64], control[128], stdio[128];
+	pid_t agent;
+	struct agent_client c;
+};
+
+static int harness_setup(void **state)
+{
+	struct harness *h = calloc(1, sizeof(*h));
+	int cfd, sfd;
+	struct agent *a;
+
+	strcpy(h->dir, "/tmp/test-agent-XXXXXX");
+	assert_non_null(mkdtemp(h->dir));
+	snprintf(h->control, sizeof(h->control), "%s/control", h->dir);
+	snprintf(h->stdio, sizeof(h->stdio), "%s/stdio", h->dir);
+	cfd = agent_listen_unix(h->control);
+	sfd = agent_listen_unix(h->stdio);
+	assert_true(cfd >= 0 && sfd >= 0);
+	h->agent = fork();
+	assert_true(h->agent >= 0);
+	if (h->agent == 0) {
+		alarm(60); /* a stuck agent fails the test instead of hanging it */
+		if (agent_create(cfd, sfd, &a) < 0)
+			_exit(1);
+		int r = agent_run(a);
+		agent_destroy(a);
+		exit(r < 0 ? 1 : 0); /* exit, not _exit: LeakSanitizer checks the agent */
+	}
+	close(cfd);
+	close(sfd);
+	agent_client_init(&h->c, TIMEOUT_MS);
+	*state = h;
+	return 0;
+}
+
+static int unix_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	strcpy(sa.sun_path, path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static void host_connect(struct harness *h)
+{
+	agent_client_init(&h->c, TIMEOUT_MS);
+	assert_int_equal(agent_client_attach(&h->c, unix_connect(h->control)), 0);
+}
+
+static int harness_teardown(void **state)
+{
+	struct harness *h = *state;
+	int status;
+
+	agent_client_destroy(&h->c);
+	host_connect(h);
+	assert_int_equal(agent_client_shutdown(&h->c), 0);
+	agent_client_destroy(&h->c);
+	assert_int_equal(waitpid(h->agent, &status, 0), h->agent);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	unlink(h->control);
+	unlink(h->stdio);
+	rmdir(h->dir);
+	free(h);
+	return 0;
+}
+
+/* The stdio port without the hybrid-vsock CONNECT line: attach, then a blocking raw fd. */
+static int stream_open(struct harness *h, const char *cid, const char *eid, enum agent_stream s)
+{
+	struct agent_client c;
+	struct agent_msg req = { .type = AGENT_STREAM_ATTACH }, reply;
+	int fd = unix_connect(h->stdio);
+
+	agent_client_init(&c, TIMEOUT_MS);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	c.fd = fd;
+	req.u.attach = (struct agent_stream_attach){ (char *)cid, (char *)eid, s };
+	assert_int_equal(agent_client_call(&c, &req, &reply, TIMEOUT_MS), 0);
+	agent_msg_clear(&reply);
+	c.fd = -1;
+	agent_client_destroy(&c);
+	fcntl(fd, F_SETFL, 0);
+	return fd;
+}
+
+static int create(struct harness *h, const char *cid, uint32_t stdio, const char *process)
+{
+	char config[4096];
+	struct agent_create req = { .container_id = (char *)cid,
+				    .rootfs_source = "",
+				    .rootfs_fstype = "",
+				    .rootfs_options = "",
+				    .stdio = stdio,
+				    .oci_config = config };
+	uint32_t pid = 0;
+	int r;
+
+	snprintf(config, sizeof(config), "{\"ociVersion\": \"1.0.2\", \"process\": %s}", process);
+	r = agent_client_create(&h->c, &req, &pid);
+	if (r == 0)
+		assert_true(pid > 1);
+	return r;
+}
+
+static int exec(struct harness *h, const char *cid, const char *eid, uint32_t stdio,
+		const char *process)
+{
+	struct agent_exec req = { (char *)cid, (char *)eid, stdio, (char *)process };
+	uint32_t pid = 0;
+
+	return agent_client_exec(&h->c, &req, &pid);
+}
+
+static void run(struct harness *h, const char *cid, uint32_t stdio, const char *process)
+{
+	assert_int_equal(create(h, cid, stdio, process), 0);
+	assert_int_equal(agent_client_start(&h->c, cid), 0);
+}
+
+/* Wait for the exit, acknowledge it, and return it as a shell would: 128+N for a signal. */
+static int wait_status(struct harness *h, const char *cid, const char *eid)
+{
+	struct agent_msg ev;
+	int status;
+
+	assert_int_equal(agent_client_wait(&h->c, cid, eid, TIMEOUT_MS, &ev), 0);
+	status = (int)ev.u.exit.status + (ev.u.exit.flags & AGENT_EXIT_SIGNALED ? 128 : 0);
+	agent_msg_clear(&ev);
+	assert_int_equal(agent_client_ack_exit(&h->c, cid, eid), 0);
+	return status;
+}
+
+static char *read_all(int fd, size_t *len)
+{
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap + 1);
+	ssize_t r;
+
+	while ((r = read(fd, buf + n, cap - n)) > 0) {
+		n += (size_t)r;
+		if (n == cap)
+			buf = realloc(buf, (cap *= 2) + 1);
+	}
+	assert_true(r == 0);
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	close(fd);
+	return buf;
+}
+
+#define OUT AGENT_STDIO_BIT(AGENT_STREAM_STDOUT)
+#define ERR AGENT_STDIO_BIT(AGENT_STREAM_STDERR)
+#define IN  AGENT_STDIO_BIT(AGENT_STREAM_STDIN)
+#define PTY AGENT_STDIO_BIT(AGENT_STREAM_PTY)
+#define SH  "{\"args\": [\"sh\", \"-c\", \"%s\"], \"env\": [\"PATH=/usr/bin:/bin\"], \"cwd\": \"/\"}"
+
+static void test_handshake(void **state)
+{
+	struct harness *h = *state;
+	struct agent_msg req = { .type = AGENT_HELLO }, reply;
+
+	/* Anything before HELLO: EPROTO. A different major: refused with both versions. */
+	agent_client_init(&h->c, TIMEOUT_MS);
+	h->c.fd = unix_connect(h->control);
+	fcntl(h->c.fd, F_SETFL, O_NONBLOCK);
+	req.type = AGENT_PING;
+	assert_int_equal(agent_client_call(&h->c, &req, &reply, TIMEOUT_MS), -EPROTO);
+	req.type = AGENT_HELLO;
+	req.u.hello = (struct agent_hello){ 2, 0, "test-host 2.0" };
+	assert_int_equal(agent_client_call(&h->c, &req, &reply, TIMEOUT_MS), -EPROTONOSUPPORT);
+	assert_non_null(strstr(h->c.err, "2.0"));
+	agent_client_destroy(&h->c);
+
+	host_connect(h);
+	assert_int_equal(h->c.peer.major, AGENT_PROTO_MAJOR);
+	assert_non_null(strstr(h->c.peer.software, "stratus-agent"));
+	assert_int_equal(agent_client_ping(&h->c), 0);
+}
+
+static void test_exit_codes(void **state)
+{
+	struct harness *h = *state;
+	char p[512];
+
+	host_connect(h);
+	snprintf(p, sizeof(p), SH, "exit 0");
+	run(h, "c0", 0, p);
+	assert_int_equal(wait_status(h, "c0", ""), 0);
+	snprintf(p, sizeof(p), SH, "exit 1");
+	run(h, "c1", 0, p);
+	assert_int_equal(wait_status(h, "c1", ""), 1);
+	snprintf(p, sizeof(p), SH, "kill -9 $$");
+	run(h, "c9", 0, p);
+	assert_int_equal(wait_status(h, "c9", ""), 137);
+	/* A bad process object is refused with its JSON path; the agent keeps serving. */
+	assert_int_equal(create(h, "bad", 0, "{\"args\": [], \"cwd\": \"/\"}"), -EINVAL);
+	assert_non_null(strstr(h->c.err, "process.args"));
+	assert_int_equal(agent_client_ping(&h->c), 0);
+}
+
+static void test_env_cwd(void **state)
+{
+	struct harness *h = *state;
+	int out;
+	char *s;
+
+	host_connect(h);
+	out = stream_open(h, "env", "", AGENT_STREAM_STDOUT);
+	run(h, "env", OUT,
+	    "{\"args\": [\"sh\", \"-c\", \"echo $FOO; pwd\"], \"env\": [\"FOO=bar baz\", "
+	    "\"PATH=/usr/bin:/bin\"], \"cwd\": \"/usr/lib\"}");
+	s = read_all(out, NULL);
+	assert_string_equal(s, "bar baz\n/usr/lib\n");
+	free(s);
+	assert_int_equal(wait_status(h, "env", ""), 0);
+}
+
+static void test_stdout_10mib(void **state)
+{
+	struct harness *h = *state;
+	const char *line = "0123456789abcdef\n";
+	size_t len, total = 10u << 20;
+	char p[512], *s;
+	int out;
+
+	host_connect(h);
+	out = stream_open(h, "big", "", AGENT_STREAM_STDOUT);
+	snprintf(p, sizeof(p), SH, "yes 0123456789abcdef | head -c 10485760");
+	run(h, "big", OUT, p);
+	/* Slow reader first: the agent must hold back, not buffer, then deliver everything. */
+	usleep(200 * 1000);
+	s = read_all(out, &len);
+	assert_int_equal(len, total);
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != line[i % 17])
+			fail_msg("byte %zu differs", i);
+	free(s);
+	assert_int_equal(wait_status(h, "big", ""), 0);
+}
+
+struct writer {
+	int fd;
+	size_t len;
+};
+
+static void *write_then_close(void *arg)
+{
+	struct writer *w = arg;
+	char buf[4096];
+
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)('a' + i % 26);
+	for (size_t done = 0; done < w->len; done += sizeof(buf))
+		if (write(w->fd, buf, sizeof(buf)) != sizeof(buf))
+			return (void *)1;
+	shutdown(w->fd, SHUT_WR);
+	return NULL;
+}
+
+static void test_stdin_cat(void **state)
+{
+	struct harness *h = *state;
+	struct writer w = { .len = 2u << 20 };
+	pthread_t t;
+	size_t len;
+	char p[256], *s;
+	int out;
+
+	host_connect(h);
+	w.fd = stream_open(h, "cat", "", AGENT_STREAM_STDIN);
+	out = stream_open(h, "cat", "", AGENT_STREAM_STDOUT);
+	snprintf(p, sizeof(p), SH, "cat");
+	run(h, "cat", IN | OUT, p);
+	pthread_create(&t, NULL, write_then_close, &w);
+	s = read_all(out, &len);
+	pthread_join(t, NULL);
+	assert_int_equal(len, w.len);
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != (char)('a' + (i % 4096) % 26))
+			fail_msg("byte %zu differs", i);
+	free(s);
+	close(w.fd);
+	assert_int_equal(wait_status(h, "cat", ""), 0);
+}
+
+static void test_stderr_separate(void **state)
+{
+	struct harness *h = *state;
+	char p[256], *o, *e;
+	int out, err;
+
+	host_connect(h);
+	out = stream_open(h, "split", "", AGENT_STREAM_STDOUT);
+	err = stream_open(h, "split", "", AGENT_STREAM_STDERR);
+	snprintf(p, sizeof(p), SH, "echo out; echo err >&2; exit 3");
+	run(h, "split", OUT | ERR, p);
+	o = read_all(out, NULL);
+	e = read_all(err, NULL);
+	assert_string_equal(o, "out\n");
+	assert_string_equal(e, "err\n");
+	free(o);
+	free(e);
+	assert_int_equal(wait_status(h, "split", ""), 3);
+	/* A stream named in the mask but not attached: ENOTCONN, nothing started. */
+	assert_int_equal(create(h, "noattach", OUT, "{\"args\": [\"true\"], \"cwd\": \"/\"}"),
+			 -ENOTCONN);
+}
+
+/* Read the pty stream until needle shows up. */
+static void read_until(int fd, const char *needle, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	while (!strstr(buf, needle)) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		ssize_t r;
+
+		assert_int_equal(poll(&pfd, 1, TIMEOUT_MS), 1);
+		r = read(fd, buf + n, cap - 1 - n);
+		assert_true(r > 0);
+		n += (size_t)r;
+		buf[n] = '\0';
+	}
+}
+
+static void test_tty_resize(void **state)
+{
+	struct harness *h = *state;
+	char buf[4096];
+	int pty;
+
+	host_connect(h);
+	pty = stream_open(h, "tty", "", AGENT_STREAM_PTY);
+	run(h, "tty", PTY,
+	    "{\"terminal\": true, \"consoleSize\": {\"height\": 24, \"width\": 80}, \"args\": "
+	    "[\"sh\", \"-c\", \"stty size; read x; stty size\"], \"env\": "
+	    "[\"PATH=/usr/bin:/bin\"], \"cwd\": \"/\"}");
+	read_until(pty, "24 80", buf, sizeof(buf));
+	assert_int_equal(agent_client_resize(&h->c, "tty", "", 50, 132), 0);
+	assert_int_equal(write(pty, "\n", 1), 1);
+	read_until(pty, "50 132", buf, sizeof(buf));
+	close(pty);
+	assert_int_equal(wait_status(h, "tty", ""), 0);
+	/* No terminal, no resize. */
+	assert_int_equal(agent_client_resize(&h->c, "nope", "", 1, 1), -ENOENT);
+}
+
+static void test_exec_and_signal_one(void **state)
+{
+	struct harness *h = *state;
+	struct agent_msg req = { .type = AGENT_PS }, reply;
+	char p[256], buf[256], *s;
+	int out;
+
+	host_connect(h);
+	snprintf(p, sizeof(p), SH, "exec sleep 30");
+	run(h, "svc", 0, p);
+	out = stream_open(h, "svc", "e1", AGENT_STREAM_STDOUT);
+	snprintf(p, sizeof(p), SH, "echo from exec; exec sleep 30");
+	assert_int_equal(exec(h, "svc", "e1", OUT, p), 0);
+	req.u.container.container_id = "svc";
+	assert_int_equal(agent_client_call(&h->c, &req, &reply, TIMEOUT_MS), 0);
+	assert_int_equal(reply.u.ps.procs.n, 2);
+	agent_msg_clear(&reply);
+	/* The output first (the shell may not have written it yet), then the signal. */
+	read_until(out, "from exec\n", buf, sizeof(buf));
+	assert_int_equal(agent_client_signal(&h->c, "svc", "e1", SIGTERM, 0), 0);
+	s = read_all(out, NULL);
+	assert_string_equal(s, "");
+	free(s);
+	assert_int_equal(wait_status(h, "svc", "e1"), 128 + SIGTERM);
+	/* The init still runs; now the whole container. */
+	assert_int_equal(agent_client_call(&h->c, &req, &reply, TIMEOUT_MS), 0);
+	assert_int_equal(reply.u.ps.procs.n, 1);
+	agent_msg_clear(&reply);
+	assert_int_equal(agent_client_signal(&h->c, "svc", "", SIGKILL, 0), 0);
+	assert_int_equal(wait_status(h, "svc", ""), 137);
+	assert_int_equal(agent_client_signal(&h->c, "svc", "", SIGKILL, 0), -ESRCH);
+}
+
+static void test_signal_all(void **state)
+{
+	struct harness *h = *state;
+	char p[256];
+
+	host_connect(h);
+	snprintf(p, sizeof(p), SH, "exec sleep 30");
+	run(h, "all", 0, p);
+	assert_int_equal(exec(h, "all", "e1", 0, p), 0);
+	assert_int_equal(exec(h, "all", "e2", 0, p), 0);
+	assert_int_equal(agent_client_signal(&h->c, "all", "", SIGKILL, AGENT_SIGNAL_ALL), 0);
+	assert_int_equal(wait_status(h, "all", "e1"), 137);
+	assert_int_equal(wait_status(h, "all", "e2"), 137);
+	assert_int_equal(wait_status(h, "all", ""), 137);
+}
+
+static uint32_t list_exits(struct harness *h, const char *cid)
+{
+	struct agent_msg req = { .type = AGENT_LIST_EXITS }, reply;
+	uint32_t found = 0;
+
+	assert_int_equal(agent_client_call(&h->c, &req, &reply, TIMEOUT_MS), 0);
+	for (uint32_t i = 0; i < reply.u.exits.exits.n; i++)
+		if (!strcmp(reply.u.exits.exits.v[i].container_id, cid)) {
+			assert_int_equal(reply.u.exits.exits.v[i].status, 7);
+			found++;
+		}
+	agent_msg_clear(&reply);
+	return found;
+}
+
+static void test_exit_while_disconnected(void **state)
+{
+	struct harness *h = *state;
+	struct agent_msg ev;
+	char p[256];
+
+	host_connect(h);
+	snprintf(p, sizeof(p), SH, "sleep 0.2; exit 7");
+	run(h, "gone", 0, p);
+	agent_client_destroy(&h->c);
+	usleep(300 * 1000);
+	host_connect(h);
+	for (int i = 0; i < 100 && list_exits(h, "gone") == 0; i++)
+		usleep(50 * 1000); /* a loaded machine: the exit may come a little later */
+	assert_int_equal(list_exits(h, "gone"), 1);
+	assert_int_equal(list_exits(h, "gone"), 1); /* kept until ACK_EXIT */
+	assert_int_equal(agent_client_wait(&h->c, "gone", "", TIMEOUT_MS, &ev), 0);
+	assert_int_equal(ev.u.exit.status, 7);
+	agent_msg_clear(&ev);
+	assert_int_equal(agent_client_ack_exit(&h->c, "gone", ""), 0);
+	assert_int_equal(list_exits(h, "gone"), 0);
+	assert_int_equal(agent_client_ack_exit(&h->c, "gone", ""), -ENOENT);
+}
+
+static void test_exit_event_and_grace(void **state)
+{
+	struct harness *h = *state;
+	struct agent_msg ev;
+	struct timespec t0, t1;
+	char p[256];
+	int out;
+
+	host_connect(h);
+	out = stream_open(h, "daemon", "", AGENT_STREAM_STDOUT);
+	/* A grandchild keeps stdout open: the exit still comes, about 500 ms after the reap. */
+	snprintf(p, sizeof(p), SH, "sleep 3 & echo started");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	run(h, "daemon", OUT, p);
+	assert_int_equal(agent_client_next_event(&h->c, &ev, TIMEOUT_MS), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(ev.type, AGENT_EVENT_EXIT);
+	assert_string_equal(ev.u.exit.container_id, "daemon");
+	assert_int_equal(ev.u.exit.status, 0);
+	agent_msg_clear(&ev);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 400 && ms < 2500);
+	close(out);
+	assert_int_equal(wait_status(h, "daemon", ""), 0);
+}
+
+static void test_unknown_type(void **state)
+{
+	struct harness *h = *state;
+	struct agent_header hdr = { AGENT_MAGIC, 0x7777, 0, 4242, 0 };
+	uint8_t raw[AGENT_HDR_LEN];
+	struct agent_reader rd;
+	struct agent_msg m;
+	int r;
+
+	host_connect(h);
+	agent_header_encode(&hdr, raw);
+	assert_int_equal(write(h->c.fd, raw, sizeof(raw)), sizeof(raw));
+	agent_reader_init(&rd, AGENT_MAX_PAYLOAD);
+	do {
+		struct pollfd pfd = { h->c.fd, POLLIN, 0 };
+
+		assert_int_equal(poll(&pfd, 1, TIMEOUT_MS), 1);
+		r = agent_reader_read(&rd, h->c.fd);
+	} while (r == -EAGAIN);
+	assert_int_equal(r, 1);
+	assert_int_equal(agent_reader_take(&rd, &m), 0);
+	agent_reader_destroy(&rd);
+	assert_int_equal(m.flags, AGENT_FLAG_REPLY | AGENT_FLAG_ERROR);
+	assert_int_equal(m.id, 4242);
+	assert_int_equal(m.u.error.errno_value, EOPNOTSUPP);
+	agent_msg_clear(&m);
+	assert_int_equal(agent_client_ping(&h->c), 0);
+	/* A stdio connection that never attaches holds up nothing else. */
+	struct timespec t0, t1;
+	int idle = unix_connect(h->stdio);
+	assert_int_equal(write(idle, raw, 7), 7); /* half a header */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(agent_client_ping(&h->c), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec < 2);
+	close(idle);
+	/* Known but not in this slice: a clean EOPNOTSUPP too. */
+	struct agent_stats st;
+	assert_int_equal(agent_client_stats(&h->c, "x", &st), -EOPNOTSUPP);
+	assert_int_equal(agent_client_ping(&h->c), 0);
+}
+
+/* Up to 8 hosts at once; a 9th replaces the oldest, and the others keep working. */
+static void test_connection_limit(void **state)
+{
+	struct harness *h = *state;
+	struct agent_client c[9];
+
+	for (int i = 0; i < 9; i++) {
+		agent_client_init(&c[i], TIMEOUT_MS);
+		assert_int_equal(agent_client_attach(&c[i], unix_connect(h->control)), 0);
+	}
+	assert_true(agent_client_ping(&c[0]) < 0);
+	for (int i = 1; i < 9; i++)
+		assert_int_equal(agent_client_ping(&c[i]), 0);
+	for (int i = 0; i < 9; i++)
+		agent_client_destroy(&c[i]);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, harness_setup, harness_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_handshake),
+		T(test_exit_codes),
+		T(test_env_cwd),
+		T(test_stdout_10mib),
+		T(test_stdin_cat),
+		T(test_stderr_separate),
+		T(test_tty_resize),
+		T(test_exec_and_signal_one),
+		T(test_signal_all),
+		T(test_exit_while_disconnected),
+		T(test_exit_event_and_grace),
+		T(test_unknown_type),
+		T(test_connection_limit),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -14,8 +14,7 @@
 
 #include "agent.h"
 #include "agent_proto.h"
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#include "common/util.h"
 
 #define AGENT_MAX_CONTROL	8	   /* control connections at once */
 #define AGENT_MAX_PENDING	64	   /* unclaimed stdio attachments */

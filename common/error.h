@@ -1,9 +1,9 @@
 /*
- * Errors a person will read, for the host-side libraries outside libvmm (runtime/, later shim/):
- * functions return 0 or a negative errno and, where the failure comes from something a user
- * wrote (a flag, a bundle, config.json), fill a struct error with one line naming what is wrong.
- * Same layout and semantics as vmm/error.h (first failure wins), header-only so it never clashes
- * with libvmm's symbols in a binary that links both; vmm/error.h can become an include of this.
+ * Errors a person will read, for every part of stratus: functions return 0 or a negative
+ * errno and, where the failure comes from something a user wrote (a flag, a kernel image, a
+ * bundle, config.json), fill a struct error with one line naming what is wrong. The first
+ * failure wins, so the innermost, most precise message survives. Header-only, so it never
+ * clashes in a binary that links several of our libraries.
  */
 #ifndef STRATUS_COMMON_ERROR_H
 #define STRATUS_COMMON_ERROR_H

@@ -1,9 +1,9 @@
 /*
- * Helpers shared by the host-side libraries that must not depend on each other (runtime/ never
- * includes vmm/ headers): cleanup attributes for locals that own memory or a file descriptor,
- * array sizing and ownership hand-off. Header-only, so a binary that links libvmm and libstratus
- * together (the monitor) gets no duplicate symbols. vmm/util.h holds the same macros today; it
- * can become an include of this file.
+ * Small helpers shared by every part of stratus written in C (vmm/, runtime/, agent/):
+ * cleanup attributes for locals that own memory or a file descriptor, array sizing, ownership
+ * hand-off, and checked arithmetic for lengths that come from untrusted images, configs or
+ * the guest. Header-only, so binaries that link several of our libraries (the monitor links
+ * libvmm and libstratus) get no duplicate symbols.
  */
 #ifndef STRATUS_COMMON_UTIL_H
 #define STRATUS_COMMON_UTIL_H
@@ -15,15 +15,20 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#endif
 
-#ifndef MIB
+/* The struct that embeds member at ptr. */
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#define ALIGN_UP(x, a)	 (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
+#define ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a)-1))
+
 #define KIB(x) ((uint64_t)(x) << 10)
 #define MIB(x) ((uint64_t)(x) << 20)
 #define GIB(x) ((uint64_t)(x) << 30)
-#endif
 
 static inline void freep(void *p)
 {
@@ -45,12 +50,27 @@ static inline void closep(int *fd)
 #define _unused_	__attribute__((unused))
 #define _printf_(a, b)	__attribute__((format(printf, a, b)))
 
+/* Hand ownership out of a cleanup-managed local. */
+static inline int fd_steal(int *fd)
+{
+	int r = *fd;
+
+	*fd = -1;
+	return r;
+}
+
 static inline void *ptr_steal(void *pp)
 {
 	void *r = *(void **)pp;
 
 	*(void **)pp = NULL;
 	return r;
+}
+
+/* True if [off, off + len) lies inside [0, size) without overflow. */
+static inline bool range_fits(uint64_t off, uint64_t len, uint64_t size)
+{
+	return off <= size && len <= size - off;
 }
 
 #endif

@@ -1,74 +1,7 @@
-/*
- * Small helpers shared by every part of libvmm: cleanup attributes for locals that own memory
- * or a file descriptor, array sizing, and checked arithmetic for lengths that come from
- * untrusted images or the guest.
- */
+/* libvmm's helpers are the project's common ones (common/util.h). */
 #ifndef STRATUS_VMM_UTIL_H
 #define STRATUS_VMM_UTIL_H
 
-#include <errno.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <unistd.h>
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* The struct that embeds member at ptr. */
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
-
-#define ALIGN_UP(x, a)	 (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
-#define ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a)-1))
-
-#define KIB(x) ((uint64_t)(x) << 10)
-#define MIB(x) ((uint64_t)(x) << 20)
-#define GIB(x) ((uint64_t)(x) << 30)
-
-static inline void freep(void *p)
-{
-	free(*(void **)p);
-}
-
-static inline void closep(int *fd)
-{
-	if (*fd >= 0) {
-		int saved = errno;
-		close(*fd);
-		errno = saved;
-	}
-}
-
-#define _cleanup_(f)	__attribute__((cleanup(f)))
-#define _cleanup_free_	_cleanup_(freep)
-#define _cleanup_close_ _cleanup_(closep)
-#define _unused_	__attribute__((unused))
-#define _printf_(a, b)	__attribute__((format(printf, a, b)))
-
-/* Hand ownership out of a cleanup-managed local. */
-static inline int fd_steal(int *fd)
-{
-	int r = *fd;
-
-	*fd = -1;
-	return r;
-}
-
-static inline void *ptr_steal(void *pp)
-{
-	void *r = *(void **)pp;
-
-	*(void **)pp = NULL;
-	return r;
-}
-
-/* True if [off, off + len) lies inside [0, size) without overflow. */
-static inline bool range_fits(uint64_t off, uint64_t len, uint64_t size)
-{
-	return off <= size && len <= size - off;
-}
+#include "../common/util.h"
 
 #endif

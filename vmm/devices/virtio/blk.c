@@ -582,28 +582,17 @@ int virtio_blk_new(const struct vm_device_config *spec, struct virtio_device **o
 	return 0;
 }
 
+static int blk_create(struct vm *vm, const struct vm_device_config *spec,
+		      struct virtio_device **out, struct error *err)
+{
+	(void)vm;
+	return virtio_blk_new(spec, out, err);
+}
+
 /* One virtio-blk per "-device virtio-blk-device", in command-line order: vda, vdb, ... */
 static int blk_init(struct vm *vm, struct error *err)
 {
-	unsigned int i, found = 0;
-
-	for (i = 0; i < vm->config.nr_devices; i++) {
-		const struct vm_device_config *spec = &vm->config.devices[i];
-		struct virtio_device *dev;
-		int r;
-
-		if (spec->type != VM_DEVICE_VIRTIO_BLK)
-			continue;
-		r = virtio_blk_new(spec, &dev, err);
-		if (r < 0)
-			return r;
-		r = virtio_mmio_vm_attach(vm, dev, err);
-		if (r < 0)
-			return r;
-		vm->device_claimed[i] = true;
-		found++;
-	}
-	return found ? 0 : -ENODEV;
+	return virtio_mmio_vm_attach_all(vm, VM_DEVICE_VIRTIO_BLK, blk_create, NULL, err);
 }
 
 static const struct device_ops blk_device = {

@@ -69,6 +69,21 @@ int virtio_mmio_slot_alloc(struct virtio_mmio_slots *slots, uint64_t *base, unsi
 
 /* Attach dev to a KVM VM (mmio_kvm.c): a slot, irqfd, the bus, the guest command line. */
 struct vm;
+struct vm_device_config;
 int virtio_mmio_vm_attach(struct vm *vm, struct virtio_device *dev, struct error *err);
+
+/* Make the device for one -device entry (its settings in spec). */
+typedef int (*virtio_create_fn)(struct vm *vm, const struct vm_device_config *spec,
+				struct virtio_device **out, struct error *err);
+/* Optional: finish a device once it is attached (e.g. watch its sockets). */
+typedef int (*virtio_attached_fn)(struct vm *vm, struct virtio_device *dev, struct error *err);
+
+/*
+ * What a device file's DEVICE_REGISTER init does: one device per -device entry of the type,
+ * in command-line order, created, attached and marked claimed (vm.device_claimed).
+ * Returns -ENODEV when the command line asks for none.
+ */
+int virtio_mmio_vm_attach_all(struct vm *vm, unsigned int type, virtio_create_fn create,
+			      virtio_attached_fn attached, struct error *err);
 
 #endif

@@ -147,3 +147,32 @@ static const struct device_ops virtio_mmio_platform = {
 	.exit = virtio_mmio_platform_exit,
 };
 DEVICE_REGISTER(virtio_mmio_platform);
+
+int virtio_mmio_vm_attach_all(struct vm *vm, unsigned int type, virtio_create_fn create,
+			      virtio_attached_fn attached, struct error *err)
+{
+	unsigned int i, found = 0;
+
+	for (i = 0; i < vm->config.nr_devices; i++) {
+		const struct vm_device_config *spec = &vm->config.devices[i];
+		struct virtio_device *dev;
+		int r;
+
+		if (spec->type != type)
+			continue;
+		r = create(vm, spec, &dev, err);
+		if (r < 0)
+			return r;
+		r = virtio_mmio_vm_attach(vm, dev, err);
+		if (r < 0)
+			return r;
+		vm->device_claimed[i] = true;
+		if (attached) {
+			r = attached(vm, dev, err);
+			if (r < 0)
+				return r;
+		}
+		found++;
+	}
+	return found ? 0 : -ENODEV;
+}

@@ -119,28 +119,19 @@ int virtio_rng_new(const char *name, struct virtio_device **out)
 	return 0;
 }
 
+static int rng_create(struct vm *vm, const struct vm_device_config *spec,
+		      struct virtio_device **out, struct error *err)
+{
+	int r = virtio_rng_new(spec->id, out);
+
+	(void)vm;
+	return r < 0 ? error_set(err, r, "virtio-rng: out of memory") : 0;
+}
+
 /* One virtio-rng per "-device virtio-rng-device", in command-line order. */
 static int rng_init(struct vm *vm, struct error *err)
 {
-	unsigned int i, found = 0;
-
-	for (i = 0; i < vm->config.nr_devices; i++) {
-		const struct vm_device_config *spec = &vm->config.devices[i];
-		struct virtio_device *dev;
-		int r;
-
-		if (spec->type != VM_DEVICE_VIRTIO_RNG)
-			continue;
-		r = virtio_rng_new(spec->id, &dev);
-		if (r < 0)
-			return error_set(err, r, "virtio-rng: out of memory");
-		r = virtio_mmio_vm_attach(vm, dev, err);
-		if (r < 0)
-			return r;
-		vm->device_claimed[i] = true;
-		found++;
-	}
-	return found ? 0 : -ENODEV;
+	return virtio_mmio_vm_attach_all(vm, VM_DEVICE_VIRTIO_RNG, rng_create, NULL, err);
 }
 
 static const struct device_ops rng_device = {

@@ -427,34 +427,30 @@ static void vsock_on_events(void *opaque, uint32_t events)
 	virtio_vsock_process(opaque);
 }
 
+static int vsock_create(struct vm *vm, const struct vm_device_config *spec,
+			struct virtio_device **out, struct error *err)
+{
+	(void)vm;
+	return virtio_vsock_new(spec->id, spec->guest_cid, spec->path, out, err);
+}
+
+/* Once attached, the device's own epoll set joins the main loop. */
+static int vsock_attached(struct vm *vm, struct virtio_device *dev, struct error *err)
+{
+	struct virtio_vsock *vs = container_of(dev, struct virtio_vsock, dev);
+	int r = event_loop_add(vm->loop, vs->epfd, EPOLLIN, vsock_on_events, dev);
+
+	if (r < 0)
+		return error_set_errno(err, r, "%s: event loop", vs->name);
+	vs->loop = vm->loop;
+	return 0;
+}
+
 /* One vsock device per "-device vhost-vsock-device" (the guest has one transport). */
 static int vsock_init(struct vm *vm, struct error *err)
 {
-	unsigned int i, found = 0;
-
-	for (i = 0; i < vm->config.nr_devices; i++) {
-		const struct vm_device_config *spec = &vm->config.devices[i];
-		struct virtio_vsock *vs;
-		struct virtio_device *dev;
-		int r;
-
-		if (spec->type != VM_DEVICE_VIRTIO_VSOCK)
-			continue;
-		r = virtio_vsock_new(spec->id, spec->guest_cid, spec->path, &dev, err);
-		if (r < 0)
-			return r;
-		r = virtio_mmio_vm_attach(vm, dev, err);
-		if (r < 0)
-			return r;
-		vm->device_claimed[i] = true;
-		vs = container_of(dev, struct virtio_vsock, dev);
-		r = event_loop_add(vm->loop, vs->epfd, EPOLLIN, vsock_on_events, dev);
-		if (r < 0)
-			return error_set_errno(err, r, "%s: event loop", vs->name);
-		vs->loop = vm->loop;
-		found++;
-	}
-	return found ? 0 : -ENODEV;
+	return virtio_mmio_vm_attach_all(vm, VM_DEVICE_VIRTIO_VSOCK, vsock_create, vsock_attached,
+					 err);
 }
 
 static const struct device_ops vsock_device = {

@@ -18,6 +18,7 @@ kernel=$2
 out=${3:-$build/bench/guest-io.txt}
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
+source "$top/tests/integration/console.sh"
 vmm=$build/vmm/stratus-vmm
 [ -x "$vmm" ] || { echo "$0: no stratus-vmm at $vmm" >&2; exit 1; }
 [ -f "$kernel" ] || { echo "$0: no guest kernel at $kernel" >&2; exit 1; }
@@ -48,25 +49,16 @@ pids+=($!)
 vm=$!
 pids+=($vm)
 
-# wait_for REGEX SECONDS: until the guest console shows it
-wait_for() {
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		tr -d '\r' <"$work/vm.raw" >"$work/vm.out"
-		grep -Eq "$1" "$work/vm.out" && return 0
-		kill -0 $vm 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
+# console_wait REGEX SECONDS: until the guest console shows it (console.sh)
+console_wait() { guest_wait "$work/vm.raw" "$work/vm.out" "$vm" "$1" "$2"; }
 
-if ! wait_for '^STRATUS-TEST vsock-listening port=1235' 900; then
+if ! console_wait '^STRATUS-TEST vsock-listening port=1235' 900; then
 	echo "$0: the guest did not get to the host → guest run" >&2
 	tail -30 "$work/vm.out" "$work/vm.log" >&2
 	exit 1
 fi
 (printf 'CONNECT 1235\n'; head -c 8M /dev/zero) | timeout 600 socat -u - UNIX-CONNECT:"$sock"
-wait_for '^STRATUS-TEST bench-done' 600 || { echo "$0: no bench-done" >&2; exit 1; }
+console_wait '^STRATUS-TEST bench-done' 600 || { echo "$0: no bench-done" >&2; exit 1; }
 grep -q bench-fail "$work/vm.out" && { grep bench-fail "$work/vm.out" >&2; exit 1; }
 
 # field NAME: "bytes ns" of the guest's line for NAME

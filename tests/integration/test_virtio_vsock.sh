@@ -8,6 +8,7 @@
 # CONNECT to a guest port nobody listens on.
 # usage: test_virtio_vsock.sh STRATUS_VMM VMLINUX
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/console.sh"
 vmm=$1
 kernel=$2
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,19 +36,10 @@ timeout 600 "$vmm" -kernel "$kernel" -initrd "$work/initrd.cpio" -m 256 -smp 1 \
 vm=$!
 out=$work/vm.out
 
-# wait_for REGEX SECONDS: until the guest console shows it
-guest_wait() {
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		tr -d '\r' <"$work/vm.raw" >"$out"
-		grep -Eq "$1" "$out" && return 0
-		kill -0 $vm 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
+# console_wait REGEX SECONDS: until the guest console shows it (console.sh)
+console_wait() { guest_wait "$work/vm.raw" "$out" "$vm" "$1" "$2"; }
 
-if ! guest_wait '^STRATUS-TEST vsock-ready' 900; then
+if ! console_wait '^STRATUS-TEST vsock-ready' 900; then
 	fail "guest reached vsock-ready"
 	cat "$out" "$work/vm.log" | tail -30
 	kill $vm $listener 2>/dev/null
@@ -69,7 +61,7 @@ want=$("$work/vsock_host" hash <"$work/data")
 expect_grep "host → guest: OK <port>" '^OK [0-9]+$' <(head -n 1 "$work/echo")
 got=$(tail -c +$(($(head -n 1 "$work/echo" | wc -c) + 1)) "$work/echo" | "$work/vsock_host" hash)
 expect_eq "host → guest 8 MiB echo: hash back on the host" "$want" "$got"
-guest_wait "^STRATUS-TEST echo $want\$" 60
+console_wait "^STRATUS-TEST echo $want\$" 60
 expect_grep "host → guest 8 MiB: hash in the guest" "^STRATUS-TEST echo $want\$" "$out"
 
 # 64 connections at once, small payloads.
@@ -89,7 +81,7 @@ timeout 60 socat -t 2 - UNIX-CONNECT:"$sock" < <(printf 'CONNECT 1234\nABORT\n';
 	>"$work/abort"
 expect_eq "guest abrupt close: host client closed quickly" yes \
 	"$([ $((SECONDS - start)) -lt 20 ] && echo yes || echo no)"
-guest_wait '^STRATUS-TEST echo aborted' 30
+console_wait '^STRATUS-TEST echo aborted' 30
 expect_grep "guest abrupt close: the guest closed it" '^STRATUS-TEST echo aborted' "$out"
 
 # The host closes abruptly (killed mid-connection): the guest sees EOF.
@@ -98,7 +90,7 @@ client=$!
 sleep 3
 kill -9 $client 2>/dev/null
 want=$(printf HOSTKILL | "$work/vsock_host" hash)
-guest_wait "^STRATUS-TEST echo $want\$" 60
+console_wait "^STRATUS-TEST echo $want\$" 60
 expect_grep "host abrupt close: the guest saw EOF" "^STRATUS-TEST echo $want\$" "$out"
 
 # Nobody listens on guest port 4444: the client is closed, no OK.

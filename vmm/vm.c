@@ -172,7 +172,6 @@ int vm_create(const struct vm_config *config, struct vm **out, struct error *err
 	vm_mem_init(&vm->mem);
 	bus_init(&vm->pio_bus, "pio");
 	bus_init(&vm->mmio_bus, "mmio");
-	pthread_mutex_init(&vm->lock, NULL);
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
 	atomic_init(&vm->exit_reason, VM_EXIT_NONE);
@@ -389,7 +388,6 @@ void vm_destroy(struct vm *vm)
 	bus_destroy(&vm->mmio_bus);
 	event_loop_destroy(vm->loop);
 	free(vm->cmdline);
-	pthread_mutex_destroy(&vm->lock);
 	pthread_mutex_destroy(&vm->pause_lock);
 	pthread_cond_destroy(&vm->pause_cond);
 	free(vm);

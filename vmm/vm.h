@@ -97,7 +97,6 @@ struct vm {
 	struct arch_vm *arch;
 	char *cmdline; /* the full command line handed to the guest */
 
-	pthread_mutex_t lock;
 	_Atomic enum vm_exit_reason exit_reason;
 	atomic_bool paused;
 	/* vm_pause(): vCPUs park on pause_cond under pause_lock (never a device lock) */

@@ -95,6 +95,8 @@ run_tests() {
 	STRATUS_FUZZ_BUILD_DIR="$build-fuzz" "$top/tests/fuzz/run.sh" blk "${STRATUS_FUZZ_SECONDS:-60}"
 	log "fuzzing the agent protocol decoder for 30 s"
 	STRATUS_FUZZ_BUILD_DIR="$build-fuzz" "$top/tests/fuzz/run.sh" agent_proto 30
+	log "fuzzing the agent's request path for 30 s"
+	STRATUS_FUZZ_BUILD_DIR="$build-fuzz" "$top/tests/fuzz/run.sh" agent_request 30
 	log "fuzzing config.json parsing for 30 s"
 	STRATUS_FUZZ_BUILD_DIR="$build-fuzz" "$top/tests/fuzz/run.sh" oci_spec 30
 	log "fuzzing the QMP protocol layer for 30 s"

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -242,16 +243,25 @@ int agent_create(int control_fd, int stdio_fd, struct agent **out)
 
 	if (!a)
 		return -ENOMEM;
+	a->run_dir = strdup(AGENT_DEFAULT_RUN_DIR);
+	a->cgroup_root = strdup(AGENT_DEFAULT_CGROUP_ROOT);
+	/* EXEC's helper exits after cloning the process: its orphans must come back to us. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	a->epfd = epoll_create1(EPOLL_CLOEXEC);
+	errno = a->run_dir && a->cgroup_root ? errno : ENOMEM;
+	/* Inherited listeners (fd:C,S) must not leak into containers either. */
+	fcntl(control_fd, F_SETFD, FD_CLOEXEC);
+	fcntl(stdio_fd, F_SETFD, FD_CLOEXEC);
 	a->control_w = (struct agent_watch){ control_fd, ctl_accept };
 	a->stdio_w = (struct agent_watch){ stdio_fd, stdio_accept };
 	a->signal_w = (struct agent_watch){ sfd, signal_ready };
-	if (sfd < 0 || a->epfd < 0 || agent_watch_set(a, &a->control_w, EPOLLIN, &dummy) < 0 ||
+	if (sfd < 0 || a->epfd < 0 || !a->run_dir || !a->cgroup_root ||
+	    agent_watch_set(a, &a->control_w, EPOLLIN, &dummy) < 0 ||
 	    (dummy = 0, agent_watch_set(a, &a->stdio_w, EPOLLIN, &dummy)) < 0 ||
 	    (dummy = 0, agent_watch_set(a, &a->signal_w, EPOLLIN, &dummy)) < 0) {
 		int e = -errno;
@@ -260,6 +270,27 @@ int agent_create(int control_fd, int stdio_fd, struct agent **out)
 		return e ? e : -EIO;
 	}
 	*out = a;
+	return 0;
+}
+
+int agent_configure(struct agent *a, const char *run_dir, const char *cgroup_root)
+{
+	char *r = run_dir ? strdup(run_dir) : NULL, *c = cgroup_root ? strdup(cgroup_root) : NULL;
+
+	if ((run_dir && !r) || (cgroup_root && !c)) {
+		free(r);
+		free(c);
+		return -ENOMEM;
+	}
+	if (r) {
+		free(a->run_dir);
+		a->run_dir = r;
+	}
+	if (c) {
+		free(a->cgroup_root);
+		a->cgroup_root = c;
+		a->cgroup_ready = false;
+	}
 	return 0;
 }
 
@@ -278,25 +309,38 @@ static int loop_timeout(struct agent *a, int64_t now)
 	return next <= now ? 0 : (int)(next - now);
 }
 
-int agent_run(struct agent *a)
+/* One turn of the loop; max_wait_ms >= 0 bounds the wait (the fuzz target uses 0). */
+int agent_step(struct agent *a, int max_wait_ms)
 {
 	struct epoll_event evs[32];
+	int64_t now = agent_now_ms();
+	int timeout = loop_timeout(a, now);
+	int n;
 
+	if (max_wait_ms >= 0 && (timeout < 0 || timeout > max_wait_ms))
+		timeout = max_wait_ms;
+	n = epoll_wait(a->epfd, evs, ARRAY_SIZE(evs), timeout);
+	if (n < 0 && errno != EINTR)
+		return -errno;
+	for (int i = 0; i < n; i++) {
+		struct agent_watch *w = evs[i].data.ptr;
+
+		w->fn(a, w, evs[i].events);
+	}
+	now = agent_now_ms();
+	proc_report_due(a, now);
+	pending_expire(a, now);
+	return n < 0 ? 0 : n;
+}
+
+int agent_run(struct agent *a)
+{
 	proc_reap_all(a); /* children that exited before the signalfd existed */
 	while (!a->shutdown) {
-		int64_t now = agent_now_ms();
-		int n = epoll_wait(a->epfd, evs, ARRAY_SIZE(evs), loop_timeout(a, now));
+		int r = agent_step(a, -1);
 
-		if (n < 0 && errno != EINTR)
-			return -errno;
-		for (int i = 0; i < n; i++) {
-			struct agent_watch *w = evs[i].data.ptr;
-
-			w->fn(a, w, evs[i].events);
-		}
-		now = agent_now_ms();
-		proc_report_due(a, now);
-		pending_expire(a, now);
+		if (r < 0)
+			return r;
 	}
 	proc_kill_all(a);
 	return 0;
@@ -309,6 +353,10 @@ void agent_destroy(struct agent *a)
 	ctl_close_all(a);
 	while (a->procs)
 		proc_free(a, a->procs);
+	while (a->containers)
+		container_free(a, a->containers);
+	free(a->run_dir);
+	free(a->cgroup_root);
 	while (a->npending)
 		pending_drop(a, 0);
 	for (unsigned int i = 0; i < AGENT_MAX_PENDING; i++)

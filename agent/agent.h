@@ -4,8 +4,8 @@
  * replies, EVENT_EXIT), the stdio port (STREAM_ATTACH, then raw bytes), SIGCHLD via a
  * signalfd, and the copy loops between process pipes or ptys and their stdio connections.
  * The transport is a seam: the caller hands over two listening sockets, AF_VSOCK in the guest
- * or AF_UNIX in the native unit tests. This slice runs processes WITHOUT isolation (no rootfs
- * mount, namespaces, cgroups, capabilities or seccomp yet): it is for the native tests only.
+ * or AF_UNIX in the native unit tests. Every container gets its rootfs, namespaces, cgroup,
+ * capabilities and seccomp filter from CREATE (agent/README.md).
  */
 #ifndef STRATUS_AGENT_H
 #define STRATUS_AGENT_H
@@ -16,6 +16,15 @@ struct agent;
 
 /* Take ownership of two listening sockets (control, stdio): 0 or a negative errno. */
 int agent_create(int control_fd, int stdio_fd, struct agent **out);
+
+#define AGENT_DEFAULT_RUN_DIR	  "/run/stratus"	   /* rootfs mountpoints */
+#define AGENT_DEFAULT_CGROUP_ROOT "/sys/fs/cgroup/stratus" /* container cgroups */
+
+/*
+ * Where container rootfs mountpoints (RUN_DIR/<id>) and cgroups (CGROUP_ROOT/<id>) go; NULL
+ * keeps the default. The native tests point both at their own temporary places.
+ */
+int agent_configure(struct agent *a, const char *run_dir, const char *cgroup_root);
 
 /* Serve until SHUTDOWN (returns 0, everything killed and reaped) or a fatal error (< 0). */
 int agent_run(struct agent *a);

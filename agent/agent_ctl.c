@@ -6,6 +6,7 @@
  * loop; a host that stops reading past AGENT_CTL_MAX_BACKLOG is dropped (exit records stay
  * until ACK_EXIT, so it loses nothing but the connection). Processes outlive connections.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -156,6 +157,86 @@ static void do_hello(struct agent *a, struct ctl_conn *c, const struct agent_msg
 	ctl_send(a, c, &r);
 }
 
+/* A container id names a directory and a cgroup: [A-Za-z0-9_.-], not "." or "..". */
+static bool id_valid(const char *id)
+{
+	if (!id[0] || !strcmp(id, ".") || !strcmp(id, ".."))
+		return false;
+	for (const char *p = id; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("_.-", *p))
+			return false;
+	return true;
+}
+
+static int create_check(const struct agent_create *cr, char *err, size_t err_len)
+{
+	switch (cr->rootfs_kind) {
+	case AGENT_ROOTFS_VIRTIOFS:
+		if (cr->rootfs_source[0])
+			return 0;
+		snprintf(err, err_len, "rootfs_source: a virtio-fs tag is needed");
+		return -EINVAL;
+	case AGENT_ROOTFS_BLOCK:
+		if (cr->rootfs_source[0] == '/' && cr->rootfs_fstype[0])
+			return 0;
+		snprintf(err, err_len,
+			 "rootfs_source and rootfs_fstype: a block device "
+			 "path and its filesystem type are needed");
+		return -EINVAL;
+	case AGENT_ROOTFS_DIR:
+		if (cr->rootfs_source[0] == '/')
+			return 0;
+		snprintf(err, err_len, "rootfs_source: an absolute directory is needed");
+		return -EINVAL;
+	default:
+		snprintf(err, err_len,
+			 "rootfs_kind %u: unknown (1 virtio-fs, 2 block, 3 "
+			 "directory)",
+			 cr->rootfs_kind);
+		return -EINVAL;
+	}
+}
+
+/* CREATE: the container's config and its mounts, its directory and cgroup, then the init. */
+static int create_container(struct agent *a, const struct agent_create *cr,
+			    struct process_spec *spec, struct process **p, char *err,
+			    size_t err_len)
+{
+	struct spawn_request req = { .spec = spec, .create = true, .create_req = cr };
+	struct container *c;
+	int r = create_check(cr, err, err_len);
+
+	if (r < 0)
+		return r;
+	req.mounts = calloc(cr->mounts.n ? cr->mounts.n : 1, sizeof(*req.mounts));
+	if (!req.mounts || !(c = container_new(a, cr->container_id))) {
+		free(req.mounts);
+		return -ENOMEM;
+	}
+	req.c = c;
+	r = config_parse(cr->oci_config, &c->spec, err, err_len);
+	for (uint32_t i = 0; r == 0 && i < cr->mounts.n; i++, req.nmounts++)
+		r = mount_parse(&cr->mounts.v[i], &req.mounts[i], err, err_len);
+	if (r == 0 && a->dry_run) {
+		snprintf(err, err_len, "dry run: nothing is started");
+		r = -EPERM;
+	}
+	if (r == 0)
+		r = setup_container_dir(a, c->id, &c->rootfs_dir, err, err_len);
+	if (r == 0)
+		r = cgroup_create(a, c, err, err_len);
+	if (r == 0)
+		r = proc_spawn(a, &req, "", cr->stdio, p, err, err_len);
+	mount_spec_free(req.mounts, req.nmounts);
+	if (r < 0) {
+		container_free(a, c);
+		return r;
+	}
+	c->init_pid = (*p)->pid;
+	container_watch_oom(a, c);
+	return 0;
+}
+
 /* CREATE and EXEC: parse the process, check limits, spawn. */
 static void do_spawn(struct agent *a, struct ctl_conn *c, const struct agent_msg *m)
 {
@@ -164,28 +245,35 @@ static void do_spawn(struct agent *a, struct ctl_conn *c, const struct agent_msg
 	const char *eid = create ? "" : m->u.exec.exec_id;
 	uint32_t stdio = create ? m->u.create.stdio : m->u.exec.stdio;
 	struct process_spec spec;
-	struct process *p;
+	struct process *p, *init = proc_find(a, cid, "");
 	char err[AGENT_MAX_ERROR_MSG] = "";
 	int r;
 
 	if (!cid[0] || (!create && !eid[0]))
 		return ctl_send_error(a, c, m, EINVAL, "%s: empty container or exec id",
 				      agent_type_name(m->type));
-	if (create && m->u.create.rootfs_kind != 0 && strcmp(m->u.create.rootfs_source, "/"))
-		return ctl_send_error(a, c, m, EOPNOTSUPP,
-				      "CREATE: this agent runs processes without a rootfs yet");
-	if (proc_find(a, cid, eid))
+	if (create && !id_valid(cid))
+		return ctl_send_error(a, c, m, EINVAL,
+				      "container id %s: use letters, digits, '_', '.', '-'", cid);
+	if (proc_find(a, cid, eid) || (create && container_find(a, cid)))
 		return ctl_send_error(a, c, m, EEXIST, "%s %s/%s: exists", agent_type_name(m->type),
 				      cid, eid);
-	if (!create && !proc_find(a, cid, ""))
+	if (!create && (!container_find(a, cid) || !init))
 		return ctl_send_error(a, c, m, ENOENT, "EXEC: no container %s", cid);
+	if (!create && init->state != PROC_RUNNING && init->state != PROC_CREATED)
+		return ctl_send_error(a, c, m, ESRCH, "EXEC: container %s is not running", cid);
 	if (a->nexits >= AGENT_MAX_EXITS)
 		return ctl_send_error(a, c, m, EAGAIN, "%d exit records not acknowledged",
 				      AGENT_MAX_EXITS);
 	r = spec_parse_process(create ? m->u.create.oci_config : m->u.exec.process, create, &spec,
 			       err, sizeof(err));
-	if (r == 0)
-		r = proc_spawn(a, cid, eid, stdio, &spec, !create, &p, err, sizeof(err));
+	if (r == 0 && create) {
+		r = create_container(a, &m->u.create, &spec, &p, err, sizeof(err));
+	} else if (r == 0) {
+		struct spawn_request req = { .c = container_find(a, cid), .spec = &spec };
+
+		r = proc_spawn(a, &req, eid, stdio, &p, err, sizeof(err));
+	}
 	spec_free(&spec);
 	if (r < 0)
 		return ctl_send_error(a, c, m, -r, "%s", err[0] ? err : strerror(-r));
@@ -202,7 +290,11 @@ static void do_start(struct agent *a, struct ctl_conn *c, const struct agent_msg
 	if (p->state != PROC_CREATED)
 		return ctl_send_error(a, c, m, EALREADY, "START: %s already started",
 				      m->u.container.container_id);
-	proc_start(a, p);
+	char err[AGENT_MAX_ERROR_MSG] = "";
+	int r = proc_start(a, p, err, sizeof(err));
+
+	if (r < 0)
+		return ctl_send_error(a, c, m, -r, "%s", err[0] ? err : strerror(-r));
 	reply_empty(a, c, m);
 }
 
@@ -223,6 +315,15 @@ static void do_signal(struct agent *a, struct ctl_conn *c, const struct agent_ms
 		    kill(p->pid, (int)s->signal) == 0)
 			sent++;
 	}
+	/* ALL: every process in the container's cgroup, not only those the agent started. */
+	struct container *ct = all ? container_find(a, s->container_id) : NULL;
+	pid_t *pids = NULL;
+	size_t n = 0;
+
+	if (sent && ct && ct->cgroup && cgroup_pids(ct->cgroup, &pids, &n) == 0)
+		for (size_t i = 0; i < n; i++)
+			kill(pids[i], (int)s->signal);
+	free(pids);
 	if (!sent)
 		return ctl_send_error(a, c, m, ESRCH, "SIGNAL: no running process %s/%s",
 				      s->container_id, s->exec_id);
@@ -253,9 +354,14 @@ static void do_ack_exit(struct agent *a, struct ctl_conn *c, const struct agent_
 {
 	struct process *p = proc_find(a, m->u.process.container_id, m->u.process.exec_id);
 
+	struct container *ct = container_find(a, m->u.process.container_id);
+
 	if (!p || p->state != PROC_EXITED)
 		return ctl_send_error(a, c, m, ENOENT, "ACK_EXIT: no exit record for %s/%s",
 				      m->u.process.container_id, m->u.process.exec_id);
+	/* The init's record acknowledged: the container is gone (its cgroup and directory). */
+	if (!p->exec_id[0] && ct)
+		container_free(a, ct);
 	proc_free(a, p);
 	reply_empty(a, c, m);
 }
@@ -321,6 +427,16 @@ static void do_delete(struct agent *a, struct ctl_conn *c, const struct agent_ms
 				kill(p->pid, SIGKILL);
 		}
 	}
+	/* FORCE: also what the container's processes started, every process of its cgroup. */
+	struct container *ct = container_find(a, cid);
+	pid_t *pids = NULL;
+	size_t n = 0;
+
+	if ((m->u.del.flags & AGENT_DELETE_FORCE) && ct && ct->cgroup &&
+	    cgroup_pids(ct->cgroup, &pids, &n) == 0)
+		for (size_t i = 0; i < n; i++)
+			kill(pids[i], SIGKILL);
+	free(pids);
 	if (!any)
 		return ctl_send_error(a, c, m, ENOENT, "DELETE: no container %s", cid);
 	if (running && !(m->u.del.flags & AGENT_DELETE_FORCE))
@@ -357,6 +473,12 @@ static void ctl_dispatch(struct agent *a, struct ctl_conn *c, const struct agent
 		return do_resize(a, c, m);
 	case AGENT_PS:
 		return do_ps(a, c, m);
+	case AGENT_STATS:
+		return container_do_stats(a, c, m);
+	case AGENT_UPDATE:
+		return container_do_update(a, c, m);
+	case AGENT_SET_TIME:
+		return container_do_set_time(a, c, m);
 	case AGENT_SHUTDOWN:
 		reply_empty(a, c, m);
 		a->shutdown = true;
@@ -420,18 +542,23 @@ static void ctl_ready(struct agent *a, struct agent_watch *w, uint32_t events)
 
 void ctl_accept(struct agent *a, struct agent_watch *w, uint32_t events)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
-	struct ctl_conn *c;
-	unsigned int slot = 0;
 	int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	(void)events;
-	if (fd < 0)
-		return;
+	if (fd >= 0)
+		ctl_adopt(a, fd);
+}
+
+int ctl_adopt(struct agent *a, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct ctl_conn *c;
+	unsigned int slot = 0;
+
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
-		return;
+		return -ENOMEM;
 	}
 	c->w = (struct agent_watch){ fd, ctl_ready };
 	agent_reader_init(&c->reader, AGENT_MAX_PAYLOAD);
@@ -449,4 +576,5 @@ void ctl_accept(struct agent *a, struct agent_watch *w, uint32_t events)
 	c->seq = a->ctl_seq++;
 	a->ctl[slot] = c;
 	epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev);
+	return 0;
 }

@@ -72,11 +72,95 @@ struct waiter {
 	uint32_t id;
 };
 
+struct rlimit_spec {
+	int resource;
+	uint64_t soft, hard;
+};
+
+enum cap_set {
+	CAP_BOUNDING,
+	CAP_EFFECTIVE,
+	CAP_PERMITTED,
+	CAP_INHERITABLE,
+	CAP_AMBIENT,
+	CAP_NR
+};
+
 struct process_spec {
 	char **args, **env; /* NULL-terminated */
 	char *cwd;
 	bool terminal;
 	uint32_t rows, cols;
+	bool has_user; /* process.user: uid, gid, additionalGids, umask */
+	uint32_t uid, gid;
+	uint32_t *groups;
+	size_t ngroups;
+	bool has_umask;
+	uint32_t umask;
+	struct rlimit_spec *rlimits;
+	size_t nrlimits;
+	bool has_caps; /* process.capabilities: one mask per set */
+	uint64_t caps[CAP_NR];
+	bool no_new_privs;
+	bool has_oom_score_adj;
+	int oom_score_adj;
+};
+
+/* linux.resources, as far as cgroup v2 has it: has_* says which were given. */
+struct cgroup_limits {
+	bool has_mem_limit, has_mem_swap, has_mem_low, has_pids, has_cpu_quota, has_cpu_period;
+	bool has_cpu_weight;
+	int64_t mem_limit, mem_swap, mem_low, pids, cpu_quota; /* -1: unlimited */
+	uint64_t cpu_period, cpu_weight;
+	char *cpus, *mems; /* cpuset, NULL if not given */
+	char **unified;	   /* key, value, key, value, ..., NULL */
+};
+
+struct id_map {
+	uint32_t inside, outside, size;
+};
+
+#define SPEC_MAX_JOIN	 4
+#define SPEC_MAX_ID_MAPS 5 /* what the kernel takes in one uid_map write (since 4.15: 340) */
+
+/* The container-level parts of config.json ("linux", "root", "hostname"). */
+struct container_spec {
+	int clone_flags; /* CLONE_NEW* to create, except CLONE_NEWCGROUP */
+	bool cgroup_ns;	 /* unshared after the cgroup is joined */
+	char *hostname, *domainname;
+	char **sysctl;		   /* key, value, key, value, ..., NULL */
+	char **masked, **readonly; /* NULL-terminated */
+	bool root_readonly;
+	unsigned long rootfs_propagation; /* MS_PRIVATE unless rootfsPropagation says */
+	struct id_map uid_map[SPEC_MAX_ID_MAPS], gid_map[SPEC_MAX_ID_MAPS];
+	unsigned int nuid_map, ngid_map;
+	struct cgroup_limits limits;
+	void *seccomp;			/* a libseccomp filter (scmp_filter_ctx), NULL for none */
+	char *join_path[SPEC_MAX_JOIN]; /* namespaces joined by path (network, ipc, uts, cgroup) */
+	int join_type[SPEC_MAX_JOIN];
+	int njoin;
+};
+
+/* A mount of CREATE's list, its options parsed as runc does. */
+struct mount_spec {
+	const char *source, *target, *fstype; /* borrowed from the request */
+	unsigned long flags;		      /* MS_* for mount(2) */
+	unsigned long propagation;	      /* MS_PRIVATE, MS_SHARED, ... (| MS_REC), or 0 */
+	bool bind, ro_remount;
+	char *data; /* the options mount(2) does not know: the fs's own */
+};
+
+/* A created container: its init is the process with exec id "". */
+struct container {
+	struct container *next;
+	char *id;
+	char *rootfs_dir; /* the mountpoint the child mounted the rootfs on (its own namespace) */
+	char *cgroup;	  /* its cgroup directory, NULL if cgroups are unavailable */
+	struct agent_watch oom_w; /* inotify on memory.events, fd -1 if none */
+	uint32_t oom_w_events;
+	uint64_t oom_kill;
+	pid_t init_pid;
+	struct container_spec spec;
 };
 
 enum process_state {
@@ -91,11 +175,13 @@ struct process {
 	char *container_id, *exec_id;
 	pid_t pid;
 	enum process_state state;
-	int start_fd; /* CREATE: the child execs when this pipe is written or closed */
+	int start_fd;  /* CREATE: the child execs when this pipe is written or closed */
+	int report_fd; /* CREATE: until START, where the child says why its exec failed */
 	int pty_master;
 	struct relay
 		*relays[AGENT_STREAM_NR]; /* indexed by stream; pty uses [PTY] out, [STDIN] in */
 	int64_t report_deadline_ms;	  /* PROC_REAPED: report at the latest then */
+	uint64_t oom_kills_at_start;	  /* the cgroup's oom_kill count when it started */
 	struct agent_exit exit;		  /* PROC_EXITED: the record (owned strings) */
 	struct waiter *waiters;
 	unsigned int nwaiters;
@@ -112,10 +198,32 @@ struct agent {
 	unsigned int nexits; /* unacknowledged records */
 	uint64_t ctl_seq;
 	bool shutdown;
+	struct container *containers;
+	char *run_dir;	   /* rootfs mountpoints: RUN_DIR/<container id> */
+	char *cgroup_root; /* container cgroups: CGROUP_ROOT/<container id> */
+	bool cgroup_ready; /* cgroup_root exists with its controllers enabled */
+	bool dry_run;	   /* the fuzz target: parse and answer, never start, mount or set time */
 };
 
+/* agent_setup.c: fork the process of CREATE or EXEC and set it up in the child */
+struct spawn_request {
+	struct container *c; /* the container (CREATE: new, EXEC: existing) */
+	const struct process_spec *spec;
+	bool create;
+	const struct agent_create *create_req; /* CREATE: rootfs and mounts */
+	struct mount_spec *mounts;
+	size_t nmounts;
+};
+/* The fds a child gets (-1: /dev/null) and the agent's ends of them. */
+struct child_io {
+	int child[3], agent[3]; /* stdin, stdout, stderr */
+	int pty_master, pty_slave;
+	char pty_name[64];
+};
+/* CREATE: *report (if not NULL) is the pipe on which a failed exec after START shows. */
 /* agent.c */
 int64_t agent_now_ms(void);
+int agent_step(struct agent *a, int max_wait_ms);
 int agent_watch_set(struct agent *a, struct agent_watch *w, uint32_t events, uint32_t *cur);
 void agent_watch_del(struct agent *a, struct agent_watch *w, uint32_t *cur);
 int agent_take_stream(struct agent *a, const char *cid, const char *eid, uint32_t stream);
@@ -123,6 +231,7 @@ bool agent_has_stream(struct agent *a, const char *cid, const char *eid, uint32_
 
 /* agent_ctl.c */
 void ctl_accept(struct agent *a, struct agent_watch *w, uint32_t events);
+int ctl_adopt(struct agent *a, int fd); /* a connected control stream (takes fd) */
 void ctl_send(struct agent *a, struct ctl_conn *c, const struct agent_msg *m);
 void ctl_send_error(struct agent *a, struct ctl_conn *c, const struct agent_msg *req, int e,
 		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -130,10 +239,9 @@ void ctl_broadcast(struct agent *a, const struct agent_msg *m);
 void ctl_close_all(struct agent *a);
 
 /* agent_proc.c */
-int proc_spawn(struct agent *a, const char *cid, const char *eid, uint32_t stdio,
-	       const struct process_spec *spec, bool start_now, struct process **out, char *err,
-	       size_t err_len);
-int proc_start(struct agent *a, struct process *p);
+int proc_spawn(struct agent *a, const struct spawn_request *req, const char *eid, uint32_t stdio,
+	       struct process **out, char *err, size_t err_len);
+int proc_start(struct agent *a, struct process *p, char *err, size_t err_len);
 struct process *proc_find(struct agent *a, const char *cid, const char *eid);
 void proc_reap_all(struct agent *a);
 void proc_check_report(struct agent *a, struct process *p);
@@ -143,6 +251,49 @@ void proc_free(struct agent *a, struct process *p);
 void proc_forget_conn(struct agent *a, struct ctl_conn *c);
 void proc_kill_all(struct agent *a);
 int proc_ps(struct agent *a, const char *cid, struct agent_ps *out);
+
+int setup_spawn(struct agent *a, const struct spawn_request *req, const struct child_io *io,
+		int start_fd, pid_t *pid, int *report, char *err, size_t err_len);
+int setup_container_dir(struct agent *a, const char *cid, char **out, char *err, size_t err_len);
+
+/* agent_mount.c: in the container's child, before it runs anything of the container's */
+int mount_parse(const struct agent_mount *m, struct mount_spec *out, char *err, size_t err_len);
+void mount_spec_free(struct mount_spec *m, size_t n);
+int mount_rootfs(const struct agent_create *req, const char *dir, char *err, size_t err_len);
+int mount_all(const char *root, const struct mount_spec *m, size_t n, const char *console,
+	      char *err, size_t err_len);
+int mount_pivot(const char *root, const struct container_spec *cs, char *err, size_t err_len);
+
+/* agent_config.c: the container-level config (CREATE's config.json) */
+int config_parse(const char *json, struct container_spec *out, char *err, size_t err_len);
+void config_free(struct container_spec *cs);
+
+/* agent_seccomp.c */
+int seccomp_parse(const void *yajl_seccomp, void **out, char *err, size_t err_len);
+void seccomp_free(void *filter);
+int seccomp_apply(void *filter);
+
+/* agent_cgroup.c */
+int cgroup_limits_parse(const void *yajl_resources, const char *prefix, struct cgroup_limits *out,
+			char *err, size_t err_len);
+void cgroup_limits_free(struct cgroup_limits *l);
+int cgroup_create(struct agent *a, struct container *c, char *err, size_t err_len);
+int cgroup_apply(const char *dir, const struct cgroup_limits *l, char *err, size_t err_len);
+int cgroup_join(const char *dir, pid_t pid);
+void cgroup_destroy(struct agent *a, struct container *c);
+int cgroup_stats(const char *dir, struct agent_stats *out);
+uint64_t cgroup_oom_kills(const char *dir);
+int cgroup_pids(const char *dir, pid_t **out, size_t *n);
+
+/* agent_container.c */
+struct container *container_find(struct agent *a, const char *cid);
+struct container *container_new(struct agent *a, const char *cid);
+void container_free(struct agent *a, struct container *c);
+void container_do_update(struct agent *a, struct ctl_conn *conn, const struct agent_msg *m);
+void container_do_stats(struct agent *a, struct ctl_conn *conn, const struct agent_msg *m);
+void container_do_set_time(struct agent *a, struct ctl_conn *conn, const struct agent_msg *m);
+uint64_t container_oom_kills(struct agent *a, const char *cid);
+void container_watch_oom(struct agent *a, struct container *c);
 
 /* agent_relay.c */
 struct relay *relay_new(struct agent *a, struct process *p, int src, int dst, bool to_process);

@@ -5,11 +5,13 @@
  * for a terminal a pty, relayed by agent_relay.c. SIGCHLD reaps every child; one we started
  * gets an exit record, reported (EVENT_EXIT, held WAITs) once its stdout and stderr reached EOF,
  * or AGENT_EXIT_GRACE_MS after the reap, and kept until ACK_EXIT whether or not a host is
- * connected. Others (grandchildren re-parented to PID 1) are reaped silently.
- * No isolation yet: the child runs in the agent's own namespaces and root.
+ * connected. Others (grandchildren re-parented to PID 1, or to the agent as a subreaper in
+ * the native tests) are reaped silently. The child itself is set up by agent_setup.c.
  */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,13 +35,6 @@ struct process *proc_find(struct agent *a, const char *cid, const char *eid)
 	return NULL;
 }
 
-/* The fds a child gets (or -1: /dev/null) and the agent's ends of them. */
-struct child_io {
-	int child[3], agent[3]; /* stdin, stdout, stderr */
-	int pty_master;
-	char pty_name[64];
-};
-
 static void io_close(struct child_io *io)
 {
 	for (int i = 0; i < 3; i++) {
@@ -51,7 +46,9 @@ static void io_close(struct child_io *io)
 	}
 	if (io->pty_master >= 0)
 		close(io->pty_master);
-	io->pty_master = -1;
+	if (io->pty_slave >= 0)
+		close(io->pty_slave);
+	io->pty_master = io->pty_slave = -1;
 }
 
 static int io_open(struct child_io *io, uint32_t stdio, const struct process_spec *spec)
@@ -67,7 +64,9 @@ static int io_open(struct child_io *io, uint32_t stdio, const struct process_spe
 			return -errno;
 		if ((spec->rows || spec->cols) && ioctl(io->pty_master, TIOCSWINSZ, &ws) < 0)
 			return -errno;
-		return 0;
+		/* Opened here: the container's own /dev/pts does not have it. */
+		io->pty_slave = open(io->pty_name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+		return io->pty_slave < 0 ? -errno : 0;
 	}
 	for (int i = 0; i < 3; i++) {
 		int fds[2];
@@ -81,68 +80,6 @@ static int io_open(struct child_io *io, uint32_t stdio, const struct process_spe
 		fcntl(io->agent[i], F_SETFL, O_NONBLOCK);
 	}
 	return 0;
-}
-
-static void child_fail(int err_fd, const char *what, const char *arg)
-{
-	char msg[512];
-	int n = snprintf(msg, sizeof(msg), "%s %s: %s", what, arg, strerror(errno));
-
-	if (write(err_fd, msg, (size_t)n) < 0)
-		_exit(126);
-	_exit(127);
-}
-
-static int child_stdio(const struct child_io *io)
-{
-	int null = -1;
-
-	if (io->pty_master >= 0) {
-		int tty = open(io->pty_name, O_RDWR);
-
-		if (tty < 0 || ioctl(tty, TIOCSCTTY, 0) < 0)
-			return -1;
-		for (int i = 0; i < 3; i++)
-			if (dup2(tty, i) < 0)
-				return -1;
-		if (tty > 2)
-			close(tty);
-		return 0;
-	}
-	for (int i = 0; i < 3; i++) {
-		int fd = io->child[i];
-
-		if (fd < 0) {
-			if (null < 0 && (null = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
-				return -1;
-			fd = null;
-		}
-		if (dup2(fd, i) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* In the child: never returns. start_fd >= 0: wait for START (a byte) first. */
-static void child_exec(const struct process_spec *spec, const struct child_io *io, int start_fd,
-		       int err_fd)
-{
-	sigset_t all;
-	char go;
-
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	setsid();
-	if (child_stdio(io) < 0)
-		child_fail(err_fd, "stdio", "");
-	if (chdir(spec->cwd) < 0)
-		child_fail(err_fd, "chdir", spec->cwd);
-	if (start_fd >= 0 && read(start_fd, &go, 1) != 1)
-		_exit(127); /* deleted before START */
-	environ = spec->env;
-	execvp(spec->args[0], spec->args);
-	child_fail(err_fd, "exec", spec->args[0]);
 }
 
 static int check_streams(struct agent *a, const char *cid, const char *eid, uint32_t stdio,
@@ -206,7 +143,7 @@ static struct process *proc_new(struct agent *a, const char *cid, const char *ei
 		return NULL;
 	p->container_id = strdup(cid);
 	p->exec_id = strdup(eid);
-	p->start_fd = p->pty_master = -1;
+	p->start_fd = p->pty_master = p->report_fd = -1;
 	if (!p->container_id || !p->exec_id) {
 		free(p->container_id);
 		free(p->exec_id);
@@ -218,54 +155,30 @@ static struct process *proc_new(struct agent *a, const char *cid, const char *ei
 	return p;
 }
 
-/* EXEC: the child closes err_fd on a successful exec, or writes why it failed. */
-static int exec_result(int err_fd, pid_t pid, char *err, size_t err_len)
+int proc_spawn(struct agent *a, const struct spawn_request *req, const char *eid, uint32_t stdio,
+	       struct process **out, char *err, size_t err_len)
 {
-	ssize_t n;
-
-	do
-		n = read(err_fd, err, err_len - 1);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
-		return 0;
-	err[n] = '\0';
-	waitpid(pid, NULL, 0);
-	return -ENOENT;
-}
-
-int proc_spawn(struct agent *a, const char *cid, const char *eid, uint32_t stdio,
-	       const struct process_spec *spec, bool start_now, struct process **out, char *err,
-	       size_t err_len)
-{
-	struct child_io io = { { -1, -1, -1 }, { -1, -1, -1 }, -1, "" };
-	int start[2] = { -1, -1 }, errp[2] = { -1, -1 };
+	struct child_io io = { { -1, -1, -1 }, { -1, -1, -1 }, -1, -1, "" };
+	const char *cid = req->c->id;
+	int start[2] = { -1, -1 };
 	struct process *p;
-	int r = check_streams(a, cid, eid, stdio, spec->terminal, err, err_len);
+	int r = check_streams(a, cid, eid, stdio, req->spec->terminal, err, err_len);
 
 	if (r < 0)
 		return r;
-	if ((r = io_open(&io, stdio, spec)) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
-	    (!start_now && pipe2(start, O_CLOEXEC) < 0) || !(p = proc_new(a, cid, eid))) {
+	if ((r = io_open(&io, stdio, req->spec)) < 0 ||
+	    (req->create && pipe2(start, O_CLOEXEC) < 0) || !(p = proc_new(a, cid, eid))) {
 		r = r < 0 ? r : -errno ? -errno : -ENOMEM;
 		goto out;
 	}
-	p->pid = fork();
-	if (p->pid == 0)
-		child_exec(spec, &io, start[0], errp[1]);
-	if (p->pid < 0) {
-		r = -errno;
-		proc_free(a, p);
+	r = setup_spawn(a, req, &io, start[0], &p->pid, req->create ? &p->report_fd : NULL, err,
+			err_len);
+	if (r < 0) {
+		proc_free(a, p); /* never ran: no exit record */
 		goto out;
 	}
-	close(errp[1]);
-	errp[1] = -1;
-	if (start_now && (r = exec_result(errp[0], p->pid, err, err_len)) < 0) {
-		p->state = PROC_EXITED; /* reaped above: no record for a process that never ran */
-		a->nexits++;
-		proc_free(a, p);
-		goto out;
-	}
-	p->state = start_now ? PROC_RUNNING : PROC_CREATED;
+	p->state = req->create ? PROC_CREATED : PROC_RUNNING;
+	p->oom_kills_at_start = req->c->cgroup ? cgroup_oom_kills(req->c->cgroup) : 0;
 	p->start_fd = start[1];
 	start[1] = -1;
 	r = proc_relays(a, p, &io, stdio);
@@ -274,23 +187,35 @@ int proc_spawn(struct agent *a, const char *cid, const char *eid, uint32_t stdio
 	*out = p;
 out:
 	io_close(&io);
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 2; i++)
 		if (start[i] >= 0)
 			close(start[i]);
-		if (errp[i] >= 0)
-			close(errp[i]);
-	}
 	return r;
 }
 
-int proc_start(struct agent *a, struct process *p)
+/* START: let the init exec, and report a failed exec as START's error. */
+int proc_start(struct agent *a, struct process *p, char *err, size_t err_len)
 {
+	struct pollfd pfd = { p->report_fd, POLLIN, 0 };
+	ssize_t n = 0;
+
 	(void)a;
 	if (write(p->start_fd, "g", 1) != 1)
 		return -errno;
 	close(p->start_fd);
 	p->start_fd = -1;
 	p->state = PROC_RUNNING;
+	/* execve closes the pipe; bounded, so a slow exec never holds the loop for long. */
+	if (p->report_fd >= 0 && poll(&pfd, 1, 10000) == 1)
+		n = read(p->report_fd, err, err_len - 1);
+	if (p->report_fd >= 0)
+		close(p->report_fd);
+	p->report_fd = -1;
+	if (n > 5 && err[0] == 'E') {
+		memmove(err, err + 5, (size_t)n - 5);
+		err[n - 5] = '\0';
+		return -ENOEXEC;
+	}
 	return 0;
 }
 
@@ -391,6 +316,10 @@ void proc_reap_all(struct agent *a)
 		if (!p)
 			continue; /* not ours to report: a grandchild, reaped as PID 1 must */
 		proc_record(p, status);
+		/* SIGKILLed while the OOM killer killed in its cgroup: that was it. */
+		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
+		    container_oom_kills(a, p->container_id) > p->oom_kills_at_start)
+			p->exit.flags |= AGENT_EXIT_OOM;
 		p->state = PROC_REAPED;
 		p->report_deadline_ms = agent_now_ms() + AGENT_EXIT_GRACE_MS;
 		proc_check_report(a, p);
@@ -421,6 +350,8 @@ void proc_free(struct agent *a, struct process *p)
 		relay_free(a, p->relays[i]);
 	if (p->start_fd >= 0)
 		close(p->start_fd);
+	if (p->report_fd >= 0)
+		close(p->report_fd);
 	if (p->pty_master >= 0)
 		close(p->pty_master);
 	if (p->state == PROC_EXITED)
@@ -443,14 +374,14 @@ void proc_kill_all(struct agent *a)
 }
 
 /* pid, ppid and command from /proc/PID/stat, uid from the owner of /proc/PID. */
-static int ps_entry(const struct process *p, struct agent_process_info *out)
+static int ps_entry(pid_t pid, const char *exec_id, struct agent_process_info *out)
 {
 	char path[64], buf[512], *open_paren, *close_paren;
 	struct stat st;
 	ssize_t n;
 	int fd, ppid = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)p->pid);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -465,11 +396,11 @@ static int ps_entry(const struct process *p, struct agent_process_info *out)
 	    sscanf(close_paren + 1, " %*c %d", &ppid) != 1)
 		return -EIO;
 	*close_paren = '\0';
-	snprintf(path, sizeof(path), "/proc/%d", (int)p->pid);
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
 	out->uid = stat(path, &st) == 0 ? st.st_uid : 0;
-	out->pid = (uint32_t)p->pid;
+	out->pid = (uint32_t)pid;
 	out->ppid = (uint32_t)ppid;
-	out->exec_id = strdup(p->exec_id);
+	out->exec_id = strdup(exec_id);
 	out->command = strdup(open_paren + 1);
 	if (out->exec_id && out->command)
 		return 0;
@@ -479,23 +410,108 @@ static int ps_entry(const struct process *p, struct agent_process_info *out)
 	return -ENOMEM;
 }
 
+static bool is_running(const struct process *p)
+{
+	return p->state == PROC_RUNNING || p->state == PROC_CREATED;
+}
+
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512], *close_paren;
+	int fd, ppid = 0;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	close_paren = strrchr(buf, ')');
+	if (!close_paren || sscanf(close_paren + 1, " %*c %d", &ppid) != 1)
+		return 0;
+	return (pid_t)ppid;
+}
+
+/* Without a cgroup: the container's processes and their descendants, from /proc. */
+static int ps_descendants(struct agent *a, const char *cid, pid_t **out, size_t *n)
+{
+	size_t cap = 64, count = 0;
+	pid_t *v = malloc(cap * sizeof(*v));
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	if (!v || !d) {
+		free(v);
+		if (d)
+			closedir(d);
+		return -ENOMEM;
+	}
+	while ((e = readdir(d)) && count < AGENT_MAX_PROCS) {
+		pid_t pid = (pid_t)atoi(e->d_name);
+
+		/* Walk up to the agent: does the chain pass through one of ours? */
+		for (pid_t up = pid, depth = 0; pid > 0 && up > 1 && depth < 64; depth++) {
+			struct process *p = a->procs;
+
+			while (p &&
+			       !(p->pid == up && is_running(p) && !strcmp(p->container_id, cid)))
+				p = p->next;
+			if (p) {
+				if (count == cap) {
+					pid_t *nv = realloc(v, (cap *= 2) * sizeof(*v));
+
+					if (!nv)
+						break;
+					v = nv;
+				}
+				v[count++] = pid;
+				break;
+			}
+			if (up == getpid())
+				break;
+			up = parent_of(up);
+		}
+	}
+	closedir(d);
+	*out = v;
+	*n = count;
+	return 0;
+}
+
 int proc_ps(struct agent *a, const char *cid, struct agent_ps *out)
 {
-	uint32_t n = 0;
+	struct container *c = container_find(a, cid);
+	pid_t *pids = NULL;
+	size_t n = 0;
+	int r;
 
-	for (struct process *p = a->procs; p; p = p->next)
-		n += !strcmp(p->container_id, cid);
-	if (!proc_find(a, cid, ""))
+	if (!c)
 		return -ENOENT;
-	out->procs.v = calloc(n, sizeof(*out->procs.v));
-	if (!out->procs.v)
+	r = c->cgroup ? cgroup_pids(c->cgroup, &pids, &n) : ps_descendants(a, cid, &pids, &n);
+	if (r < 0)
+		return r;
+	if (n >= AGENT_MAX_PROCS) {
+		n = AGENT_MAX_PROCS;
+		out->flags |= AGENT_PS_TRUNCATED;
+	}
+	out->procs.v = calloc(n ? n : 1, sizeof(*out->procs.v));
+	if (!out->procs.v) {
+		free(pids);
 		return -ENOMEM;
-	for (struct process *p = a->procs; p; p = p->next) {
-		if (strcmp(p->container_id, cid) ||
-		    (p->state != PROC_RUNNING && p->state != PROC_CREATED))
-			continue;
-		if (ps_entry(p, &out->procs.v[out->procs.n]) == 0)
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *eid = "";
+
+		for (struct process *p = a->procs; p; p = p->next)
+			if (p->pid == pids[i] && is_running(p) && !strcmp(p->container_id, cid))
+				eid = p->exec_id;
+		if (ps_entry(pids[i], eid, &out->procs.v[out->procs.n]) == 0)
 			out->procs.n++;
 	}
+	free(pids);
 	return 0;
 }

@@ -114,6 +114,9 @@ LAYOUT(stats_layout, agent_stats, U64(agent_stats, cpu_usage_us), U64(agent_stat
        U64(agent_stats, mem_oom), U64(agent_stats, mem_oom_kill), U64(agent_stats, pids_current),
        U64(agent_stats, pids_limit));
 LAYOUT(oom_layout, agent_oom, STR(agent_oom, container_id, AGENT_MAX_ID), U64(agent_oom, oom_kill));
+LAYOUT(set_time_layout, agent_set_time, U64(agent_set_time, realtime_ns));
+LAYOUT(update_layout, agent_update, STR(agent_update, container_id, AGENT_MAX_ID),
+       STR(agent_update, resources, AGENT_MAX_RESOURCES));
 LAYOUT(shutdown_layout, agent_shutdown, U32(agent_shutdown, flags));
 LAYOUT(attach_layout, agent_stream_attach, STR(agent_stream_attach, container_id, AGENT_MAX_ID),
        STR(agent_stream_attach, exec_id, AGENT_MAX_ID), U32(agent_stream_attach, stream));
@@ -128,6 +131,7 @@ static const struct message {
 } catalogue[] = {
 	{ AGENT_HELLO, "HELLO", &hello_layout, &hello_layout, NULL },
 	{ AGENT_PING, "PING", &empty_layout, &empty_layout, NULL },
+	{ AGENT_SET_TIME, "SET_TIME", &set_time_layout, &empty_layout, NULL },
 	{ AGENT_CREATE, "CREATE", &create_layout, &pid_layout, NULL },
 	{ AGENT_START, "START", &container_layout, &empty_layout, NULL },
 	{ AGENT_DELETE, "DELETE", &delete_layout, &empty_layout, NULL },
@@ -139,6 +143,7 @@ static const struct message {
 	{ AGENT_RESIZE, "RESIZE", &resize_layout, &empty_layout, NULL },
 	{ AGENT_PS, "PS", &container_layout, &ps_layout, NULL },
 	{ AGENT_STATS, "STATS", &container_layout, &stats_layout, NULL },
+	{ AGENT_UPDATE, "UPDATE", &update_layout, &empty_layout, NULL },
 	{ AGENT_SHUTDOWN, "SHUTDOWN", &shutdown_layout, &empty_layout, NULL },
 	{ AGENT_STREAM_ATTACH, "STREAM_ATTACH", &attach_layout, &empty_layout, NULL },
 	{ AGENT_EVENT_EXIT, "EVENT_EXIT", NULL, NULL, &exit_layout },

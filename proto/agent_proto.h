@@ -18,7 +18,7 @@
 #include <sys/types.h>
 
 #define AGENT_PROTO_MAJOR 1
-#define AGENT_PROTO_MINOR 0
+#define AGENT_PROTO_MINOR 1 /* 1.1: SET_TIME, UPDATE, rootfs kind DIR */
 
 /* vsock ports the agent listens on. */
 #define AGENT_PORT_CONTROL 1024 /* requests, replies, events */
@@ -36,6 +36,7 @@
 #define AGENT_MAX_ERROR_MSG 1024	/* error reply text */
 #define AGENT_MAX_OCI	    (512 << 10) /* OCI config.json blob */
 #define AGENT_MAX_PROCESS   (256 << 10) /* OCI process JSON blob */
+#define AGENT_MAX_RESOURCES (64 << 10)	/* OCI linux.resources JSON blob */
 #define AGENT_MAX_MOUNTS    256
 #define AGENT_MAX_OPTIONS   64	 /* options of one mount */
 #define AGENT_MAX_EXITS	    1024 /* unacknowledged exit records the agent keeps */
@@ -49,6 +50,7 @@
 enum agent_type {
 	AGENT_HELLO = 0x0001,
 	AGENT_PING = 0x0002,
+	AGENT_SET_TIME = 0x0003, /* 1.1 */
 	AGENT_CREATE = 0x0010,
 	AGENT_START = 0x0011,
 	AGENT_DELETE = 0x0012,
@@ -60,6 +62,7 @@ enum agent_type {
 	AGENT_RESIZE = 0x0025,
 	AGENT_PS = 0x0030,
 	AGENT_STATS = 0x0031,
+	AGENT_UPDATE = 0x0032, /* 1.1 */
 	AGENT_SHUTDOWN = 0x0040,
 	AGENT_STREAM_ATTACH = 0x0050,
 	AGENT_EVENT_EXIT = 0x0100,
@@ -69,6 +72,7 @@ enum agent_type {
 enum agent_rootfs_kind {
 	AGENT_ROOTFS_VIRTIOFS = 1, /* source is a virtio-fs tag */
 	AGENT_ROOTFS_BLOCK = 2,	   /* source is a guest block device, with fstype */
+	AGENT_ROOTFS_DIR = 3,	   /* 1.1: source is a directory the agent sees, bind-mounted */
 };
 
 /* stdio masks (CREATE, EXEC) and stream numbers (STREAM_ATTACH). */
@@ -187,6 +191,15 @@ struct agent_oom {
 	uint64_t oom_kill; /* memory.events oom_kill counter */
 };
 
+struct agent_set_time {
+	uint64_t realtime_ns; /* the host's CLOCK_REALTIME */
+};
+
+struct agent_update {
+	char *container_id;
+	char *resources; /* OCI linux.resources object (JSON text) */
+};
+
 struct agent_shutdown {
 	uint32_t flags; /* none defined: must be 0 */
 };
@@ -228,6 +241,8 @@ struct agent_msg {
 		struct agent_stats stats;
 		struct agent_oom oom;
 		struct agent_shutdown shutdown;
+		struct agent_set_time set_time;
+		struct agent_update update;
 		struct agent_stream_attach attach;
 		struct agent_error error;
 	} u;

@@ -355,10 +355,19 @@ int agent_client_connect(struct agent_client *c, const char *vsock_path)
 {
 	int fd = agent_vsock_connect(vsock_path, AGENT_PORT_CONTROL, c->timeout_ms, c->err,
 				     sizeof(c->err));
+	struct timespec ts;
+	uint64_t now_ns;
+	int r;
 
 	if (fd < 0)
 		return fd;
-	return agent_client_attach(c, fd);
+	r = agent_client_attach(c, fd);
+	if (r < 0 || c->peer.minor < 1)
+		return r;
+	/* The guest has no RTC: give it our clock before anything is timestamped (1.1). */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return agent_client_set_time(c, now_ns);
 }
 
 /* A request whose reply carries nothing the caller wants. */
@@ -458,6 +467,30 @@ int agent_client_stats(struct agent_client *c, const char *container_id, struct 
 	if (r == 0)
 		*out = reply.u.stats; /* only numbers: nothing to free */
 	return r;
+}
+
+int agent_client_set_time(struct agent_client *c, uint64_t realtime_ns)
+{
+	struct agent_msg req = { .type = AGENT_SET_TIME };
+	int r;
+
+	req.u.set_time.realtime_ns = realtime_ns;
+	r = call_simple(c, &req);
+	if (r < 0) {
+		char msg[AGENT_CLIENT_ERR_MAX - sizeof("set the guest clock: ")];
+
+		snprintf(msg, sizeof(msg), "%.*s", (int)sizeof(msg) - 1, c->err);
+		snprintf(c->err, sizeof(c->err), "set the guest clock: %s", msg);
+	}
+	return r;
+}
+
+int agent_client_update(struct agent_client *c, const char *container_id, const char *resources)
+{
+	struct agent_msg req = { .type = AGENT_UPDATE };
+
+	req.u.update = (struct agent_update){ (char *)container_id, (char *)resources };
+	return call_simple(c, &req);
 }
 
 int agent_client_delete(struct agent_client *c, const char *container_id, uint32_t flags)

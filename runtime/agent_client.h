@@ -40,7 +40,10 @@ void agent_client_destroy(struct agent_client *c);
  */
 int agent_vsock_connect(const char *path, uint32_t port, int timeout_ms, char *err, size_t err_len);
 
-/* Connect to the agent's control port and shake hands. */
+/*
+ * Connect to the agent's control port and shake hands; then, with an agent of protocol 1.1 or
+ * later, set the guest's clock to ours (SET_TIME: the guest has no RTC).
+ */
 int agent_client_connect(struct agent_client *c, const char *vsock_path);
 
 /* Use an already connected stream (takes fd, closing it on failure) and shake hands. */
@@ -77,6 +80,10 @@ int agent_client_resize(struct agent_client *c, const char *container_id, const 
 			uint32_t rows, uint32_t cols);
 int agent_client_stats(struct agent_client *c, const char *container_id, struct agent_stats *out);
 int agent_client_delete(struct agent_client *c, const char *container_id, uint32_t flags);
+/* SET_TIME (1.1): the guest's CLOCK_REALTIME := realtime_ns. */
+int agent_client_set_time(struct agent_client *c, uint64_t realtime_ns);
+/* UPDATE (1.1): apply an OCI linux.resources object (JSON text) to the container's cgroup. */
+int agent_client_update(struct agent_client *c, const char *container_id, const char *resources);
 int agent_client_shutdown(struct agent_client *c);
 
 /*

@@ -2,12 +2,13 @@
  * Unit tests for stratus-agent's core (agent/), run natively: the agent runs in a forked
  * child on two Unix sockets (control and stdio, standing in for its vsock ports) and the host
  * side is the real client (runtime/agent_client.h), so both ends speak through the shared
- * codec. Without isolation (this slice): the processes are host commands (sh, cat, stty).
- * Covered: the handshake and a version mismatch, exit codes and a signal, env and cwd,
+ * codec. The agent child first unshares its mount namespace and makes / private, so nothing
+ * it mounts reaches the host; containers run in a rootfs made of the static busybox (rootfs
+ * kind DIR), with their own namespaces. Covered: the handshake and a version mismatch, exit codes and a signal, env and cwd,
  * 10 MiB of stdout in order, stdin through cat, stderr apart, a terminal and its resize, an
  * exec beside the init, SIGNAL to one and to all, an exit while no host is connected
  * (LIST_EXITS, kept until ACK_EXIT), the 500 ms exit grace, an unknown message type, and a
- * stdio connection that never attaches.
+ * stdio connection that never attaches. The container set-up is covered in test_agent_setup.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +22,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,169 +34,7 @@
 
 #include "agent.h"
 #include "agent_client.h"
-
-#define TIMEOUT_MS 10000
-
-struct harness {
-	char dir[64], control[128], stdio[128];
-	pid_t agent;
-	struct agent_client c;
-};
-
-static int harness_setup(void **state)
-{
-	struct harness *h = calloc(1, sizeof(*h));
-	int cfd, sfd;
-	struct agent *a;
-
-	strcpy(h->dir, "/tmp/test-agent-XXXXXX");
-	assert_non_null(mkdtemp(h->dir));
-	snprintf(h->control, sizeof(h->control), "%s/control", h->dir);
-	snprintf(h->stdio, sizeof(h->stdio), "%s/stdio", h->dir);
-	cfd = agent_listen_unix(h->control);
-	sfd = agent_listen_unix(h->stdio);
-	assert_true(cfd >= 0 && sfd >= 0);
-	h->agent = fork();
-	assert_true(h->agent >= 0);
-	if (h->agent == 0) {
-		alarm(60); /* a stuck agent fails the test instead of hanging it */
-		if (agent_create(cfd, sfd, &a) < 0)
-			_exit(1);
-		int r = agent_run(a);
-		agent_destroy(a);
-		exit(r < 0 ? 1 : 0); /* exit, not _exit: LeakSanitizer checks the agent */
-	}
-	close(cfd);
-	close(sfd);
-	agent_client_init(&h->c, TIMEOUT_MS);
-	*state = h;
-	return 0;
-}
-
-static int unix_connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	strcpy(sa.sun_path, path);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	return fd;
-}
-
-static void host_connect(struct harness *h)
-{
-	agent_client_init(&h->c, TIMEOUT_MS);
-	assert_int_equal(agent_client_attach(&h->c, unix_connect(h->control)), 0);
-}
-
-static int harness_teardown(void **state)
-{
-	struct harness *h = *state;
-	int status;
-
-	agent_client_destroy(&h->c);
-	host_connect(h);
-	assert_int_equal(agent_client_shutdown(&h->c), 0);
-	agent_client_destroy(&h->c);
-	assert_int_equal(waitpid(h->agent, &status, 0), h->agent);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	unlink(h->control);
-	unlink(h->stdio);
-	rmdir(h->dir);
-	free(h);
-	return 0;
-}
-
-/* The stdio port without the hybrid-vsock CONNECT line: attach, then a blocking raw fd. */
-static int stream_open(struct harness *h, const char *cid, const char *eid, enum agent_stream s)
-{
-	struct agent_client c;
-	struct agent_msg req = { .type = AGENT_STREAM_ATTACH }, reply;
-	int fd = unix_connect(h->stdio);
-
-	agent_client_init(&c, TIMEOUT_MS);
-	fcntl(fd, F_SETFL, O_NONBLOCK);
-	c.fd = fd;
-	req.u.attach = (struct agent_stream_attach){ (char *)cid, (char *)eid, s };
-	assert_int_equal(agent_client_call(&c, &req, &reply, TIMEOUT_MS), 0);
-	agent_msg_clear(&reply);
-	c.fd = -1;
-	agent_client_destroy(&c);
-	fcntl(fd, F_SETFL, 0);
-	return fd;
-}
-
-static int create(struct harness *h, const char *cid, uint32_t stdio, const char *process)
-{
-	char config[4096];
-	struct agent_create req = { .container_id = (char *)cid,
-				    .rootfs_source = "",
-				    .rootfs_fstype = "",
-				    .rootfs_options = "",
-				    .stdio = stdio,
-				    .oci_config = config };
-	uint32_t pid = 0;
-	int r;
-
-	snprintf(config, sizeof(config), "{\"ociVersion\": \"1.0.2\", \"process\": %s}", process);
-	r = agent_client_create(&h->c, &req, &pid);
-	if (r == 0)
-		assert_true(pid > 1);
-	return r;
-}
-
-static int exec(struct harness *h, const char *cid, const char *eid, uint32_t stdio,
-		const char *process)
-{
-	struct agent_exec req = { (char *)cid, (char *)eid, stdio, (char *)process };
-	uint32_t pid = 0;
-
-	return agent_client_exec(&h->c, &req, &pid);
-}
-
-static void run(struct harness *h, const char *cid, uint32_t stdio, const char *process)
-{
-	assert_int_equal(create(h, cid, stdio, process), 0);
-	assert_int_equal(agent_client_start(&h->c, cid), 0);
-}
-
-/* Wait for the exit, acknowledge it, and return it as a shell would: 128+N for a signal. */
-static int wait_status(struct harness *h, const char *cid, const char *eid)
-{
-	struct agent_msg ev;
-	int status;
-
-	assert_int_equal(agent_client_wait(&h->c, cid, eid, TIMEOUT_MS, &ev), 0);
-	status = (int)ev.u.exit.status + (ev.u.exit.flags & AGENT_EXIT_SIGNALED ? 128 : 0);
-	agent_msg_clear(&ev);
-	assert_int_equal(agent_client_ack_exit(&h->c, cid, eid), 0);
-	return status;
-}
-
-static char *read_all(int fd, size_t *len)
-{
-	size_t cap = 1 << 16, n = 0;
-	char *buf = malloc(cap + 1);
-	ssize_t r;
-
-	while ((r = read(fd, buf + n, cap - n)) > 0) {
-		n += (size_t)r;
-		if (n == cap)
-			buf = realloc(buf, (cap *= 2) + 1);
-	}
-	assert_true(r == 0);
-	buf[n] = '\0';
-	if (len)
-		*len = n;
-	close(fd);
-	return buf;
-}
-
-#define OUT AGENT_STDIO_BIT(AGENT_STREAM_STDOUT)
-#define ERR AGENT_STDIO_BIT(AGENT_STREAM_STDERR)
-#define IN  AGENT_STDIO_BIT(AGENT_STREAM_STDIN)
-#define PTY AGENT_STDIO_BIT(AGENT_STREAM_PTY)
-#define SH  "{\"args\": [\"sh\", \"-c\", \"%s\"], \"env\": [\"PATH=/usr/bin:/bin\"], \"cwd\": \"/\"}"
+#include "test_agent_harness.h"
 
 static void test_handshake(void **state)
 {
@@ -229,8 +71,10 @@ static void test_exit_codes(void **state)
 	snprintf(p, sizeof(p), SH, "exit 1");
 	run(h, "c1", 0, p);
 	assert_int_equal(wait_status(h, "c1", ""), 1);
+	/* No pid namespace: a pid namespace's init cannot SIGKILL itself. */
 	snprintf(p, sizeof(p), SH, "kill -9 $$");
-	run(h, "c9", 0, p);
+	assert_int_equal(create_ns(h, "c9", 0, p, NS_NO_PID), 0);
+	assert_int_equal(agent_client_start(&h->c, "c9"), 0);
 	assert_int_equal(wait_status(h, "c9", ""), 137);
 	/* A bad process object is refused with its JSON path; the agent keeps serving. */
 	assert_int_equal(create(h, "bad", 0, "{\"args\": [], \"cwd\": \"/\"}"), -EINVAL);
@@ -374,12 +218,12 @@ static void test_tty_resize(void **state)
 	pty = stream_open(h, "tty", "", AGENT_STREAM_PTY);
 	run(h, "tty", PTY,
 	    "{\"terminal\": true, \"consoleSize\": {\"height\": 24, \"width\": 80}, \"args\": "
-	    "[\"sh\", \"-c\", \"stty size; read x; stty size\"], \"env\": "
+	    "[\"sh\", \"-c\", \"stty size; read x; stty -F /dev/console size\"], \"env\": "
 	    "[\"PATH=/usr/bin:/bin\"], \"cwd\": \"/\"}");
 	read_until(pty, "24 80", buf, sizeof(buf));
 	assert_int_equal(agent_client_resize(&h->c, "tty", "", 50, 132), 0);
 	assert_int_equal(write(pty, "\n", 1), 1);
-	read_until(pty, "50 132", buf, sizeof(buf));
+	read_until(pty, "50 132", buf, sizeof(buf)); /* the terminal is /dev/console too */
 	close(pty);
 	assert_int_equal(wait_status(h, "tty", ""), 0);
 	/* No terminal, no resize. */
@@ -487,7 +331,9 @@ static void test_exit_event_and_grace(void **state)
 	/* A grandchild keeps stdout open: the exit still comes, about 500 ms after the reap. */
 	snprintf(p, sizeof(p), SH, "sleep 3 & echo started");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	run(h, "daemon", OUT, p);
+	/* No pid namespace, or the kernel kills the sleep with the init. */
+	assert_int_equal(create_ns(h, "daemon", OUT, p, NS_NO_PID), 0);
+	assert_int_equal(agent_client_start(&h->c, "daemon"), 0);
 	assert_int_equal(agent_client_next_event(&h->c, &ev, TIMEOUT_MS), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	assert_int_equal(ev.type, AGENT_EVENT_EXIT);
@@ -536,9 +382,9 @@ static void test_unknown_type(void **state)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	assert_true(t1.tv_sec - t0.tv_sec < 2);
 	close(idle);
-	/* Known but not in this slice: a clean EOPNOTSUPP too. */
+	/* Known requests about unknown containers: a clean ENOENT. */
 	struct agent_stats st;
-	assert_int_equal(agent_client_stats(&h->c, "x", &st), -EOPNOTSUPP);
+	assert_int_equal(agent_client_stats(&h->c, "x", &st), -ENOENT);
 	assert_int_equal(agent_client_ping(&h->c), 0);
 }
 
@@ -580,5 +426,5 @@ int main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, rootfs_setup, rootfs_teardown);
 }

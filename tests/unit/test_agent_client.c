@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -40,8 +41,9 @@ struct fake {
 	int fd, listen_fd;
 	const char *vsock_answer; /* NULL: close after CONNECT */
 	char connect_line[64];
-	unsigned int pings, resize_rows, create_mounts;
-	char create_rootfs[64];
+	unsigned int pings, resize_rows, create_mounts, set_times;
+	uint64_t set_time_ns;
+	char create_rootfs[64], update_resources[64];
 	pthread_t thread;
 };
 
@@ -163,6 +165,14 @@ static bool fake_handle(struct fake *f, struct agent_msg *req)
 		break;
 	case AGENT_RESIZE:
 		f->resize_rows = req->u.resize.rows;
+		break;
+	case AGENT_SET_TIME:
+		f->set_times++;
+		f->set_time_ns = req->u.set_time.realtime_ns;
+		break;
+	case AGENT_UPDATE:
+		snprintf(f->update_resources, sizeof(f->update_resources), "%s",
+			 req->u.update.resources);
 		break;
 	case AGENT_STATS:
 		reply.u.stats.mem_usage = 4096;
@@ -323,6 +333,7 @@ static void test_requests_and_events(void **state)
 	assert_int_equal(agent_client_ack_exit(&c, "c1", "e1"), 0);
 	assert_int_equal(agent_client_stats(&c, "c1", &stats), 0);
 	assert_int_equal(stats.mem_usage, 4096);
+	assert_int_equal(agent_client_update(&c, "c1", "{\"pids\": {\"limit\": 5}}"), 0);
 	assert_int_equal(agent_client_delete(&c, "c1", AGENT_DELETE_FORCE), 0);
 
 	/* The events that came in while START and WAIT waited, in order. */
@@ -342,6 +353,8 @@ static void test_requests_and_events(void **state)
 	assert_int_equal(f.create_mounts, 1);
 	assert_string_equal(f.create_rootfs, "rootfs0");
 	assert_int_equal(f.resize_rows, 50);
+	assert_string_equal(f.update_resources, "{\"pids\": {\"limit\": 5}}");
+	assert_int_equal(f.set_times, 0); /* attach does not set the clock; connect does */
 }
 
 /* A request that times out; its late reply is dropped when the next one is read. */
@@ -420,11 +433,18 @@ static void test_vsock_connect(void **state)
 	(void)state;
 	start_vsock(&f, path, sizeof(path), "OK 1073741824\n");
 	agent_client_init(&c, 2000);
+	struct timespec before, after;
+	clock_gettime(CLOCK_REALTIME, &before);
 	assert_int_equal(agent_client_connect(&c, path), 0);
+	clock_gettime(CLOCK_REALTIME, &after);
 	assert_string_equal(f.connect_line, "CONNECT 1024\n");
 	assert_int_equal(agent_client_ping(&c), 0);
 	agent_client_destroy(&c);
 	stop_vsock(&f, path);
+	/* The fake speaks 1.4: connect sent it our clock, right after HELLO. */
+	assert_int_equal(f.set_times, 1);
+	assert_true(f.set_time_ns >= (uint64_t)before.tv_sec * 1000000000u + before.tv_nsec);
+	assert_true(f.set_time_ns <= (uint64_t)after.tv_sec * 1000000000u + after.tv_nsec);
 
 	start_vsock(&f, path, sizeof(path), NULL); /* the guest RSTs: the device hangs up */
 	assert_int_equal(agent_vsock_connect(path, 1024, 2000, err, sizeof(err)), -ECONNREFUSED);

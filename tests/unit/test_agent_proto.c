@@ -117,6 +117,14 @@ static const struct agent_msg samples[] = {
 	  .flags = AGENT_FLAG_REPLY | AGENT_FLAG_ERROR,
 	  .id = 17,
 	  .u.error = { EOPNOTSUPP, "unknown" } },
+	/* 1.1 */
+	{ .type = AGENT_SET_TIME, .flags = 0, .id = 18, .u.set_time = { 1764072000123456789ull } },
+	{ .type = AGENT_SET_TIME, .flags = AGENT_FLAG_REPLY, .id = 18 },
+	{ .type = AGENT_UPDATE,
+	  .flags = 0,
+	  .id = 19,
+	  .u.update = { "c1", "{\"pids\": {\"limit\": 10}}" } },
+	{ .type = AGENT_UPDATE, .flags = AGENT_FLAG_REPLY, .id = 19 },
 };
 
 static struct agent_msg sample(size_t i)
@@ -174,6 +182,36 @@ static void test_round_trip_every_message(void **state)
 		agent_buf_free(&a);
 		agent_buf_free(&b);
 	}
+}
+
+/* The 1.1 messages keep their values, and an over-cap resources blob is refused. */
+static void test_v1_1_messages(void **state)
+{
+	static char big[AGENT_MAX_RESOURCES + 2];
+	struct agent_msg m = { .type = AGENT_SET_TIME, .id = 1 }, out;
+	struct agent_buf b;
+
+	(void)state;
+	m.u.set_time.realtime_ns = UINT64_MAX - 1;
+	b = encode(&m);
+	assert_int_equal(b.len, AGENT_HDR_LEN + 8);
+	assert_int_equal(decode(b.data, b.len, &out), 0);
+	assert_true(out.u.set_time.realtime_ns == UINT64_MAX - 1);
+	agent_buf_free(&b);
+	m = (struct agent_msg){ .type = AGENT_UPDATE, .id = 2 };
+	m.u.update = (struct agent_update){ "c1", "{}" };
+	b = encode(&m);
+	assert_int_equal(decode(b.data, b.len, &out), 0);
+	assert_string_equal(out.u.update.container_id, "c1");
+	assert_string_equal(out.u.update.resources, "{}");
+	agent_msg_clear(&out);
+	agent_buf_free(&b);
+	memset(big, 'x', sizeof(big) - 1);
+	m.u.update.resources = big;
+	assert_int_equal(agent_msg_encode(&m, &b), -E2BIG);
+	agent_buf_free(&b);
+	assert_string_equal(agent_type_name(AGENT_SET_TIME), "SET_TIME");
+	assert_string_equal(agent_type_name(AGENT_UPDATE), "UPDATE");
 }
 
 static void test_round_trip_fields(void **state)
@@ -542,6 +580,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip_every_message),
 		cmocka_unit_test(test_round_trip_fields),
+		cmocka_unit_test(test_v1_1_messages),
 		cmocka_unit_test(test_empty_strings),
 		cmocka_unit_test(test_truncated_everywhere),
 		cmocka_unit_test(test_oversized_refused_before_buffering),

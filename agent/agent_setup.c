@@ -1,0 +1,552 @@
+/*
+ * Starting a container's process (docs/agent-protocol.md "Container set-up"). CREATE clones
+ * the init with the namespaces of linux.namespaces; EXEC forks a helper that joins the init's
+ * namespaces (setns on /proc/PID/ns/<type>) and its root, then clones the process into them with
+ * CLONE_PARENT, so the agent is its parent and reaps it like any other. Either way the agent
+ * first puts the new process into the container's cgroup (and writes the user namespace's id
+ * maps), then lets it go on with one byte on a sync pipe.
+ *
+ * The child reports back on a CLOEXEC pipe: 'P' and a pid (EXEC's helper: the process it
+ * cloned), 'R' (CREATE: set up, waiting for START), or 'E' and a message naming the step and
+ * the OCI field ("mount proc on /proc: No such file or directory"), after which it exits. A
+ * successful execve closes the pipe. The agent waits for that answer, bounded by
+ * SETUP_TIMEOUT_MS, and kills the child if it never comes: a set-up failure is the request's
+ * error reply, never a hang.
+ *
+ * Order in the child (as runc): namespaces, stdio, hostname, oom_score_adj, the filesystem
+ * (agent_mount.c), sysctl, rlimits, then the bounding set, the ids (additionalGids, gid,
+ * uid) and the capability sets, umask, cwd, no_new_privs, and seccomp last. Without
+ * no_new_privs, loading a filter needs CAP_SYS_ADMIN, so the filter is loaded before the
+ * capabilities are dropped when the process will not keep CAP_SYS_ADMIN.
+ */
+#include <cap-ng.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent_internal.h"
+
+#define SETUP_TIMEOUT_MS 120000 /* the guest kernel is slow: mounts can take seconds */
+
+extern char **environ;
+
+/* In the child: report why it failed ('E', errno as 4 bytes, the message), and exit. */
+static _Noreturn _printf_(2, 3) void child_fail(int report, const char *fmt, ...)
+{
+	char msg[AGENT_MAX_ERROR_MSG];
+	int32_t e = errno > 0 && errno < 4096 ? errno : EINVAL;
+	va_list ap;
+	int n;
+
+	msg[0] = 'E';
+	memcpy(msg + 1, &e, sizeof(e));
+	va_start(ap, fmt);
+	n = vsnprintf(msg + 5, sizeof(msg) - 5, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(msg) - 6)
+		n = (int)sizeof(msg) - 6;
+	if (write(report, msg, (size_t)n + 5) < 0)
+		_exit(126);
+	_exit(127);
+}
+
+static void child_stdio(int report, const struct child_io *io)
+{
+	sigset_t none;
+	int null = -1;
+
+	/* The agent blocks SIGCHLD for its signalfd: the container must not inherit that. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	setsid();
+	if (io->pty_slave >= 0) {
+		if (ioctl(io->pty_slave, TIOCSCTTY, 0) < 0)
+			child_fail(report, "terminal: set the controlling tty: %s",
+				   strerror(errno));
+		for (int i = 0; i < 3; i++)
+			if (dup2(io->pty_slave, i) < 0)
+				child_fail(report, "terminal: %s", strerror(errno));
+		return;
+	}
+	for (int i = 0; i < 3; i++) {
+		int fd = io->child[i];
+
+		if (fd < 0) {
+			if (null < 0 && (null = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+				child_fail(report, "stdio: open /dev/null: %s", strerror(errno));
+			fd = null;
+		}
+		if (dup2(fd, i) < 0)
+			child_fail(report, "stdio: %s", strerror(errno));
+	}
+}
+
+static void child_oom_score(int report, const struct process_spec *spec)
+{
+	char v[16];
+	int fd, n;
+
+	if (!spec->has_oom_score_adj)
+		return;
+	n = snprintf(v, sizeof(v), "%d", spec->oom_score_adj);
+	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, v, (size_t)n) != n)
+		child_fail(report, "process.oomScoreAdj: write /proc/self/oom_score_adj: %s",
+			   strerror(errno));
+	close(fd);
+}
+
+static void child_sysctl(int report, char **sysctl)
+{
+	for (char **kv = sysctl; kv && kv[0]; kv += 2) {
+		char path[512];
+		size_t len = strlen(kv[1]);
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/sys/%s", kv[0]);
+		for (char *p = path + 10; *p; p++)
+			if (*p == '.')
+				*p = '/';
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, kv[1], len) != (ssize_t)len)
+			child_fail(report, "linux.sysctl: %s: %s", kv[0], strerror(errno));
+		close(fd);
+	}
+}
+
+static void child_rlimits(int report, const struct process_spec *spec)
+{
+	for (size_t i = 0; i < spec->nrlimits; i++) {
+		const struct rlimit_spec *r = &spec->rlimits[i];
+		struct rlimit rl = { r->soft == UINT64_MAX ? RLIM_INFINITY : r->soft,
+				     r->hard == UINT64_MAX ? RLIM_INFINITY : r->hard };
+
+		if (setrlimit(r->resource, &rl) < 0)
+			child_fail(report, "process.rlimits[%zu]: setrlimit: %s", i,
+				   strerror(errno));
+	}
+}
+
+static bool cap_in_bounding(int cap)
+{
+	return prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1;
+}
+
+/*
+ * The bounding set first (dropping needs CAP_SETPCAP, which setuid may take away; done with
+ * PR_CAPBSET_DROP because libcap-ng's bounding-set code reads /proc, which the container may
+ * not have), then the ids with the permitted set kept across setuid, then effective,
+ * permitted, inheritable and ambient through libcap-ng. Capabilities outside the bounding set
+ * this agent runs with are skipped, as runc skips the ones it does not know.
+ */
+static void child_identity(int report, const struct process_spec *spec)
+{
+	static const capng_type_t types[CAP_NR] = { 0, CAPNG_EFFECTIVE, CAPNG_PERMITTED,
+						    CAPNG_INHERITABLE, CAPNG_AMBIENT };
+
+	if (spec->has_caps) {
+		capng_clear(CAPNG_SELECT_ALL);
+		for (int cap = 0; cap < 64; cap++) {
+			if (!cap_in_bounding(cap))
+				continue;
+			if (!(spec->caps[CAP_BOUNDING] & (1ull << cap)) &&
+			    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+				child_fail(report, "process.capabilities.bounding: drop %s: %s",
+					   capng_capability_to_name((unsigned int)cap),
+					   strerror(errno));
+			for (int set = CAP_EFFECTIVE; set < CAP_NR; set++)
+				if (spec->caps[set] & (1ull << cap))
+					capng_update(CAPNG_ADD, types[set], (unsigned int)cap);
+			/*
+			 * The kernel raises an ambient capability only if it is permitted and
+			 * inheritable too; runc skips the others (`runc spec` lists ambient
+			 * without inheritable), and so do we.
+			 */
+			if ((spec->caps[CAP_AMBIENT] & (1ull << cap)) &&
+			    !(spec->caps[CAP_PERMITTED] & spec->caps[CAP_INHERITABLE] &
+			      (1ull << cap)))
+				capng_update(CAPNG_DROP, CAPNG_AMBIENT, (unsigned int)cap);
+		}
+		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+			child_fail(report, "process.capabilities: keep caps: %s", strerror(errno));
+	}
+	if (spec->has_user) {
+		gid_t *groups = (gid_t *)spec->groups;
+
+		if (setgroups(spec->ngroups, groups) < 0)
+			child_fail(report, "process.user.additionalGids: setgroups: %s",
+				   strerror(errno));
+		if (setresgid(spec->gid, spec->gid, spec->gid) < 0)
+			child_fail(report, "process.user.gid: setgid %u: %s", spec->gid,
+				   strerror(errno));
+		if (setresuid(spec->uid, spec->uid, spec->uid) < 0)
+			child_fail(report, "process.user.uid: setuid %u: %s", spec->uid,
+				   strerror(errno));
+	}
+	if (spec->has_caps) {
+		prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+		if (capng_apply(CAPNG_SELECT_CAPS) < 0)
+			child_fail(report, "process.capabilities: capset: %s",
+				   strerror(errno ? errno : EPERM));
+		if (spec->caps[CAP_AMBIENT] && capng_apply(CAPNG_SELECT_AMBIENT) < 0)
+			child_fail(report, "process.capabilities.ambient: %s",
+				   strerror(errno ? errno : EPERM));
+	}
+}
+
+/* Will the process still have CAP_SYS_ADMIN when it execs? */
+static bool keeps_sys_admin(const struct process_spec *spec)
+{
+	if (spec->has_caps)
+		return spec->caps[CAP_EFFECTIVE] & (1ull << CAP_SYS_ADMIN);
+	return !spec->has_user || spec->uid == 0;
+}
+
+/* Everything of the process object, then exec (CREATE: after START). Never returns. */
+static _Noreturn void child_process(int report, const struct process_spec *spec, void *seccomp,
+				    int start_fd)
+{
+	bool late_seccomp = spec->no_new_privs || keeps_sys_admin(spec);
+	char go;
+
+	child_rlimits(report, spec);
+	if (seccomp && !late_seccomp && seccomp_apply(seccomp) < 0)
+		child_fail(report, "linux.seccomp: load the filter: %s", strerror(errno));
+	child_identity(report, spec);
+	if (spec->has_umask)
+		umask((mode_t)spec->umask);
+	if (chdir(spec->cwd) < 0)
+		child_fail(report, "process.cwd: chdir %s: %s", spec->cwd, strerror(errno));
+	if (spec->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		child_fail(report, "process.noNewPrivileges: %s", strerror(errno));
+	if (start_fd >= 0) {
+		if (write(report, "R", 1) != 1)
+			_exit(127);
+		if (read(start_fd, &go, 1) != 1)
+			_exit(127); /* deleted before START */
+	}
+	if (seccomp && late_seccomp) {
+		int r = seccomp_apply(seccomp);
+
+		if (r < 0)
+			child_fail(report, "linux.seccomp: load the filter: %s", strerror(-r));
+	}
+	environ = spec->env;
+	signal(SIGPIPE, SIG_DFL);
+	execvp(spec->args[0], spec->args);
+	signal(SIGPIPE, SIG_IGN);
+	child_fail(report, "exec %s: %s", spec->args[0], strerror(errno));
+}
+
+static void child_wait_go(int sync_fd)
+{
+	char go;
+
+	if (read(sync_fd, &go, 1) != 1)
+		_exit(127); /* the agent gave up on us */
+	close(sync_fd);
+}
+
+static _Noreturn void child_create(const struct spawn_request *req, const struct child_io *io,
+				   const int *join_fds, int sync_fd, int report, int start_fd)
+{
+	const struct container_spec *cs = &req->c->spec;
+	char err[AGENT_MAX_ERROR_MSG] = "";
+
+	child_wait_go(sync_fd);
+	for (int i = 0; i < cs->njoin; i++)
+		if (setns(join_fds[i], cs->join_type[i]) < 0)
+			child_fail(report, "linux.namespaces: join %s: %s", cs->join_path[i],
+				   strerror(errno));
+	if (cs->cgroup_ns && unshare(CLONE_NEWCGROUP) < 0)
+		child_fail(report, "linux.namespaces: cgroup: %s", strerror(errno));
+	if ((cs->clone_flags & CLONE_NEWUSER) && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+		child_fail(report, "linux.uidMappings: become root in the user namespace: %s",
+			   strerror(errno));
+	child_stdio(report, io);
+	if (cs->hostname && sethostname(cs->hostname, strlen(cs->hostname)) < 0)
+		child_fail(report, "hostname: %s", strerror(errno));
+	if (cs->domainname && setdomainname(cs->domainname, strlen(cs->domainname)) < 0)
+		child_fail(report, "domainname: %s", strerror(errno));
+	child_oom_score(report, req->spec);
+	if (mount_rootfs(req->create_req, req->c->rootfs_dir, err, sizeof(err)) < 0 ||
+	    mount_all(req->c->rootfs_dir, req->mounts, req->nmounts,
+		      io->pty_slave >= 0 ? io->pty_name : NULL, err, sizeof(err)) < 0 ||
+	    mount_pivot(req->c->rootfs_dir, cs, err, sizeof(err)) < 0)
+		child_fail(report, "%s", err);
+	child_sysctl(report, cs->sysctl);
+	child_process(report, req->spec, cs->seccomp, start_fd);
+}
+
+/* The namespaces of the container's init that differ from ours, in setns order. */
+struct ns_join {
+	int fds[8];
+	int types[8];
+	int n;
+	int root_fd;
+};
+
+static void ns_close(struct ns_join *j)
+{
+	for (int i = 0; i < j->n; i++)
+		close(j->fds[i]);
+	if (j->root_fd >= 0)
+		close(j->root_fd);
+	j->n = 0;
+	j->root_fd = -1;
+}
+
+static int ns_open(pid_t init, struct ns_join *j)
+{
+	static const struct {
+		const char *name;
+		int type;
+	} order[] = {
+		{ "user", CLONE_NEWUSER }, { "ipc", CLONE_NEWIPC }, { "uts", CLONE_NEWUTS },
+		{ "net", CLONE_NEWNET },   { "pid", CLONE_NEWPID }, { "cgroup", CLONE_NEWCGROUP },
+		{ "mnt", CLONE_NEWNS },
+	};
+	char path[64];
+
+	j->n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)init);
+	j->root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (j->root_fd < 0)
+		return -errno;
+	for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+		struct stat theirs, ours;
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)init, order[i].name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			int e = -errno;
+
+			ns_close(j);
+			return e;
+		}
+		snprintf(path, sizeof(path), "/proc/self/ns/%s", order[i].name);
+		if (fstat(fd, &theirs) == 0 && stat(path, &ours) == 0 &&
+		    theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev) {
+			close(fd);
+			continue;
+		}
+		j->fds[j->n] = fd;
+		j->types[j->n++] = order[i].type;
+	}
+	return 0;
+}
+
+/* EXEC's helper: join, clone the process into the namespaces, report its pid, exit. */
+static _Noreturn void child_exec_helper(const struct spawn_request *req, const struct child_io *io,
+					struct ns_join *j, int sync_fd, int report)
+{
+	char msg[1 + sizeof(pid_t)] = { 'P' };
+	pid_t pid;
+
+	child_wait_go(sync_fd);
+	child_oom_score(report, req->spec); /* inherited by the clone */
+	for (int i = 0; i < j->n; i++)
+		if (setns(j->fds[i], j->types[i]) < 0)
+			child_fail(report, "join the container's namespaces: %s", strerror(errno));
+	if (fchdir(j->root_fd) < 0 || chroot(".") < 0)
+		child_fail(report, "enter the container's root: %s", strerror(errno));
+	pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, 0);
+	if (pid < 0)
+		child_fail(report, "clone into the container: %s", strerror(errno));
+	if (pid == 0) {
+		child_stdio(report, io);
+		child_process(report, req->spec, req->c->spec.seccomp, -1);
+	}
+	memcpy(msg + 1, &pid, sizeof(pid));
+	_exit(write(report, msg, sizeof(msg)) == (ssize_t)sizeof(msg) ? 0 : 127);
+}
+
+static int write_id_map(pid_t pid, const char *file, const struct id_map *m, unsigned int n)
+{
+	char path[64], buf[SPEC_MAX_ID_MAPS * 40];
+	size_t len = 0;
+	int fd, r = 0;
+
+	for (unsigned int i = 0; i < n; i++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%u %u %u\n", m[i].inside,
+					m[i].outside, m[i].size);
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, buf, len) != (ssize_t)len)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* The agent's side of the report pipe: 0 (ready, or exec'd), with *pid for EXEC. */
+static int read_report(int fd, bool create, pid_t *pid, char *err, size_t err_len)
+{
+	char buf[AGENT_MAX_ERROR_MSG + 8];
+	size_t have = 0;
+
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		int n = poll(&p, 1, SETUP_TIMEOUT_MS);
+		ssize_t r;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, err_len, "container set-up did not finish in %d s",
+				 SETUP_TIMEOUT_MS / 1000);
+			return -ETIMEDOUT;
+		}
+		r = read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+		if (buf[0] == 'R' && create)
+			return 0;
+		if (buf[0] == 'P' && !create && have >= 1 + sizeof(pid_t)) {
+			memcpy(pid, buf + 1, sizeof(pid_t));
+			memmove(buf, buf + 1 + sizeof(pid_t), have - 1 - sizeof(pid_t));
+			have -= 1 + sizeof(pid_t);
+		}
+		if (have == sizeof(buf) - 1)
+			break;
+	}
+	buf[have] = '\0';
+	if (have > 5 && buf[0] == 'E') {
+		int32_t e;
+
+		memcpy(&e, buf + 1, sizeof(e));
+		snprintf(err, err_len, "%s", buf + 5);
+		return e > 0 && e < 4096 ? -e : -EINVAL;
+	}
+	if (create || have) {
+		snprintf(err, err_len, "container set-up: the process died before it was ready");
+		return -ECHILD;
+	}
+	return 0; /* EXEC: the pipe closed on a successful execve */
+}
+
+int setup_spawn(struct agent *a, const struct spawn_request *req, const struct child_io *io,
+		int start_fd, pid_t *out, int *report_out, char *err, size_t err_len)
+{
+	struct ns_join j = { .n = 0, .root_fd = -1 };
+	int sync[2] = { -1, -1 }, report[2] = { -1, -1 };
+	int join_fds[SPEC_MAX_JOIN] = { -1, -1, -1, -1 };
+	const struct container_spec *cs = &req->c->spec;
+	pid_t pid = -1, proc = -1;
+	int r = 0;
+
+	(void)a;
+	if (!req->create && (r = ns_open(req->c->init_pid, &j)) < 0) {
+		snprintf(err, err_len, "EXEC: the container's init is gone: %s", strerror(-r));
+		return r;
+	}
+	for (int i = 0; req->create && i < cs->njoin; i++) {
+		join_fds[i] = open(cs->join_path[i], O_RDONLY | O_CLOEXEC);
+		if (join_fds[i] < 0) {
+			r = -errno;
+			snprintf(err, err_len, "linux.namespaces: open %s: %s", cs->join_path[i],
+				 strerror(errno));
+			goto out;
+		}
+	}
+	if (pipe2(sync, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (req->create)
+		pid = (pid_t)syscall(SYS_clone, (unsigned long)cs->clone_flags | SIGCHLD, NULL,
+				     NULL, NULL, 0);
+	else
+		pid = fork();
+	if (pid == 0) {
+		close(sync[1]);
+		close(report[0]);
+		if (req->create)
+			child_create(req, io, join_fds, sync[0], report[1], start_fd);
+		child_exec_helper(req, io, &j, sync[0], report[1]);
+	}
+	if (pid < 0) {
+		r = -errno;
+		snprintf(err, err_len, "clone: %s", strerror(errno));
+		goto out;
+	}
+	close(report[1]);
+	report[1] = -1;
+	if (req->c->cgroup && (r = cgroup_join(req->c->cgroup, pid)) < 0)
+		snprintf(err, err_len, "join the cgroup %s: %s", req->c->cgroup, strerror(-r));
+	if (r == 0 && req->create && (cs->clone_flags & CLONE_NEWUSER) &&
+	    ((r = write_id_map(pid, "uid_map", cs->uid_map, cs->nuid_map)) < 0 ||
+	     (r = write_id_map(pid, "gid_map", cs->gid_map, cs->ngid_map)) < 0))
+		snprintf(err, err_len, "linux.uidMappings: write the id maps: %s", strerror(-r));
+	if (r == 0 && write(sync[1], "g", 1) != 1)
+		r = -errno;
+	if (r == 0)
+		r = read_report(report[0], req->create, &proc, err, err_len);
+	if (!req->create) {
+		/* The helper exits once the process is cloned; on a failure it may still hang. */
+		if (r < 0)
+			kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		pid = proc;
+	}
+	if (r < 0) {
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		goto out;
+	}
+	*out = pid;
+	if (report_out) {
+		*report_out = report[0];
+		report[0] = -1;
+	}
+out:
+	ns_close(&j);
+	for (int i = 0; i < SPEC_MAX_JOIN; i++)
+		if (join_fds[i] >= 0)
+			close(join_fds[i]);
+	for (int i = 0; i < 2; i++) {
+		if (sync[i] >= 0)
+			close(sync[i]);
+		if (report[i] >= 0)
+			close(report[i]);
+	}
+	return r;
+}
+
+int setup_container_dir(struct agent *a, const char *cid, char **out, char *err, size_t err_len)
+{
+	char path[AGENT_MAX_PATH + AGENT_MAX_ID + 2];
+
+	if (mkdir(a->run_dir, 0711) < 0 && errno != EEXIST) {
+		snprintf(err, err_len, "mkdir %s: %s", a->run_dir, strerror(errno));
+		return -errno;
+	}
+	snprintf(path, sizeof(path), "%s/%s", a->run_dir, cid);
+	if (mkdir(path, 0711) < 0 && errno != EEXIST) {
+		snprintf(err, err_len, "mkdir %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	*out = strdup(path);
+	return *out ? 0 : -ENOMEM;
+}

@@ -4,13 +4,14 @@
  * (agent.c). Transports: "--listen vsock:PORT" (the guest: control on PORT, stdio on PORT+1,
  * default 1024), "--listen unix:PATH" (native tests: control at PATH, stdio at PATH.stdio),
  * "--listen fd:CONTROL,STDIO" (inherited listening sockets). "--no-init" skips the PID-1
- * mounts even as PID 1. On SHUTDOWN, as PID 1: sync and power off.
+ * mounts even as PID 1. As PID 1 it never exits: after SHUTDOWN, and on any fatal error
+ * (logged on the console first), it syncs and powers off; and since the kernel hands init
+ * every unknown command-line word without "=", unknown arguments are logged and ignored.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/reboot.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -58,28 +59,38 @@ int main(int argc, char **argv)
 			no_init = true;
 		else if (!strcmp(argv[i], "--listen") && i + 1 < argc)
 			listen = argv[++i];
+		else if (pid1) /* a word from the kernel command line: not ours to refuse */
+			agent_init_log("ignoring argument \"%s\"", argv[i]);
 		else
 			return usage();
 	}
 	if (pid1 && !no_init)
 		agent_init_pid1();
+	if (pid1 && !strncmp(listen, "vsock:", 6)) {
+		r = agent_init_vsock_cid();
+		if (r < 0) {
+			agent_init_log("listen %s: %s", listen,
+				       r == -ENODEV ? "the VM has no vsock device" : strerror(-r));
+			agent_init_poweroff();
+		}
+		agent_init_log("guest vsock cid %d", r);
+	}
 	r = open_listeners(listen, &control, &stdio);
 	if (r == 0)
 		r = agent_create(control, stdio, &a);
 	if (r < 0) {
-		fprintf(stderr, "stratus-agent: listen %s: %s\n", listen, strerror(-r));
+		agent_init_log("listen %s: %s", listen, strerror(-r));
+		if (pid1)
+			agent_init_poweroff();
 		return 1;
 	}
-	fprintf(stderr, "stratus-agent: protocol %d.%d, listening on %s\n", AGENT_PROTO_MAJOR,
-		AGENT_PROTO_MINOR, listen);
+	agent_init_log("protocol %d.%d, listening on %s", AGENT_PROTO_MAJOR, AGENT_PROTO_MINOR,
+		       listen);
 	r = agent_run(a);
 	agent_destroy(a);
 	if (r < 0)
-		fprintf(stderr, "stratus-agent: event loop: %s\n", strerror(-r));
-	if (pid1) {
-		/* PID 1 must never exit: power off instead (a panic otherwise). */
-		sync();
-		reboot(RB_POWER_OFF);
-	}
+		agent_init_log("event loop: %s", strerror(-r));
+	if (pid1) /* PID 1 must never exit: power off instead (a panic otherwise). */
+		agent_init_poweroff();
 	return r < 0 ? 1 : 0;
 }

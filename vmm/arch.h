@@ -9,6 +9,8 @@
 
 struct vm;
 struct vcpu;
+struct snapshot_writer;
+struct snapshot_file;
 
 /* Host detection (sets vm->quirks) before the VM is created. */
 void arch_detect_quirks(struct vm *vm);
@@ -28,5 +30,12 @@ int arch_vcpu_init(struct vcpu *vcpu, struct error *err);
  * Returns 0 to resume the vCPU, or a negative errno to stop the VM.
  */
 int arch_vcpu_exit(struct vcpu *vcpu);
+
+/*
+ * Snapshots (arch/<arch>/snapshot.c): the interrupt controllers, timers, clock and every
+ * vCPU's state, saved with the VM paused, restored into a VM just created for it.
+ */
+int arch_vm_save(struct vm *vm, struct snapshot_writer *w, struct error *err);
+int arch_vm_restore(struct vm *vm, const struct snapshot_file *f, struct error *err);
 
 #endif

@@ -66,12 +66,29 @@ static int cli_parse_on_off(const char *item, const char *value, bool *out, stru
 	return 0;
 }
 
+/* blk-slots=N: how many virtio-blk devices QMP hotplug can use (docs/vmm.md). */
+static int cli_parse_blk_slots(const char *item, struct cli_options *opts, struct error *err)
+{
+	const char *value = item + 10;
+	unsigned long n;
+	char *end;
+
+	errno = 0;
+	n = strtoul(value, &end, 10);
+	if (errno || end == value || *end || value[0] == '-' || n > VM_MAX_DEVICES)
+		return error_set(err, -EINVAL, "-machine: '%s': blk-slots must be 0 to %d", item,
+				 VM_MAX_DEVICES);
+	opts->blk_slots = (int)n;
+	return 0;
+}
+
 /*
  * "microvm" or "type=microvm,dump-guest-core=off,mem-share=on" (Kata passes these), and
  * pit=on|off as in QEMU's microvm.
  */
-static int cli_parse_machine(const char *text, struct vm_config *vm, struct error *err)
+static int cli_parse_machine(const char *text, struct cli_options *opts, struct error *err)
 {
+	struct vm_config *vm = &opts->vm;
 	_cleanup_free_ char *copy = strdup(text);
 	char *save = NULL, *item;
 
@@ -88,6 +105,9 @@ static int cli_parse_machine(const char *text, struct vm_config *vm, struct erro
 					 type);
 		if (!strncmp(item, "pit=", 4)) {
 			if (cli_parse_on_off(item, item + 4, &vm->pit, err) < 0)
+				return -EINVAL;
+		} else if (!strncmp(item, "blk-slots=", 10)) {
+			if (cli_parse_blk_slots(item, opts, err) < 0)
 				return -EINVAL;
 		} else if (!type && strncmp(item, "dump-guest-core=", 16) &&
 			   strncmp(item, "mem-share=", 10)) {
@@ -208,10 +228,113 @@ static int cli_parse_boot_entry(const char *text, enum vm_boot_entry *entry, str
 	return 0;
 }
 
+/* -runas UID:GID, numeric (no user database lookups in the VMM). */
+static int cli_parse_runas(const char *text, struct cli_options *opts, struct error *err)
+{
+	const char *orig = text;
+	unsigned long uid, gid;
+	char *end;
+
+	errno = 0;
+	uid = strtoul(text, &end, 10);
+	if (errno || end == text || *end != ':' || uid >= 0xffffffffUL || text[0] == '-')
+		goto bad;
+	text = end + 1;
+	gid = strtoul(text, &end, 10);
+	if (errno || end == text || *end || gid >= 0xffffffffUL || text[0] == '-')
+		goto bad;
+	opts->runas = true;
+	opts->runas_uid = (unsigned int)uid;
+	opts->runas_gid = (unsigned int)gid;
+	return 0;
+bad:
+	return error_set(err, -EINVAL, "-runas: '%s' must be UID:GID (numbers)", orig);
+}
+
+/* -incoming file:PATH: restore the VM from a snapshot (QEMU's and StratoVirt's syntax). */
+static int cli_parse_incoming(const char *text, const char **path, struct error *err)
+{
+	if (strncmp(text, "file:", 5) || !text[5])
+		return error_set(err, -EINVAL, "-incoming: '%s' must be file:PATH", text);
+	*path = text + 5;
+	return 0;
+}
+
+/*
+ * -object rng-random,id=NAME,filename=/dev/urandom (Kata passes it for virtio-rng's rng=).
+ * Our virtio-rng reads getrandom(), the kernel's source behind /dev/urandom and /dev/random,
+ * so only those two are accepted and the file is not opened.
+ */
+static int cli_parse_object(const char *text, struct cli_options *opts, struct error *err)
+{
+	_cleanup_free_ char *copy = strdup(text);
+	char *save = NULL, *item, id[VM_DEVICE_ID_MAX] = "";
+	bool file = false;
+
+	if (!copy)
+		return -ENOMEM;
+	item = strtok_r(copy, ",", &save);
+	if (!item || strcmp(item, "rng-random"))
+		return error_set(err, -EINVAL, "-object: '%s': only rng-random is supported", text);
+	while ((item = strtok_r(NULL, ",", &save))) {
+		if (!strncmp(item, "id=", 3) && item[3] && strlen(item + 3) < sizeof(id) &&
+		    strspn(item + 3, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				     "0123456789_.-") == strlen(item + 3))
+			snprintf(id, sizeof(id), "%s", item + 3);
+		else if (!strcmp(item, "filename=/dev/urandom") ||
+			 !strcmp(item, "filename=/dev/random"))
+			file = true;
+		else
+			return error_set(err, -EINVAL,
+					 "-object: rng-random: '%s': expected id=NAME and "
+					 "filename=/dev/urandom or /dev/random",
+					 item);
+	}
+	if (!id[0] || !file)
+		return error_set(err, -EINVAL, "-object: '%s' needs id=NAME and filename=", text);
+	if (opts->nr_rng_objects >= ARRAY_SIZE(opts->rng_objects))
+		return error_set(err, -EINVAL, "-object: at most %zu rng-random objects",
+				 ARRAY_SIZE(opts->rng_objects));
+	memcpy(opts->rng_objects[opts->nr_rng_objects++], id, sizeof(id));
+	return 0;
+}
+
+/*
+ * Hotplug slots: with -qmp (the only way to hot-add), the machine has blk-slots virtio-blk
+ * devices (default 4, Kata's StratoVirt driver's count), the -drive disks first and empty
+ * slots after them, as StratoVirt's microvm does; -machine blk-slots=0 makes none.
+ */
+#define CLI_DEFAULT_BLK_SLOTS 4
+
+static int cli_add_blk_slots(struct cli_options *opts, struct error *err)
+{
+	struct vm_config *vm = &opts->vm;
+	unsigned int i, disks = 0;
+	int want = opts->blk_slots < 0 ? (opts->qmp_path[0] ? CLI_DEFAULT_BLK_SLOTS : 0)
+				       : opts->blk_slots;
+
+	for (i = 0; i < vm->nr_devices; i++)
+		disks += vm->devices[i].type == VM_DEVICE_VIRTIO_BLK;
+	while ((int)disks < want) {
+		struct vm_device_config *spec;
+
+		if (vm->nr_devices >= VM_MAX_DEVICES)
+			return error_set(err, -EINVAL, "-machine: blk-slots: at most %d devices",
+					 VM_MAX_DEVICES);
+		spec = &vm->devices[vm->nr_devices++];
+		memset(spec, 0, sizeof(*spec));
+		spec->type = VM_DEVICE_VIRTIO_BLK;
+		snprintf(spec->id, sizeof(spec->id), "blk-slot%u", disks);
+		disks++;
+	}
+	return 0;
+}
+
 /* Options that take a value; -D's value is optional (see below). */
 static const char *const cli_valued[] = {
-	"machine", "M",	      "kernel",	    "initrd", "append", "m",   "smp",  "serial",
-	"name",	   "pidfile", "boot-entry", "device", "drive",	"qmp", "uuid",
+	"machine", "M",	       "kernel",     "initrd",	     "append", "m",   "smp",  "serial",
+	"name",	   "pidfile",  "boot-entry", "device",	     "drive",  "qmp", "uuid", "sandbox",
+	"runas",   "incoming", "object",     "sandbox-bind",
 };
 
 static bool cli_takes_value(const char *name)
@@ -230,7 +353,7 @@ static int cli_apply(const char *name, const char *value, struct cli_options *op
 	struct vm_config *vm = &opts->vm;
 
 	if (!strcmp(name, "machine") || !strcmp(name, "M"))
-		return cli_parse_machine(value, vm, err);
+		return cli_parse_machine(value, opts, err);
 	if (!strcmp(name, "kernel"))
 		vm->kernel_path = value;
 	else if (!strcmp(name, "initrd"))
@@ -261,6 +384,28 @@ static int cli_apply(const char *name, const char *value, struct cli_options *op
 		return cli_parse_qmp(value, opts, err);
 	else if (!strcmp(name, "uuid"))
 		return cli_parse_uuid(value, opts, err);
+	else if (!strcmp(name, "sandbox")) {
+		if (value[0] != '/' || !strcmp(value, "/"))
+			return error_set(
+				err, -EINVAL,
+				"-sandbox: '%s' must be an absolute directory other than /", value);
+		opts->sandbox_dir = value;
+	} else if (!strcmp(name, "runas"))
+		return cli_parse_runas(value, opts, err);
+	else if (!strcmp(name, "object"))
+		return cli_parse_object(value, opts, err);
+	else if (!strcmp(name, "sandbox-bind")) {
+		if (value[0] != '/' || !strcmp(value, "/"))
+			return error_set(err, -EINVAL,
+					 "-sandbox-bind: '%s' must be an absolute directory other "
+					 "than /",
+					 value);
+		if (opts->nr_sandbox_binds >= ARRAY_SIZE(opts->sandbox_binds))
+			return error_set(err, -EINVAL, "-sandbox-bind: at most %zu directories",
+					 ARRAY_SIZE(opts->sandbox_binds));
+		opts->sandbox_binds[opts->nr_sandbox_binds++] = value;
+	} else if (!strcmp(name, "incoming"))
+		return cli_parse_incoming(value, &vm->incoming, err);
 	return 0;
 }
 
@@ -274,6 +419,10 @@ static int cli_flag(const char *name, struct cli_options *opts)
 		opts->version = true;
 	else if (!strcmp(name, "disable-seccomp"))
 		opts->disable_seccomp = true;
+	else if (!strcmp(name, "seccomp-log"))
+		opts->seccomp_log = true;
+	else if (!strcmp(name, "print-seccomp"))
+		opts->print_seccomp = true;
 	else
 		return -ENOENT;
 	return 0;
@@ -287,6 +436,7 @@ int cli_parse(int argc, char *const argv[], struct cli_options *opts, struct err
 	opts->vm.mem_size = CLI_DEFAULT_MEM;
 	opts->vm.nr_vcpus = 1;
 	opts->vm.serial_fd = opts->vm.serial_in_fd = -1;
+	opts->blk_slots = -1;
 	for (i = 1; i < argc; i++) {
 		const char *arg = argv[i], *name;
 		int r;
@@ -311,16 +461,21 @@ int cli_parse(int argc, char *const argv[], struct cli_options *opts, struct err
 		if (r < 0)
 			return r;
 	}
-	if (!opts->help && !opts->version && !opts->vm.kernel_path)
+	if (!opts->help && !opts->version && !opts->print_seccomp && !opts->vm.kernel_path &&
+	    !opts->vm.incoming)
 		return error_set(err, -EINVAL, "-kernel: a kernel image is required");
-	return cli_resolve_drives(opts, err);
+	if (cli_resolve_drives(opts, err) < 0)
+		return -EINVAL;
+	return cli_add_blk_slots(opts, err);
 }
 
 void cli_usage(FILE *out)
 {
 	fputs("usage: stratus-vmm -kernel VMLINUX [options]\n"
-	      "  -machine microvm[,pit=on|off]  the machine (the only one; Kata's properties\n"
-	      "                          accepted); pit: an i8254 PIT (default off)\n"
+	      "  -machine microvm[,pit=on|off][,blk-slots=N]  the machine (the only one; Kata's\n"
+	      "                          properties accepted); pit: an i8254 PIT (default off);\n"
+	      "                          blk-slots: virtio-blk devices incl. empty hotplug slots\n"
+	      "                          (default 4 with -qmp, else 0)\n"
 	      "  -kernel PATH            ELF vmlinux (PVH or 64-bit entry) or bzImage\n"
 	      "  -initrd PATH            initramfs\n"
 	      "  -append CMDLINE         kernel command line\n"
@@ -329,11 +484,22 @@ void cli_usage(FILE *out)
 	      "  -serial stdio|file:PATH|unix:PATH[,server,nowait]|none\n"
 	      "                          console (default stdio; unix: one client at a time)\n"
 	      "  -boot-entry auto|pvh|linux64   kernel entry (default auto: PVH if present)\n"
-	      "  -device virtio-rng-device[,id=NAME]\n"
+	      "  -device virtio-rng-device[,id=NAME][,rng=OBJECT]\n"
 	      "                          a virtio-rng entropy device (the guest's /dev/hwrng)\n"
+	      "  -object rng-random,id=OBJECT,filename=/dev/urandom   accepted for Kata (rng=)\n"
+	      "  -device virtio-blk-device,id=NAME   an empty slot for QMP hotplug\n"
 	      "  -qmp unix:PATH,server,nowait   QMP control socket (one client at a time)\n"
 	      "  -uuid UUID              the VM's UUID (logged)\n"
-	      "  -disable-seccomp        accepted for Kata; no seccomp filter exists yet\n"
+	      "  -incoming file:PATH     restore the snapshot PATH instead of booting (same\n"
+	      "                          -m, -smp, -machine and -device list; -kernel unused)\n"
+	      "  -disable-seccomp        run without the seccomp filters (logged as a warning)\n"
+	      "  -seccomp-log            a syscall off the lists is logged by the kernel, not "
+	      "fatal\n"
+	      "  -print-seccomp          print the seccomp allow-lists and exit\n"
+	      "  -sandbox DIR            jail: new namespaces, an empty root mounted on DIR\n"
+	      "  -sandbox-bind DIR       a directory also reachable in the jail (images to\n"
+	      "                          hot-add); repeatable\n"
+	      "  -runas UID:GID          drop to this uid and gid once set up\n"
 	      "  -name NAME              VM name, for logs\n"
 	      "  -D [FILE]               debug log, to FILE or stderr\n"
 	      "  -pidfile PATH           write the VMM's pid there\n"

@@ -42,6 +42,17 @@ struct cli_options {
 	char qmp_path[108]; /* -qmp unix:PATH,server,nowait; "" if none */
 	char uuid[37];	    /* -uuid; "" if none */
 	bool disable_seccomp;
+	bool seccomp_log;	      /* -seccomp-log: a forbidden syscall is logged, not fatal */
+	bool print_seccomp;	      /* -print-seccomp */
+	const char *sandbox_dir;      /* -sandbox DIR: the jail's mount point; NULL: none */
+	const char *sandbox_binds[4]; /* -sandbox-bind DIR: also reachable in the jail */
+	unsigned int nr_sandbox_binds;
+	/* -object rng-random,id=NAME,filename=/dev/urandom: what rng= of a device names */
+	char rng_objects[4][VM_DEVICE_ID_MAX];
+	unsigned int nr_rng_objects;
+	int blk_slots; /* -machine blk-slots=N: virtio-blk devices with slots; -1: default */
+	bool runas;    /* -runas UID:GID */
+	unsigned int runas_uid, runas_gid;
 };
 
 /* Fills opts; on a bad command line returns -EINVAL with the one-line reason in err. */

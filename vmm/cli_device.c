@@ -1,9 +1,12 @@
 /*
  * stratus-vmm's -device and -drive options, in StratoVirt's syntax:
- *   -device virtio-rng-device[,id=NAME]
+ *   -device virtio-rng-device[,id=NAME][,rng=OBJECT]   (OBJECT: an -object rng-random)
  *   -drive id=NAME,file=PATH[,readonly=on|off][,direct=on|off][,if=none][,format=raw]
  *   -device virtio-blk-device,drive=NAME[,id=NAME][,serial=TEXT]
+ *   -device virtio-blk-device,id=NAME   (no drive: an empty slot for QMP hotplug)
  *   -device vhost-vsock-device,guest-cid=N,uds-path=PATH[,id=NAME]
+ *   -device virtio-fs-device,tag=TAG,source=DIR[,id=NAME][,readonly=on|off]
+ *           [,cache=auto|none|always]
  * vhost-vsock-device keeps StratoVirt's name, but the device is ours, in userspace, with a
  * Unix-socket backend (uds-path, as Firecracker names it), so no vhost module is needed.
  * Every problem is one line naming the option and the property.
@@ -20,6 +23,7 @@ static const struct {
 	{ "virtio-rng-device", VM_DEVICE_VIRTIO_RNG },
 	{ "virtio-blk-device", VM_DEVICE_VIRTIO_BLK },
 	{ "vhost-vsock-device", VM_DEVICE_VIRTIO_VSOCK },
+	{ "virtio-fs-device", VM_DEVICE_VIRTIO_FS },
 };
 
 /* Copy a property's value into a fixed buffer; too long or empty is an error. */
@@ -63,6 +67,32 @@ static int cli_on_off(const char *option, const char *item, const char *value, b
 	return 0;
 }
 
+/* One property of a virtio-fs device: tag=, source=, readonly=, cache=. */
+static int cli_fs_property(struct vm_device_config *spec, const char *item, const char *key,
+			   const char *value, struct error *err)
+{
+	if (!strcmp(key, "tag"))
+		return cli_copy_value(spec->fs_tag, sizeof(spec->fs_tag), "-device", item, value,
+				      err);
+	if (!strcmp(key, "source"))
+		return cli_copy_value(spec->path, sizeof(spec->path), "-device", item, value, err);
+	if (!strcmp(key, "readonly"))
+		return cli_on_off("-device", item, value, &spec->readonly, err);
+	if (!strcmp(key, "cache")) {
+		if (!strcmp(value, "auto"))
+			spec->fs_cache = VM_FS_CACHE_AUTO;
+		else if (!strcmp(value, "none"))
+			spec->fs_cache = VM_FS_CACHE_NONE;
+		else if (!strcmp(value, "always"))
+			spec->fs_cache = VM_FS_CACHE_ALWAYS;
+		else
+			return error_set(err, -EINVAL,
+					 "-device: '%s': cache must be auto, none or always", item);
+		return 0;
+	}
+	return error_set(err, -EINVAL, "-device: virtio-fs-device: unknown property '%s'", item);
+}
+
 /* One property of a virtio-blk or vsock device (id= is handled by the caller). */
 static int cli_device_property(struct vm_device_config *spec, char *drive, const char *type,
 			       const char *item, const char *key, const char *value,
@@ -70,6 +100,8 @@ static int cli_device_property(struct vm_device_config *spec, char *drive, const
 {
 	char *end;
 
+	if (spec->type == VM_DEVICE_VIRTIO_FS)
+		return cli_fs_property(spec, item, key, value, err);
 	if (spec->type == VM_DEVICE_VIRTIO_BLK && !strcmp(key, "drive"))
 		return cli_copy_id(drive, "-device", item, value, err);
 	if (spec->type == VM_DEVICE_VIRTIO_BLK && !strcmp(key, "serial"))
@@ -95,8 +127,15 @@ static int cli_device_property(struct vm_device_config *spec, char *drive, const
 static int cli_check_device(const struct vm_device_config *spec, const char *drive,
 			    const char *type, struct error *err)
 {
-	if (spec->type == VM_DEVICE_VIRTIO_BLK && !drive[0])
-		return error_set(err, -EINVAL, "-device: %s needs drive=NAME (a -drive id)", type);
+	/* virtio-blk without drive=: an empty slot for QMP hotplug (docs/vmm.md). */
+	(void)drive;
+	if (spec->type == VM_DEVICE_VIRTIO_FS && !spec->fs_tag[0])
+		return error_set(err, -EINVAL, "-device: %s needs tag=TAG (what the guest mounts)",
+				 type);
+	if (spec->type == VM_DEVICE_VIRTIO_FS && !spec->path[0])
+		return error_set(err, -EINVAL,
+				 "-device: %s needs source=DIR (the host directory to share)",
+				 type);
 	if (spec->type == VM_DEVICE_VIRTIO_VSOCK && !spec->guest_cid)
 		return error_set(err, -EINVAL, "-device: %s needs guest-cid=N", type);
 	if (spec->type == VM_DEVICE_VIRTIO_VSOCK && !spec->path[0])
@@ -122,6 +161,19 @@ static int cli_device_type(const char *type, struct vm_device_config *spec, stru
 			 i ? ", " : "", cli_device_types[i].name);
 	return error_set(err, -EINVAL, "-device: unknown device type '%s' (supported: %s)",
 			 type ? type : "", known);
+}
+
+/* rng=NAME of virtio-rng-device: an -object rng-random given before (Kata's order). */
+static int cli_find_rng_object(const struct cli_options *opts, const char *item, const char *value,
+			       struct error *err)
+{
+	unsigned int i;
+
+	for (i = 0; i < opts->nr_rng_objects; i++)
+		if (!strcmp(opts->rng_objects[i], value))
+			return 0;
+	return error_set(err, -EINVAL, "-device: '%s': no -object rng-random,id=%s before it", item,
+			 value);
 }
 
 int cli_parse_device(const char *text, struct cli_options *opts, struct error *err)
@@ -155,6 +207,9 @@ int cli_parse_device(const char *text, struct cli_options *opts, struct error *e
 				if (!strcmp(vm->devices[i].id, spec.id))
 					return error_set(err, -EINVAL,
 							 "-device: id '%s' is used twice", spec.id);
+		} else if (spec.type == VM_DEVICE_VIRTIO_RNG && !strcmp(key, "rng")) {
+			if (cli_find_rng_object(opts, item, value, err) < 0)
+				return -EINVAL;
 		} else if (cli_device_property(&spec, drive, type, item, key, value, err) < 0) {
 			return -EINVAL;
 		}
@@ -234,8 +289,8 @@ int cli_resolve_drives(struct cli_options *opts, struct error *err)
 		struct vm_device_config *spec = &opts->vm.devices[i];
 		struct cli_drive *drive;
 
-		if (spec->type != VM_DEVICE_VIRTIO_BLK)
-			continue;
+		if (spec->type != VM_DEVICE_VIRTIO_BLK || !opts->device_drive[i][0])
+			continue; /* no drive=: an empty hotplug slot */
 		drive = cli_find_drive(opts, opts->device_drive[i]);
 		if (!drive)
 			return error_set(err, -EINVAL,

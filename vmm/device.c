@@ -110,3 +110,42 @@ void device_exit_all(struct vm *vm)
 		free(d);
 	}
 }
+
+int device_save_all(struct vm *vm, struct snapshot_writer *w, struct error *err)
+{
+	const struct device_ops *const *p;
+
+	for (p = __start_vmm_devices; p < __stop_vmm_devices; p++) {
+		struct device_data *d = device_data_find(vm, *p);
+		int r;
+
+		if (!d || !d->initialised || !(*p)->save)
+			continue;
+		r = (*p)->save(vm, w, err);
+		if (r < 0)
+			return error_set(err, r, "%s: cannot save the device state", (*p)->name);
+	}
+	return 0;
+}
+
+/* Level order, as init ran: a platform device is restored before the virtio ones. */
+int device_restore_all(struct vm *vm, const struct snapshot_file *f, struct error *err)
+{
+	enum device_level level;
+	const struct device_ops *const *p;
+
+	for (level = DEVICE_LEVEL_PLATFORM; level <= DEVICE_LEVEL_VIRTIO; level++) {
+		for (p = __start_vmm_devices; p < __stop_vmm_devices; p++) {
+			struct device_data *d = device_data_find(vm, *p);
+			int r;
+
+			if ((*p)->level != level || !d || !d->initialised || !(*p)->restore)
+				continue;
+			r = (*p)->restore(vm, f, err);
+			if (r < 0)
+				return error_set(err, r, "%s: cannot restore the device state",
+						 (*p)->name);
+		}
+	}
+	return 0;
+}

@@ -10,6 +10,8 @@
 #include "error.h"
 
 struct vm;
+struct snapshot_writer;
+struct snapshot_file;
 
 enum device_level {
 	DEVICE_LEVEL_PLATFORM, /* serial, i8042, exit port, boot timer */
@@ -23,6 +25,14 @@ struct device_ops {
 	int (*init)(struct vm *vm, struct error *err);
 	/* Release what init made; called in reverse order, also after a failed vm_create. */
 	void (*exit)(struct vm *vm);
+	/*
+	 * Snapshots (optional, snapshot.h): save writes the device's state as sections named
+	 * after it, with the VM paused; restore reads them back into the device init just
+	 * made, before any vCPU runs. A device whose state lives only in its registers must
+	 * have both, or a restored guest finds it reset under its feet.
+	 */
+	int (*save)(struct vm *vm, struct snapshot_writer *w, struct error *err);
+	int (*restore)(struct vm *vm, const struct snapshot_file *f, struct error *err);
 };
 
 #define DEVICE_REGISTER(ops)                                     \
@@ -32,6 +42,10 @@ struct device_ops {
 /* Call every registered device's init at each level in turn; on failure unwind. */
 int device_init_all(struct vm *vm, struct error *err);
 void device_exit_all(struct vm *vm);
+
+/* Every initialised device's save or restore hook, in init order; the first failure wins. */
+int device_save_all(struct vm *vm, struct snapshot_writer *w, struct error *err);
+int device_restore_all(struct vm *vm, const struct snapshot_file *f, struct error *err);
 
 /* Per-VM device instance storage: a device stores its state under its ops pointer. */
 int device_set_data(struct vm *vm, const struct device_ops *ops, void *data);

@@ -14,6 +14,8 @@
 #include "cli.h"
 #include "log.h"
 #include "qmp.h"
+#include "sandbox.h"
+#include "seccomp.h"
 #include "vm.h"
 
 #define EXIT_USAGE 2
@@ -156,13 +158,47 @@ static void log_options(const struct cli_options *opts)
 	if (opts->uuid[0])
 		log_info("VM uuid %s", opts->uuid);
 	if (opts->disable_seccomp)
-		log_warn("-disable-seccomp: has no effect yet, stratus-vmm installs no seccomp "
-			 "filter at all");
+		log_warn("-disable-seccomp: SECCOMP FILTERS DISABLED: every syscall is open to a "
+			 "guest that takes over the VMM");
+	else if (opts->seccomp_log)
+		log_warn("-seccomp-log: syscalls off the seccomp lists are only logged (see "
+			 "dmesg / the audit log), not fatal");
+}
+
+/*
+ * Jail, ids, capabilities, no_new_privs: after everything is opened, before any vCPU thread
+ * exists. In the jail the directories of the sockets (QMP, serial, vsock and its PATH_<port>
+ * peers) and of the pid file stay reachable at the same paths.
+ */
+static int drop_privileges(const struct cli_options *opts, struct error *err)
+{
+	struct sandbox_config cfg = { .jail_dir = opts->sandbox_dir };
+	unsigned int i;
+	int r = 0;
+
+	if (opts->sandbox_dir) {
+		r = sandbox_add_bind(&cfg, opts->qmp_path, err);
+		if (r == 0)
+			r = sandbox_add_bind(&cfg, opts->vm.serial_socket, err);
+		if (r == 0)
+			r = sandbox_add_bind(&cfg, opts->pidfile, err);
+		for (i = 0; r == 0 && i < opts->nr_sandbox_binds; i++)
+			r = sandbox_add_dir(&cfg, opts->sandbox_binds[i], err);
+		for (i = 0; r == 0 && i < opts->vm.nr_devices; i++)
+			if (opts->vm.devices[i].type == VM_DEVICE_VIRTIO_VSOCK)
+				r = sandbox_add_bind(&cfg, opts->vm.devices[i].path, err);
+		if (r < 0)
+			return r;
+	}
+	cfg.runas = opts->runas;
+	cfg.uid = opts->runas_uid;
+	cfg.gid = opts->runas_gid;
+	return sandbox_apply(&cfg, err);
 }
 
 static int run(struct cli_options *opts)
 {
-	char *paths[4] = { NULL, NULL, NULL, NULL };
+	char *paths[5] = { NULL, NULL, NULL, NULL, NULL };
 	struct error err = { 0 };
 	int parent_fd = -1, status;
 	bool pid_written = false;
@@ -177,12 +213,16 @@ static int run(struct cli_options *opts)
 		    absolute_path(&opts->vm.initrd_path, &paths[1], &err) < 0 ||
 		    absolute_path(&opts->pidfile, &paths[2], &err) < 0 ||
 		    absolute_path(&opts->vm.serial_socket, &paths[3], &err) < 0 ||
+		    absolute_path(&opts->vm.incoming, &paths[4], &err) < 0 ||
 		    absolute_qmp_path(opts, &err) < 0)
 			goto fail;
 		parent_fd = daemonize(&err);
 		if (parent_fd < 0)
 			goto fail;
 	}
+	opts->vm.seccomp = opts->disable_seccomp ? SECCOMP_OFF
+			   : opts->seccomp_log	 ? SECCOMP_LOG
+						 : SECCOMP_KILL;
 	if (opts->pidfile) {
 		if (write_pidfile(opts->pidfile, &err) < 0)
 			goto fail;
@@ -192,6 +232,8 @@ static int run(struct cli_options *opts)
 		goto fail;
 	if (opts->qmp_path[0] &&
 	    qmp_server_create(vm, opts->qmp_path, STRATUS_VERSION, &qmp, &err) < 0)
+		goto fail;
+	if (drop_privileges(opts, &err) < 0)
 		goto fail;
 	log_options(opts);
 	log_info("%s%sVM with %u vCPU(s), %llu MiB: starting", opts->name ? opts->name : "",
@@ -222,6 +264,7 @@ out:
 	free(paths[1]);
 	free(paths[2]);
 	free(paths[3]);
+	free(paths[4]);
 	return status;
 }
 
@@ -230,6 +273,8 @@ int main(int argc, char *argv[])
 	struct cli_options opts;
 	struct error err = { 0 };
 
+	/* Nothing inherited by accident reaches the guest's side of the VMM. */
+	sandbox_close_inherited();
 	/* A console or log reader that goes away must not kill the VM. */
 	signal(SIGPIPE, SIG_IGN);
 	if (cli_parse(argc, argv, &opts, &err) < 0) {
@@ -238,6 +283,10 @@ int main(int argc, char *argv[])
 	}
 	if (opts.help) {
 		cli_usage(stdout);
+		return 0;
+	}
+	if (opts.print_seccomp) {
+		seccomp_print(stdout);
 		return 0;
 	}
 	if (opts.version) {

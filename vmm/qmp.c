@@ -44,6 +44,7 @@ struct qmp_reply {
 	const char *error_class; /* set by a command that fails */
 	char desc[256];
 	void (*after)(void *opaque); /* run once the reply is out (quit, reset) */
+	const char *deleted;	     /* device_del: DEVICE_DELETED for it after the reply */
 };
 
 static uint64_t qmp_now_ns(struct qmp_session *s)
@@ -464,6 +465,111 @@ static int cmd_not_yet(struct qmp_session *s, yajl_val args, struct qmp_reply *r
 			"not supported yet: stratus-vmm has no device hotplug");
 }
 
+/*
+ * migrate {"uri":"file:PATH"}: a snapshot (docs/snapshots.md). As QEMU does, the VM is
+ * stopped (STOP event) and stays stopped afterwards; "cont" resumes it. The reply comes
+ * once the file is written; query-migrate then says "completed" or "failed".
+ */
+static int cmd_migrate(struct qmp_session *s, yajl_val args, struct qmp_reply *r)
+{
+	const char *uri = qmp_arg_string(args, "uri");
+	struct error err = { 0 };
+
+	if (!uri)
+		return qmp_fail(r, "GenericError", "%s", "Parameter 'uri' is missing");
+	if (!s->ops->migrate)
+		return qmp_fail(r, "GenericError", "%s", "not supported: no snapshots here");
+	if (strncmp(uri, "file:", 5) || !uri[5])
+		return qmp_fail(r, "GenericError", "%s",
+				"Parameter 'uri': only file:PATH is supported");
+	if (s->ops->running(s->opaque)) {
+		if (s->ops->stop(s->opaque) < 0)
+			return qmp_fail(r, "GenericError", "%s", "cannot pause the vCPUs");
+		qmp_session_event(s, "STOP", NULL);
+	}
+	if (s->ops->migrate(s->opaque, uri + 5, &err) < 0) {
+		char why[200]; /* the reply's description holds 256 */
+
+		snprintf(why, sizeof(why), "%.199s", err.msg);
+		return qmp_fail(r, "GenericError", "%s", why);
+	}
+	return cmd_empty(s, args, r);
+}
+
+static int cmd_query_migrate(struct qmp_session *s, yajl_val args, struct qmp_reply *r)
+{
+	const char *status = NULL, *why = NULL;
+	uint64_t total_ms = 0;
+
+	(void)args;
+	if (s->ops->migrate_status)
+		status = s->ops->migrate_status(s->opaque, &total_ms, &why);
+	yajl_gen_map_open(r->gen);
+	if (status) {
+		gen_kv(r->gen, "status", status);
+		gen_int(r->gen, "total-time", (long long)total_ms);
+		if (why)
+			gen_kv(r->gen, "error-desc", why);
+	}
+	yajl_gen_map_close(r->gen);
+	return 0;
+}
+
+/* blockdev-add, blockdev-del, device_add, device_del: hotplug.c, through ops->hotplug. */
+static int qmp_hotplug(struct qmp_session *s, const char *command, yajl_val args,
+		       struct qmp_reply *r)
+{
+	struct error err = { 0 };
+
+	if (!s->ops->hotplug)
+		return cmd_not_yet(s, args, r);
+	if (s->ops->hotplug(s->opaque, command, args, &err) < 0)
+		return qmp_fail(r, "GenericError", "%.250s", err.msg);
+	if (!strcmp(command, "device_del"))
+		r->deleted = qmp_arg_string(args, "id");
+	return cmd_empty(s, args, r);
+}
+
+static int cmd_blockdev_add(struct qmp_session *s, yajl_val args, struct qmp_reply *r)
+{
+	return qmp_hotplug(s, "blockdev-add", args, r);
+}
+
+static int cmd_blockdev_del(struct qmp_session *s, yajl_val args, struct qmp_reply *r)
+{
+	return qmp_hotplug(s, "blockdev-del", args, r);
+}
+
+static int cmd_device_add(struct qmp_session *s, yajl_val args, struct qmp_reply *r)
+{
+	return qmp_hotplug(s, "device_add", args, r);
+}
+
+static int cmd_device_del(struct qmp_session *s, yajl_val args, struct qmp_reply *r)
+{
+	return qmp_hotplug(s, "device_del", args, r);
+}
+
+/* QEMU's DEVICE_DELETED: {"device":ID,"path":"/machine/peripheral/ID"}. */
+static void qmp_device_deleted(struct qmp_session *s, const char *id)
+{
+	yajl_gen g = yajl_gen_alloc(NULL);
+	const unsigned char *data;
+	char path[128];
+	size_t len;
+
+	if (!g)
+		return;
+	snprintf(path, sizeof(path), "/machine/peripheral/%s", id);
+	yajl_gen_map_open(g);
+	gen_kv(g, "device", id);
+	gen_kv(g, "path", path);
+	yajl_gen_map_close(g);
+	if (yajl_gen_get_buf(g, &data, &len) == yajl_gen_status_ok)
+		qmp_session_event(s, "DEVICE_DELETED", (const char *)data);
+	yajl_gen_free(g);
+}
+
 static int cmd_query_commands(struct qmp_session *s, yajl_val args, struct qmp_reply *r);
 
 struct qmp_command {
@@ -487,10 +593,12 @@ static const struct qmp_command qmp_commands[] = {
 	{ "query-hotpluggable-cpus", cmd_query_hotpluggable_cpus, true },
 	{ "getfd", cmd_getfd, true },
 	{ "closefd", cmd_closefd, true },
-	{ "blockdev-add", cmd_not_yet, false },
-	{ "blockdev-del", cmd_not_yet, false },
-	{ "device_add", cmd_not_yet, false },
-	{ "device_del", cmd_not_yet, false },
+	{ "migrate", cmd_migrate, true },
+	{ "query-migrate", cmd_query_migrate, true },
+	{ "blockdev-add", cmd_blockdev_add, true },
+	{ "blockdev-del", cmd_blockdev_del, true },
+	{ "device_add", cmd_device_add, true },
+	{ "device_del", cmd_device_del, true },
 	{ "netdev_add", cmd_not_yet, false },
 	{ "netdev_del", cmd_not_yet, false },
 };
@@ -558,6 +666,8 @@ static void qmp_run_command(struct qmp_session *s, const struct qmp_command *cmd
 			s->negotiated = true;
 	}
 	yajl_gen_free(r.gen);
+	if (r.deleted)
+		qmp_device_deleted(s, r.deleted);
 	if (r.after) {
 		qmp_announce_end(s, cmd);
 		r.after(s->opaque);

@@ -28,6 +28,8 @@
 #define QMP_FDS_MAX    16
 #define QMP_FDNAME_MAX 64
 
+struct yajl_val_s;
+
 struct qmp_ops {
 	/* Everything the client is sent: complete lines ending in "\r\n". */
 	void (*write)(void *opaque, const char *data, size_t len);
@@ -40,6 +42,19 @@ struct qmp_ops {
 	unsigned int (*nr_cpus)(void *opaque);
 	int (*cpu_thread_id)(void *opaque, unsigned int index);
 	uint64_t (*now_ns)(void *opaque); /* monotonic clock for the rate limit; NULL: real */
+	/*
+	 * blockdev-add, blockdev-del, device_add, device_del (hotplug.h) with their arguments
+	 * (a yajl_val, NULL if none); NULL: hotplug not supported.
+	 */
+	int (*hotplug)(void *opaque, const char *command, struct yajl_val_s *args,
+		       struct error *err);
+	/*
+	 * migrate {"uri":"file:PATH"}: write a snapshot of the paused VM to path (NULL: not
+	 * supported). migrate_status: the last one, NULL if none, else "completed" or
+	 * "failed" with its duration and, if failed, why.
+	 */
+	int (*migrate)(void *opaque, const char *path, struct error *err);
+	const char *(*migrate_status)(void *opaque, uint64_t *total_ms, const char **why);
 };
 
 struct qmp_session;

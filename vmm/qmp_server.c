@@ -15,11 +15,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "hotplug.h"
 #include "log.h"
 #include "qmp.h"
+#include "snapshot.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -34,6 +37,13 @@ struct qmp_server {
 	char *out;
 	size_t out_len;
 	bool drop; /* the client's output overflowed: close it after this event */
+
+	/* Block nodes (hotplug.h) outlive a client: one table per VM. */
+	struct hotplug *hotplug;
+	/* The last migrate (snapshot), for query-migrate from any later client. */
+	const char *migrate_status; /* NULL, "completed" or "failed" */
+	uint64_t migrate_ms;
+	char migrate_error[ERROR_MSG_MAX];
 };
 
 static void qmp_server_watch_client(struct qmp_server *srv, bool read)
@@ -113,7 +123,40 @@ static int qmp_server_cpu_thread_id(void *opaque, unsigned int index)
 	return index < vm->nr_vcpus ? atomic_load(&vm->vcpus[index]->tid) : 0;
 }
 
+static int qmp_server_migrate(void *opaque, const char *path, struct error *err)
+{
+	struct qmp_server *srv = opaque;
+	struct timespec start, end;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	r = vm_snapshot_save(srv->vm, path, err);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	srv->migrate_ms =
+		(end.tv_sec - start.tv_sec) * 1000 + (end.tv_nsec - start.tv_nsec) / 1000000;
+	srv->migrate_status = r < 0 ? "failed" : "completed";
+	snprintf(srv->migrate_error, sizeof(srv->migrate_error), "%s", r < 0 ? err->msg : "");
+	if (r < 0)
+		log_error("migrate: %s", err->msg);
+	return r;
+}
+
+static const char *qmp_server_migrate_status(void *opaque, uint64_t *total_ms, const char **why)
+{
+	struct qmp_server *srv = opaque;
+
+	*total_ms = srv->migrate_ms;
+	*why = srv->migrate_error[0] ? srv->migrate_error : NULL;
+	return srv->migrate_status;
+}
+
 /* system_powerdown: with no ACPI the guest has nothing to be told with; the VM quits. */
+static int qmp_server_hotplug(void *opaque, const char *command, struct yajl_val_s *args,
+			      struct error *err)
+{
+	return hotplug_execute(((struct qmp_server *)opaque)->hotplug, command, args, err);
+}
+
 static const struct qmp_ops qmp_server_ops = {
 	.write = qmp_server_write,
 	.running = qmp_server_running,
@@ -124,6 +167,9 @@ static const struct qmp_ops qmp_server_ops = {
 	.reset = qmp_server_reset,
 	.nr_cpus = qmp_server_nr_cpus,
 	.cpu_thread_id = qmp_server_cpu_thread_id,
+	.migrate = qmp_server_migrate,
+	.migrate_status = qmp_server_migrate_status,
+	.hotplug = qmp_server_hotplug,
 };
 
 static void qmp_server_on_connect(void *opaque, uint32_t events);
@@ -290,6 +336,7 @@ int qmp_server_create(struct vm *vm, const char *path, const char *version, stru
 		      struct error *err)
 {
 	struct qmp_server *srv = calloc(1, sizeof(*srv));
+	struct hotplug_backend backend;
 	int r;
 
 	if (!srv)
@@ -305,6 +352,12 @@ int qmp_server_create(struct vm *vm, const char *path, const char *version, stru
 	r = event_loop_add(vm->loop, srv->timer_fd, EPOLLIN, qmp_server_on_timer, srv);
 	if (r < 0) {
 		error_set_errno(err, r, "-qmp: cannot watch its timer");
+		goto fail;
+	}
+	hotplug_vm_backend(vm, &backend);
+	r = hotplug_create(&backend, &srv->hotplug);
+	if (r < 0) {
+		error_set(err, r, "-qmp: out of memory");
 		goto fail;
 	}
 	r = qmp_server_listen(srv, path, err);
@@ -366,5 +419,6 @@ void qmp_server_destroy(struct qmp_server *srv)
 		unlink(srv->path);
 	free(srv->path);
 	free(srv->out);
+	hotplug_destroy(srv->hotplug);
 	free(srv);
 }

@@ -150,6 +150,21 @@ static int vcpu_handle_exit(struct vcpu *vcpu)
 }
 
 /*
+ * A port or MMIO read we just answered is finished by KVM only on the next KVM_RUN (the
+ * value goes into the guest's register then). Enter once with immediate_exit set, which
+ * completes it and returns EINTR without running the guest, so the vCPU state a paused VM
+ * shows (a snapshot reads it) is consistent (KVM API: KVM_CAP_IMMEDIATE_EXIT).
+ */
+static void vcpu_complete_io(struct vcpu *vcpu)
+{
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (ioctl(vcpu->fd, KVM_RUN, 0) == 0 || (errno != EINTR && errno != EAGAIN))
+		log_once(LOG_WARN, "vcpu%u: completing I/O before a pause: %s", vcpu->id,
+			 strerror(errno));
+	__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+}
+
+/*
  * Park while the VM is paused. kvm-clock is told first (KVM_KVMCLOCK_CTRL), so the guest's
  * soft-lockup watchdog does not fire on resume; KVM refuses it (EINVAL) until the guest
  * enables kvm-clock, which is fine. No device lock is held here.
@@ -160,6 +175,7 @@ static void vcpu_park(struct vcpu *vcpu)
 
 	if (ioctl(vcpu->fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
 		log_once(LOG_DEBUG, "vcpu%u: KVM_KVMCLOCK_CTRL: %s", vcpu->id, strerror(errno));
+	vcpu_complete_io(vcpu);
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->nr_parked++;
 	pthread_cond_broadcast(&vm->pause_cond);
@@ -179,6 +195,26 @@ static void vcpu_finished(struct vcpu *vcpu)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
+/*
+ * This thread's seccomp filter goes in before its first KVM_RUN; then it waits until the
+ * main thread has installed its own and releases the vCPUs (vm_run).
+ */
+static void vcpu_wait_released(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	struct error err = { 0 };
+
+	if (seccomp_install(SECCOMP_THREAD_VCPU, vm->config.seccomp, &err) < 0) {
+		log_error("vcpu%u: %s", vcpu->id, err.msg);
+		vm_request_exit(vm, VM_EXIT_ERROR);
+	}
+	seccomp_test_hook(SECCOMP_THREAD_VCPU);
+	pthread_mutex_lock(&vm->pause_lock);
+	while (!vm->vcpus_released && atomic_load(&vm->exit_reason) == VM_EXIT_NONE)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void *vcpu_thread(void *opaque)
 {
 	struct vcpu *vcpu = opaque;
@@ -192,6 +228,7 @@ static void *vcpu_thread(void *opaque)
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	vcpu_wait_released(vcpu);
 
 	while (atomic_load(&vm->exit_reason) == VM_EXIT_NONE) {
 		if (atomic_load(&vm->pause_requested)) {

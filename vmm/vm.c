@@ -16,6 +16,7 @@
 #include "arch.h"
 #include "device.h"
 #include "log.h"
+#include "snapshot.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -163,6 +164,7 @@ static int vm_check_devices_claimed(struct vm *vm, struct error *err)
 int vm_create(const struct vm_config *config, struct vm **out, struct error *err)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
+	struct snapshot_file *snapshot = NULL;
 	int r;
 
 	if (!vm)
@@ -177,6 +179,14 @@ int vm_create(const struct vm_config *config, struct vm **out, struct error *err
 	atomic_init(&vm->exit_reason, VM_EXIT_NONE);
 	arch_detect_quirks(vm);
 
+	/* A snapshot is checked whole before anything is built: refused, never half-restored. */
+	if (config->incoming) {
+		r = snapshot_file_open(config->incoming, &snapshot, err);
+		if (r == 0)
+			r = vm_snapshot_check(vm, snapshot, err);
+		if (r < 0)
+			goto fail;
+	}
 	r = event_loop_create(&vm->loop);
 	if (r < 0) {
 		error_set_errno(err, r, "event loop");
@@ -191,6 +201,11 @@ int vm_create(const struct vm_config *config, struct vm **out, struct error *err
 	r = arch_vm_init(vm, err); /* guest memory, interrupt controllers, timers */
 	if (r < 0)
 		goto fail;
+	if (snapshot) {
+		r = snapshot_file_map_memory(snapshot, &vm->mem, err);
+		if (r < 0)
+			goto fail;
+	}
 	r = vm_register_memory(vm, err);
 	if (r < 0)
 		goto fail;
@@ -206,15 +221,22 @@ int vm_create(const struct vm_config *config, struct vm **out, struct error *err
 		if (r < 0)
 			goto fail;
 	}
-	r = arch_vm_load(vm, err);
+	r = snapshot ? 0 : arch_vm_load(vm, err);
 	if (r < 0)
 		goto fail;
 	r = vm_create_vcpus(vm, err);
 	if (r < 0)
 		goto fail;
+	if (snapshot) {
+		r = vm_snapshot_restore(vm, snapshot, err);
+		if (r < 0)
+			goto fail;
+		snapshot_file_close(snapshot);
+	}
 	*out = vm;
 	return 0;
 fail:
+	snapshot_file_close(snapshot);
 	vm_destroy(vm);
 	return r;
 }
@@ -324,6 +346,25 @@ static void vm_on_signal(void *opaque, uint32_t events)
 	vm_request_exit(watch->vm, VM_EXIT_QUIT);
 }
 
+/*
+ * The vCPU threads exist and have their filters; the main thread installs its own, then
+ * lets them run: no guest instruction runs before every filter is in (seccomp.h).
+ */
+static void vm_release_vcpus(struct vm *vm)
+{
+	struct error err = { 0 };
+
+	if (seccomp_install(SECCOMP_THREAD_MAIN, vm->config.seccomp, &err) < 0) {
+		log_error("%s", err.msg);
+		vm_request_exit(vm, VM_EXIT_ERROR);
+	}
+	seccomp_test_hook(SECCOMP_THREAD_MAIN);
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->vcpus_released = true;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 enum vm_exit_reason vm_run(struct vm *vm)
 {
 	_cleanup_close_ int signal_fd = -1;
@@ -353,6 +394,7 @@ enum vm_exit_reason vm_run(struct vm *vm)
 			break;
 		}
 	}
+	vm_release_vcpus(vm);
 	r = event_loop_run(vm->loop);
 	if (r < 0) {
 		log_error("event loop: %s", strerror(-r));

@@ -15,6 +15,7 @@
 #include "error.h"
 #include "event_loop.h"
 #include "memory.h"
+#include "seccomp.h"
 
 struct vcpu;
 struct arch_vm;
@@ -41,12 +42,21 @@ enum vm_device_type {
 	VM_DEVICE_VIRTIO_RNG,	/* virtio-rng-device */
 	VM_DEVICE_VIRTIO_BLK,	/* virtio-blk-device with its -drive */
 	VM_DEVICE_VIRTIO_VSOCK, /* vhost-vsock-device, served by our userspace device */
+	VM_DEVICE_VIRTIO_FS,	/* virtio-fs-device: a host directory, FUSE served in the VMM */
 };
 
 #define VM_DEVICE_ID_MAX     32
 #define VM_DEVICE_PATH_MAX   4096
 #define VM_DEVICE_SERIAL_MAX 21 /* VIRTIO_BLK_ID_BYTES (20) + NUL */
 #define VM_MAX_DEVICES	     16
+#define VM_DEVICE_FS_TAG_MAX 37 /* virtio-fs: tag[36] (virtio 1.2 §5.11.4) + NUL */
+
+/* virtio-fs cache=: how long the guest may trust what it caches (docs/virtio-fs.md). */
+enum vm_fs_cache {
+	VM_FS_CACHE_AUTO,   /* 1 s attribute/entry timeouts, page cache dropped on change */
+	VM_FS_CACHE_NONE,   /* no timeouts, FOPEN_DIRECT_IO: every read goes to the host */
+	VM_FS_CACHE_ALWAYS, /* long timeouts, FOPEN_KEEP_CACHE: only the guest changes it */
+};
 
 struct vm_device_config {
 	enum vm_device_type type;
@@ -60,6 +70,8 @@ struct vm_device_config {
 	bool direct;			   /* virtio-blk: open the image O_DIRECT */
 	char serial[VM_DEVICE_SERIAL_MAX]; /* virtio-blk: GET_ID answer (default: drive id) */
 	uint64_t guest_cid;		   /* vsock: the guest's CID (>= 3) */
+	char fs_tag[VM_DEVICE_FS_TAG_MAX]; /* virtio-fs: the mount tag; path is the shared dir */
+	enum vm_fs_cache fs_cache;	   /* virtio-fs: cache= (readonly= applies too) */
 };
 
 struct vm_config {
@@ -73,8 +85,11 @@ struct vm_config {
 	const char *serial_socket; /* or: serve the console on this Unix socket (one client) */
 	enum vm_boot_entry boot_entry;
 	bool pit; /* an in-kernel i8254 PIT (x86); KVM guests with kvm-clock do not need it */
+	const char *incoming; /* restore from this snapshot file instead of booting (-incoming) */
 	struct vm_device_config devices[VM_MAX_DEVICES]; /* in command-line order */
 	unsigned int nr_devices;
+	/* seccomp.h: each thread installs its filter before the guest runs (0: none) */
+	enum seccomp_mode seccomp;
 };
 
 /* Set by vm_create from the host: what it needs to work around. */
@@ -105,6 +120,7 @@ struct vm {
 	atomic_bool pause_requested;
 	unsigned int nr_parked;	  /* vCPU threads parked, under pause_lock */
 	unsigned int nr_finished; /* vCPU threads out of their loop, under pause_lock */
+	bool vcpus_released;	  /* the main thread's filter is in: vCPUs may run */
 	void *devices;		  /* device instances, see device.h */
 	/* Set by the device file that created config.devices[i]; vm_create refuses leftovers. */
 	bool device_claimed[VM_MAX_DEVICES];

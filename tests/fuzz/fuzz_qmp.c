@@ -5,9 +5,11 @@
  * arrives (as with SCM_RIGHTS) before some chunks, so getfd/closefd run with and without
  * one. Checked: every output line is a JSON object that yajl parses and ends in "\r\n",
  * the session never holds more than QMP_LINE_MAX bytes, no fd leaks (ASan/LSan and the
- * fd count), no crash.
+ * fd count), no crash. The hotplug commands run hotplug.c against a fake device with four
+ * slots, images "opened" as /dev/null whatever the path.
  * Input: [0] chunk-size seed, [1] clock step (ms), then the client's bytes.
  */
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 #include <yajl/yajl_tree.h>
 
+#include "hotplug.h"
 #include "qmp.h"
 
 struct fuzz_vm {
@@ -22,6 +25,8 @@ struct fuzz_vm {
 	size_t len;
 	bool running;
 	uint64_t now, step;
+	struct hotplug *hotplug;
+	char slot_id[4][64], slot_node[4][64]; /* the fake device's slots: "" when empty */
 };
 
 static void check_line(const char *line, size_t len)
@@ -101,6 +106,67 @@ static uint64_t fuzz_now(void *opaque)
 	return f->now;
 }
 
+static int fuzz_attach(void *opaque, const struct blk_hotplug_request *req, struct error *err)
+{
+	struct fuzz_vm *f = opaque;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (!strcmp(f->slot_id[i], req->id))
+			return error_set(err, -EEXIST, "Duplicate device ID '%s'", req->id);
+	if (req->slot >= 4)
+		return error_set(err, -ENODEV, "addr %d: no such slot", req->slot);
+	for (i = req->slot < 0 ? 0 : req->slot; i < 4 && f->slot_id[i][0]; i++)
+		if (req->slot >= 0)
+			return error_set(err, -EBUSY, "addr %d: the slot is in use", req->slot);
+	if (i == 4)
+		return error_set(err, -ENOSPC, "no free virtio-blk slot");
+	if (req->fd < 0 || strlen(req->id) >= 64 || strlen(req->node) >= 64)
+		abort(); /* hotplug.c checked these */
+	snprintf(f->slot_id[i], sizeof(f->slot_id[i]), "%s", req->id);
+	snprintf(f->slot_node[i], sizeof(f->slot_node[i]), "%s", req->node);
+	return i;
+}
+
+static int fuzz_detach(void *opaque, const char *id, char *node, size_t size, struct error *err)
+{
+	struct fuzz_vm *f = opaque;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		if (f->slot_id[i][0] && !strcmp(f->slot_id[i], id)) {
+			snprintf(node, size, "%s", f->slot_node[i]);
+			f->slot_id[i][0] = f->slot_node[i][0] = '\0';
+			return 0;
+		}
+	}
+	return error_set(err, -ENODEV, "Device '%.64s' not found", id);
+}
+
+static bool fuzz_node_in_use(void *opaque, const char *node)
+{
+	struct fuzz_vm *f = opaque;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (f->slot_node[i][0] && !strcmp(f->slot_node[i], node))
+			return true;
+	return false;
+}
+
+static int fuzz_open_image(void *opaque, const char *path, int flags)
+{
+	(void)opaque;
+	(void)path;
+	return open("/dev/null", (flags & O_ACCMODE) | O_CLOEXEC);
+}
+
+static int fuzz_hotplug(void *opaque, const char *command, struct yajl_val_s *args,
+			struct error *err)
+{
+	return hotplug_execute(((struct fuzz_vm *)opaque)->hotplug, command, args, err);
+}
+
 static const struct qmp_ops fuzz_ops = {
 	.write = fuzz_write,
 	.running = fuzz_running,
@@ -112,11 +178,17 @@ static const struct qmp_ops fuzz_ops = {
 	.nr_cpus = fuzz_nr_cpus,
 	.cpu_thread_id = fuzz_tid,
 	.now_ns = fuzz_now,
+	.hotplug = fuzz_hotplug,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct fuzz_vm f;
+	const struct hotplug_backend backend = { .opaque = &f,
+						 .attach = fuzz_attach,
+						 .detach = fuzz_detach,
+						 .node_in_use = fuzz_node_in_use,
+						 .open_image = fuzz_open_image };
 	struct qmp_session *s;
 	unsigned int seed, round = 0;
 
@@ -128,7 +200,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.step = (uint64_t)data[1] * 1000000ULL;
 	data += 2;
 	size -= 2;
-	if (qmp_session_create(&fuzz_ops, &f, "fuzz", &s) < 0)
+	if (hotplug_create(&backend, &f.hotplug) < 0 ||
+	    qmp_session_create(&fuzz_ops, &f, "fuzz", &s) < 0)
 		abort();
 	qmp_session_greet(s);
 	while (size) {
@@ -156,5 +229,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (f.len)
 		abort(); /* a line without its "\r\n" */
 	qmp_session_destroy(s);
+	hotplug_destroy(f.hotplug); /* closes the nodes' /dev/null fds */
 	return 0;
 }

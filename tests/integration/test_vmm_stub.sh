@@ -124,7 +124,7 @@ bad_cli "bad machine" "unsupported machine type 'pc'" -machine pc -kernel "$stub
 bad_cli "bad serial" "-serial: 'tcp:1'" -kernel "$stub" -serial tcp:1
 bad_cli "client serial socket" "only server sockets" -kernel "$stub" -serial unix:/tmp/x,nowait
 bad_cli "unknown device" "-device: unknown device type 'virtio-foo'" -kernel "$stub" -device virtio-foo
-bad_cli "unknown device property" "unknown property 'rng=r0'" -kernel "$stub" \
+bad_cli "rng= naming no -object" "no -object rng-random,id=r0 before it" -kernel "$stub" \
 	-device virtio-rng-device,rng=r0
 
 # Bad kernels: a clear error, exit 1, no crash.

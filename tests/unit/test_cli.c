@@ -141,6 +141,38 @@ static void expect_error(int argc, char *const argv[], const char *message)
 
 #define EXPECT_ERROR(message, ...) expect_error(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), message)
 
+/* virtio-fs-device: tag=, source=, readonly=, cache= (docs/virtio-fs.md). */
+static void test_virtio_fs(void **state)
+{
+	struct cli_options o;
+	struct error err = { 0 };
+
+	(void)state;
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k", "-device",
+			       "virtio-fs-device,id=fs0,tag=rootfs,source=/srv/a", "-device",
+			       "virtio-fs-device,tag=data,source=/srv/b,readonly=on,cache=always"),
+			 0);
+	assert_int_equal(o.vm.nr_devices, 2);
+	assert_int_equal(o.vm.devices[0].type, VM_DEVICE_VIRTIO_FS);
+	assert_string_equal(o.vm.devices[0].fs_tag, "rootfs");
+	assert_string_equal(o.vm.devices[0].path, "/srv/a");
+	assert_false(o.vm.devices[0].readonly);
+	assert_int_equal(o.vm.devices[0].fs_cache, VM_FS_CACHE_AUTO);
+	assert_true(o.vm.devices[1].readonly);
+	assert_int_equal(o.vm.devices[1].fs_cache, VM_FS_CACHE_ALWAYS);
+	EXPECT_ERROR("virtio-fs-device needs tag=TAG", "-kernel", "k", "-device",
+		     "virtio-fs-device,source=/srv");
+	EXPECT_ERROR("virtio-fs-device needs source=DIR", "-kernel", "k", "-device",
+		     "virtio-fs-device,tag=t");
+	EXPECT_ERROR("'tag=0123456789012345678901234567890123456': the value must be 1 to 36",
+		     "-kernel", "k", "-device",
+		     "virtio-fs-device,source=/s,tag=0123456789012345678901234567890123456");
+	EXPECT_ERROR("'cache=sometimes': cache must be auto, none or always", "-kernel", "k",
+		     "-device", "virtio-fs-device,tag=t,source=/s,cache=sometimes");
+	EXPECT_ERROR("virtio-fs-device: unknown property 'drive=d0'", "-kernel", "k", "-device",
+		     "virtio-fs-device,tag=t,source=/s,drive=d0");
+}
+
 static void test_qmp_uuid_seccomp(void **state)
 {
 	struct cli_options o;
@@ -198,7 +230,6 @@ static void test_errors(void **state)
 		     "k");
 	EXPECT_ERROR("-boot-entry: 'efi'", "-kernel", "k", "-boot-entry", "efi");
 	EXPECT_ERROR("bad socket path", "-kernel", "k", "-serial", "unix:,server");
-	EXPECT_ERROR("needs drive=NAME", "-kernel", "k", "-device", "virtio-blk-device");
 	EXPECT_ERROR("drive 'nope' is not defined", "-kernel", "k", "-device",
 		     "virtio-blk-device,drive=nope");
 	EXPECT_ERROR("-drive: 'd' is not used", "-kernel", "k", "-drive", "id=d,file=/x");
@@ -273,11 +304,11 @@ static void test_device_errors(void **state)
 
 	(void)state;
 	EXPECT_ERROR("-device: unknown device type 'virtio-net-device' (supported: "
-		     "virtio-rng-device, virtio-blk-device, vhost-vsock-device)",
+		     "virtio-rng-device, virtio-blk-device, vhost-vsock-device, virtio-fs-device)",
 		     "-kernel", "k", "-device", "virtio-net-device");
 	EXPECT_ERROR("-device: unknown device type ''", "-kernel", "k", "-device", "");
-	EXPECT_ERROR("-device: virtio-rng-device: unknown property 'rng=objrng0'", "-kernel", "k",
-		     "-device", "virtio-rng-device,rng=objrng0");
+	EXPECT_ERROR("-device: 'rng=objrng0': no -object rng-random,id=objrng0 before it",
+		     "-kernel", "k", "-device", "virtio-rng-device,rng=objrng0");
 	EXPECT_ERROR("-device: 'id=': an id is", "-kernel", "k", "-device",
 		     "virtio-rng-device,id=");
 	EXPECT_ERROR("-device: 'id=a/b': an id is", "-kernel", "k", "-device",
@@ -307,6 +338,105 @@ static void test_help_and_version(void **state)
 	assert_true(o.version);
 }
 
+/* Empty virtio-blk slots for hotplug, and the hardening options. */
+static void test_slots_and_sandbox(void **state)
+{
+	struct cli_options o;
+	struct error err = { 0 };
+
+	(void)state;
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k", "-drive", "id=d,file=/x", "-device",
+			       "virtio-blk-device,drive=d", "-device",
+			       "virtio-blk-device,id=slot1"),
+			 0);
+	assert_int_equal(o.vm.nr_devices, 2);
+	assert_string_equal(o.vm.devices[0].path, "/x");
+	assert_string_equal(o.vm.devices[1].id, "slot1");
+	assert_string_equal(o.vm.devices[1].path, ""); /* empty until device_add */
+	assert_false(o.disable_seccomp);
+	assert_false(o.seccomp_log);
+	assert_null(o.sandbox_dir);
+	assert_false(o.runas);
+
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k", "-seccomp-log", "-sandbox", "/var/jail",
+			       "-runas", "1000:100"),
+			 0);
+	assert_true(o.seccomp_log);
+	assert_string_equal(o.sandbox_dir, "/var/jail");
+	assert_true(o.runas);
+	assert_int_equal(o.runas_uid, 1000);
+	assert_int_equal(o.runas_gid, 100);
+	/* -print-seccomp needs no kernel */
+	assert_int_equal(PARSE(&o, &err, "--print-seccomp"), 0);
+	assert_true(o.print_seccomp);
+
+	/* Kata's rng: an -object the device names. */
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k", "-object",
+			       "rng-random,id=objrng0,filename=/dev/urandom", "-device",
+			       "virtio-rng-device,rng=objrng0,id=virtio-rng0"),
+			 0);
+	assert_int_equal(o.vm.nr_devices, 1);
+	EXPECT_ERROR("-object: 'memory-backend-file,id=m': only rng-random", "-kernel", "k",
+		     "-object", "memory-backend-file,id=m");
+	EXPECT_ERROR("-object: rng-random: 'filename=/tmp/x': expected", "-kernel", "k", "-object",
+		     "rng-random,id=r,filename=/tmp/x");
+	EXPECT_ERROR("-object: 'rng-random,id=r' needs id=NAME and filename=", "-kernel", "k",
+		     "-object", "rng-random,id=r");
+	/* With -qmp: 4 virtio-blk devices by default, the -drive disk first. */
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k", "-qmp", "unix:/q,server,nowait", "-drive",
+			       "id=d,file=/x", "-device", "virtio-blk-device,drive=d"),
+			 0);
+	assert_int_equal(o.vm.nr_devices, 4);
+	assert_string_equal(o.vm.devices[0].path, "/x");
+	assert_string_equal(o.vm.devices[1].id, "blk-slot1");
+	assert_string_equal(o.vm.devices[3].id, "blk-slot3");
+	assert_string_equal(o.vm.devices[3].path, "");
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k", "-qmp", "unix:/q,server,nowait",
+			       "-machine", "microvm,blk-slots=0"),
+			 0);
+	assert_int_equal(o.vm.nr_devices, 0);
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k", "-machine", "microvm,blk-slots=2"), 0);
+	assert_int_equal(o.vm.nr_devices, 2);
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k"), 0);
+	assert_int_equal(o.vm.nr_devices, 0); /* no -qmp: no slots */
+	EXPECT_ERROR("-machine: 'blk-slots=17': blk-slots must be 0 to 16", "-kernel", "k",
+		     "-machine", "microvm,blk-slots=17");
+	EXPECT_ERROR("-runas: '1000' must be UID:GID", "-kernel", "k", "-runas", "1000");
+	EXPECT_ERROR("-runas: 'a:b' must be UID:GID", "-kernel", "k", "-runas", "a:b");
+	EXPECT_ERROR("-runas: '1:-1' must be UID:GID", "-kernel", "k", "-runas", "1:-1");
+	EXPECT_ERROR("-runas: '1:2x' must be UID:GID", "-kernel", "k", "-runas", "1:2x");
+	EXPECT_ERROR("-sandbox: 'jail' must be an absolute", "-kernel", "k", "-sandbox", "jail");
+	EXPECT_ERROR("-sandbox: '/' must be an absolute", "-kernel", "k", "-sandbox", "/");
+	EXPECT_ERROR("-sandbox: missing value", "-kernel", "k", "-sandbox");
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k", "-sandbox", "/j", "-sandbox-bind", "/a",
+			       "-sandbox-bind", "/b"),
+			 0);
+	assert_int_equal(o.nr_sandbox_binds, 2);
+	assert_string_equal(o.sandbox_binds[1], "/b");
+	EXPECT_ERROR("-sandbox-bind: 'img' must be an absolute", "-kernel", "k", "-sandbox-bind",
+		     "img");
+	EXPECT_ERROR("-sandbox-bind: at most 4", "-kernel", "k", "-sandbox-bind", "/a",
+		     "-sandbox-bind", "/b", "-sandbox-bind", "/c", "-sandbox-bind", "/d",
+		     "-sandbox-bind", "/e");
+}
+
+/* -incoming file:PATH restores a snapshot; -kernel is then not needed (docs/snapshots.md). */
+static void test_incoming(void **state)
+{
+	struct cli_options o;
+	struct error err = { 0 };
+
+	(void)state;
+	assert_int_equal(PARSE(&o, &err, "-incoming", "file:/tmp/a.snap", "-m", "256"), 0);
+	assert_string_equal(o.vm.incoming, "/tmp/a.snap");
+	assert_null(o.vm.kernel_path);
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k"), 0);
+	assert_null(o.vm.incoming);
+	EXPECT_ERROR("-incoming: 'tcp:0:4444' must be file:PATH", "-incoming", "tcp:0:4444");
+	EXPECT_ERROR("-incoming: 'file:' must be file:PATH", "-incoming", "file:");
+	EXPECT_ERROR("-incoming: missing value", "-kernel", "k", "-incoming");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,9 +449,12 @@ int main(void)
 		cmocka_unit_test(test_serial_socket),
 		cmocka_unit_test(test_drives_and_disks),
 		cmocka_unit_test(test_vsock),
+		cmocka_unit_test(test_virtio_fs),
 		cmocka_unit_test(test_devices),
 		cmocka_unit_test(test_device_errors),
 		cmocka_unit_test(test_qmp_uuid_seccomp),
+		cmocka_unit_test(test_slots_and_sandbox),
+		cmocka_unit_test(test_incoming),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

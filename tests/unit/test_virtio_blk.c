@@ -629,6 +629,37 @@ static void test_direct(void **state)
 }
 
 /* What a person sees when the image cannot be used. */
+/*
+ * An empty hotplug slot (-device virtio-blk-device,id=NAME, no drive): the driver comes up
+ * with a writable disk's features and capacity 0, every read or write is IOERR, GET_ID
+ * answers, and nothing fails the device.
+ */
+static void test_empty_slot(void **state)
+{
+	struct vm_device_config spec = { .type = VM_DEVICE_VIRTIO_BLK };
+	struct blk_test t = { .fd = -1 };
+	struct virtio_device *dev;
+	struct error err = { 0 };
+	uint64_t buf, capacity = 1;
+
+	(void)state;
+	snprintf(spec.id, sizeof(spec.id), "slot1");
+	assert_int_equal(virtio_blk_new(&spec, &dev, &err), 0);
+	assert_int_equal(fake_driver_init(&t.d, dev, RAM_SIZE), 0);
+	assert_int_equal(offered_features(&t.d) & F_BLK_RW, F_BLK_RW);
+	bring_up(&t);
+	config_read(&t.d, offsetof(struct virtio_blk_config, capacity), &capacity, 8);
+	assert_int_equal(capacity, 0);
+	buf = fake_alloc(&t.d, 4096, 512);
+	assert_int_equal(blk_read(&t.d, 0, buf, 512, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_write(&t.d, 0, buf, 512, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(request(&t.d, VIRTIO_BLK_T_GET_ID, 0, buf, 20, true, NULL),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(*(uint8_t *)fake_ptr(&t.d, buf), 0); /* no serial until device_add */
+	assert_false(device_failed(&t.d));
+	fake_driver_destroy(&t.d);
+}
+
 static void test_open_errors(void **state)
 {
 	struct vm_device_config spec = { .type = VM_DEVICE_VIRTIO_BLK, .id = "disk7" };
@@ -669,6 +700,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_direct, setup_direct, teardown),
 		cmocka_unit_test_setup_teardown(test_read_write_round_trip, setup_direct, teardown),
 		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_empty_slot),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

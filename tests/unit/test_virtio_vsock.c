@@ -622,6 +622,44 @@ static void test_bulk(void **state)
 	close(fd);
 }
 
+/*
+ * Snapshots: a vsock device restored from a running one's transport state, over a copy of
+ * the guest's memory, tells the driver TRANSPORT_RESET on the event queue (virtio 1.2
+ * §5.10.6.6): one of the buffers the driver posted comes back with a 4-byte event, id 0.
+ */
+static void test_restore_transport_reset(void **state)
+{
+	struct t *t = *state, *clone = calloc(1, sizeof(*clone));
+	struct virtio_mmio_state saved;
+	struct error err = { 0 };
+	uint32_t id, len, event;
+
+	assert_non_null(clone);
+	snprintf(clone->path, sizeof(clone->path), "/tmp/stratus-vsock-clone.%d", getpid());
+	assert_int_equal(vsock_guest_init(&clone->g, clone->path, 4096 + VSOCK_HDR_LEN), 0);
+	virtio_mmio_save(t->g.d.mmio, &saved);
+	assert_false(fake_pop_used(&t->g.d, VSOCK_QUEUE_EVENT, &id, &len));
+
+	memcpy(clone->g.d.ram, t->g.d.ram, t->g.d.ram_size);
+	memcpy(clone->g.d.queues, t->g.d.queues, sizeof(t->g.d.queues));
+	clone->g.d.next_free = t->g.d.next_free;
+	clone->g.event_gpa = t->g.event_gpa;
+	fake_irqs(&clone->g.d);
+	assert_int_equal(virtio_mmio_restore(clone->g.d.mmio, &saved, &err), 0);
+	assert_true(fake_pop_used(&clone->g.d, VSOCK_QUEUE_EVENT, &id, &len));
+	assert_int_equal(len, sizeof(struct virtio_vsock_event));
+	assert_true(id < GUEST_EVENT_BUFS);
+	memcpy(&event, fake_ptr(&clone->g.d, clone->g.event_gpa + 8 * id), sizeof(event));
+	assert_int_equal(event, VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+	assert_true(fake_irqs(&clone->g.d) >= 1);
+	/* Once: the other buffers stay with the device for later events. */
+	assert_false(fake_pop_used(&clone->g.d, VSOCK_QUEUE_EVENT, &id, &len));
+	/* The original saw nothing. */
+	assert_false(fake_pop_used(&t->g.d, VSOCK_QUEUE_EVENT, &id, &len));
+	vsock_guest_destroy(&clone->g);
+	free(clone);
+}
+
 #define T(fn)  cmocka_unit_test_setup_teardown(fn, setup_started, teardown)
 #define T0(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
@@ -639,6 +677,7 @@ int main(void)
 		T(test_refused_and_abrupt),
 		T(test_64_connections),
 		T(test_bulk),
+		T(test_restore_transport_reset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

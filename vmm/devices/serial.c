@@ -18,6 +18,7 @@
 
 #include "../device.h"
 #include "../log.h"
+#include "../snapshot.h"
 #include "../vm.h"
 #include "layout.h"
 
@@ -412,10 +413,74 @@ static void serial_exit(struct vm *vm)
 	free(s);
 }
 
+/* Snapshots: the registers and the receive FIFO (fixed layout). */
+struct serial_state {
+	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr, thr_pending;
+	uint32_t rx_head, rx_len;
+	uint8_t rx[SERIAL_FIFO];
+};
+
+_Static_assert(sizeof(struct serial_state) == 16 + SERIAL_FIFO,
+	       "struct serial_state is part of the snapshot format");
+
+static int serial_save(struct vm *vm, struct snapshot_writer *w, struct error *err)
+{
+	struct serial *s = device_get_data(vm, &serial_device);
+	struct serial_state st = { 0 };
+
+	pthread_mutex_lock(&s->lock);
+	st.ier = s->ier;
+	st.lcr = s->lcr;
+	st.mcr = s->mcr;
+	st.scr = s->scr;
+	st.dll = s->dll;
+	st.dlm = s->dlm;
+	st.fcr = s->fcr;
+	st.thr_pending = s->thr_pending;
+	st.rx_head = s->rx_head;
+	st.rx_len = s->rx_len;
+	memcpy(st.rx, s->rx, sizeof(st.rx));
+	pthread_mutex_unlock(&s->lock);
+	if (snapshot_put(w, "serial", &st, sizeof(st)) < 0)
+		return error_set(err, w->error, "serial: cannot save");
+	return 0;
+}
+
+static int serial_restore(struct vm *vm, const struct snapshot_file *f, struct error *err)
+{
+	struct serial *s = device_get_data(vm, &serial_device);
+	struct serial_state st;
+	int r = snapshot_get_exact(f, "serial", &st, sizeof(st), err);
+
+	if (r < 0)
+		return r;
+	if (st.rx_head >= SERIAL_FIFO || st.rx_len > SERIAL_FIFO)
+		return error_set(err, -EBADMSG, "%s: snapshot 'serial' state is malformed",
+				 f->path);
+	pthread_mutex_lock(&s->lock);
+	s->ier = st.ier;
+	s->lcr = st.lcr;
+	s->mcr = st.mcr;
+	s->scr = st.scr;
+	s->dll = st.dll;
+	s->dlm = st.dlm;
+	s->fcr = st.fcr;
+	s->thr_pending = st.thr_pending;
+	s->rx_head = st.rx_head;
+	s->rx_len = st.rx_len;
+	memcpy(s->rx, st.rx, sizeof(s->rx));
+	s->irq_level = false; /* the line is raised again if an interrupt is pending */
+	serial_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
 static const struct device_ops serial_device = {
 	.name = "serial",
 	.level = DEVICE_LEVEL_PLATFORM,
 	.init = serial_init,
 	.exit = serial_exit,
+	.save = serial_save,
+	.restore = serial_restore,
 };
 DEVICE_REGISTER(serial_device);

@@ -3,7 +3,8 @@
  * info) acts on the last byte of the command line (the VMM puts the user's words last): 'p' power off through the exit port,
  * 'r' reset through the i8042, 't' triple fault, 'i' idle forever (interrupts off), 'e'
  * echo console input back until a 'q' arrives, then power off, 'h' hello then power off, 'b' busy: print '.' forever with a spin between. The 64-bit entry
- * (Linux boot protocol, rsi = zero page) runs the C checks in stub.c.
+ * (Linux boot protocol, rsi = zero page) runs the C checks in stub.c, or with 'c' last on
+ * the command line the counting workload the snapshot test interrupts.
  */
 #define COM1 0x3f8
 #define EXIT_PORT 0xf4

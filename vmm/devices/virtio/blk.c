@@ -34,7 +34,9 @@
 #include <linux/virtio_blk.h>
 
 #include "../../device.h"
+#include "../../hotplug.h"
 #include "../../log.h"
+#include "../../snapshot.h"
 #include "../../vm.h"
 #include "mmio.h"
 #include "virtio.h"
@@ -67,6 +69,11 @@ struct virtio_blk {
 	struct iovec iov[BLK_QUEUE_SIZE];
 	struct iovec data[BLK_QUEUE_SIZE]; /* the data part of the current request */
 	uint64_t requests, bytes_read, bytes_written, errors;
+	/* Hotplug (QMP device_add into a slot made without a drive): who is attached now. */
+	bool slot;			 /* made without a drive: device_add may fill it */
+	bool fd_borrowed;		 /* fd is a blockdev-add node's: not ours to close */
+	char hot_id[VM_DEVICE_ID_MAX];	 /* device_add's id, "" while empty */
+	char hot_node[VM_DEVICE_ID_MAX]; /* blockdev-add's node-name */
 };
 
 /* The request being served: the header as copied out, where its data lies. */
@@ -459,7 +466,7 @@ static void blk_destroy(struct virtio_device *dev)
 	log_debug("%s: served %llu requests (%llu failed), read %llu bytes, wrote %llu bytes",
 		  dev->name, (unsigned long long)blk->requests, (unsigned long long)blk->errors,
 		  (unsigned long long)blk->bytes_read, (unsigned long long)blk->bytes_written);
-	if (blk->fd >= 0)
+	if (blk->fd >= 0 && !blk->fd_borrowed)
 		close(blk->fd);
 	free(blk->bounce);
 	free(blk);
@@ -567,7 +574,9 @@ int virtio_blk_new(const struct vm_device_config *spec, struct virtio_device **o
 	blk->readonly = spec->readonly;
 	blk->direct = spec->direct;
 	memcpy(blk->serial, spec->serial, strnlen(spec->serial, VIRTIO_BLK_ID_BYTES));
-	r = blk_open(blk, spec, err);
+	/* No image: an empty hotplug slot, capacity 0 until device_add (blk_hotplug.c). */
+	blk->slot = !spec->path[0];
+	r = blk->slot ? 0 : blk_open(blk, spec, err);
 	if (r < 0) {
 		blk_destroy(&blk->dev);
 		return r;
@@ -589,15 +598,234 @@ static int blk_create(struct vm *vm, const struct vm_device_config *spec,
 	return virtio_blk_new(spec, out, err);
 }
 
+/*
+ * Hotplug, as StratoVirt's microvm does it: virtio-mmio has no hotplug, so the slots exist
+ * from boot (-device virtio-blk-device,id=NAME without a drive: capacity 0) and QMP
+ * device_add gives one an image, device_del takes it away; each time the guest gets a
+ * configuration change interrupt (virtio 1.2 §4.2.2.1 InterruptStatus bit 1) and re-reads
+ * the capacity (§5.2.4). Slot i is the i-th virtio-blk device on the command line (the
+ * "addr" Kata sends). Both run on the main loop, where the queue is served, so no request is
+ * in flight; the device lock keeps a vCPU's config read consistent.
+ */
+static const struct device_ops blk_device;
+
+struct blk_vm {
+	struct virtio_blk *disks[VM_MAX_DEVICES]; /* command-line order */
+	unsigned int nr;
+};
+
+static int blk_attached(struct vm *vm, struct virtio_device *dev, struct error *err)
+{
+	struct blk_vm *state = device_get_data(vm, &blk_device);
+
+	if (!state) {
+		state = calloc(1, sizeof(*state));
+		if (!state || device_set_data(vm, &blk_device, state) < 0) {
+			free(state);
+			return error_set(err, -ENOMEM, "virtio-blk: out of memory");
+		}
+	}
+	if (state->nr < VM_MAX_DEVICES)
+		state->disks[state->nr++] = container_of(dev, struct virtio_blk, dev);
+	return 0;
+}
+
+static struct virtio_blk *blk_find_hotplugged(struct blk_vm *state, const char *id)
+{
+	unsigned int i;
+
+	for (i = 0; state && i < state->nr; i++)
+		if (state->disks[i]->hot_id[0] && !strcmp(state->disks[i]->hot_id, id))
+			return state->disks[i];
+	return NULL;
+}
+
+static int blk_pick_slot(struct blk_vm *state, int slot, struct virtio_blk **out, struct error *err)
+{
+	struct virtio_blk *blk;
+	unsigned int i;
+
+	if (!state || !state->nr)
+		return error_set(err, -ENODEV,
+				 "no virtio-blk slots: start the VM with -device "
+				 "virtio-blk-device,id=NAME (no drive) for each disk to hot-add");
+	if (slot < 0) {
+		for (i = 0; i < state->nr; i++) {
+			if (state->disks[i]->slot && state->disks[i]->fd < 0) {
+				*out = state->disks[i];
+				return 0;
+			}
+		}
+		return error_set(err, -ENOSPC, "no free virtio-blk slot (all %u in use)",
+				 state->nr);
+	}
+	if ((unsigned int)slot >= state->nr)
+		return error_set(err, -ENODEV,
+				 "addr %d: no such slot (virtio-blk slots are 0 to %u)", slot,
+				 state->nr - 1);
+	blk = state->disks[slot];
+	if (!blk->slot)
+		return error_set(err, -EBUSY, "addr %d: the slot holds the -drive disk '%s'", slot,
+				 blk->name);
+	if (blk->fd >= 0)
+		return error_set(err, -EBUSY, "addr %d: the slot is in use by device '%s'", slot,
+				 blk->hot_id);
+	*out = blk;
+	return 0;
+}
+
+/* Capacity, serial, RO enforcement, then the configuration change interrupt. */
+static void blk_set_backing(struct virtio_blk *blk, int fd, uint64_t sectors, const char *node,
+			    bool readonly)
+{
+	virtio_device_lock(&blk->dev);
+	blk->fd = fd;
+	blk->fd_borrowed = fd >= 0;
+	blk->capacity = sectors;
+	blk->readonly = readonly; /* writes refused with IOERR: features are fixed at boot */
+	blk->config.capacity = htole64(sectors);
+	memset(blk->serial, 0, sizeof(blk->serial));
+	memcpy(blk->serial, node, strnlen(node, VIRTIO_BLK_ID_BYTES));
+	virtio_device_config_changed(&blk->dev);
+	virtio_device_unlock(&blk->dev);
+}
+
+int virtio_blk_hotplug_attach(struct vm *vm, const struct blk_hotplug_request *req,
+			      struct error *err)
+{
+	struct blk_vm *state = device_get_data(vm, &blk_device);
+	struct virtio_blk *blk = NULL;
+	unsigned int i;
+	off_t size;
+	int r;
+
+	for (i = 0; state && i < state->nr; i++)
+		if (!strcmp(state->disks[i]->hot_id, req->id) ||
+		    !strcmp(state->disks[i]->name, req->id))
+			return error_set(err, -EEXIST, "Duplicate device ID '%s'", req->id);
+	r = blk_pick_slot(state, req->slot, &blk, err);
+	if (r < 0)
+		return r;
+	size = lseek(req->fd, 0, SEEK_END);
+	if (size < 0)
+		return error_set_errno(err, -errno, "drive '%s': size of %s", req->node, req->path);
+	if (req->direct) {
+		blk->fd = req->fd;
+		r = blk_direct_alignment(blk, req->path, err);
+		blk->fd = -1;
+		if (r < 0)
+			return r;
+	}
+	blk->direct = req->direct;
+	snprintf(blk->hot_id, sizeof(blk->hot_id), "%s", req->id);
+	snprintf(blk->hot_node, sizeof(blk->hot_node), "%s", req->node);
+	blk_set_backing(blk, req->fd, (uint64_t)size >> BLK_SECTOR_SHIFT, req->node, req->readonly);
+	for (i = 0; state->disks[i] != blk; i++)
+		;
+	log_info("%s: hot-added %s (drive '%s', %llu sectors%s) as device '%s' in slot %u",
+		 blk->name, req->path, req->node, (unsigned long long)blk->capacity,
+		 req->readonly ? ", read-only" : "", req->id, i);
+	return (int)i;
+}
+
+int virtio_blk_hotplug_detach(struct vm *vm, const char *id, char *node, size_t node_size,
+			      struct error *err)
+{
+	struct blk_vm *state = device_get_data(vm, &blk_device);
+	struct virtio_blk *blk = blk_find_hotplugged(state, id);
+	unsigned int i;
+
+	if (!blk) {
+		for (i = 0; state && i < state->nr; i++)
+			if (!strcmp(state->disks[i]->name, id))
+				return error_set(err, -EBUSY,
+						 "Device '%s' was not hot-plugged: it cannot be "
+						 "removed",
+						 id);
+		return error_set(err, -ENODEV, "Device '%s' not found", id);
+	}
+	if (!blk->readonly && fdatasync(blk->fd) < 0)
+		log_warn("%s: fdatasync before removal: %s", blk->name, strerror(errno));
+	snprintf(node, node_size, "%s", blk->hot_node);
+	blk_set_backing(blk, -1, 0, "", false);
+	log_info("%s: device '%s' removed (drive '%s')", blk->name, id, blk->hot_node);
+	blk->hot_id[0] = blk->hot_node[0] = '\0';
+	return 0;
+}
+
+bool virtio_blk_hotplug_node_in_use(struct vm *vm, const char *node)
+{
+	struct blk_vm *state = device_get_data(vm, &blk_device);
+	unsigned int i;
+
+	for (i = 0; state && i < state->nr; i++)
+		if (state->disks[i]->hot_node[0] && !strcmp(state->disks[i]->hot_node, node))
+			return true;
+	return false;
+}
+
 /* One virtio-blk per "-device virtio-blk-device", in command-line order: vda, vdb, ... */
 static int blk_init(struct vm *vm, struct error *err)
 {
-	return virtio_mmio_vm_attach_all(vm, VM_DEVICE_VIRTIO_BLK, blk_create, NULL, err);
+	return virtio_mmio_vm_attach_all(vm, VM_DEVICE_VIRTIO_BLK, blk_create, blk_attached, err);
+}
+
+static void blk_exit(struct vm *vm)
+{
+	free(device_get_data(vm, &blk_device));
+}
+
+/*
+ * Snapshots (docs/snapshots.md): each disk's capacity, which the guest has cached. A restore
+ * with an image of another size is refused, and so is a snapshot while a disk is
+ * hot-added: the restored VM's slot would be empty under a guest that uses it.
+ */
+static int blk_save(struct vm *vm, struct snapshot_writer *w, struct error *err)
+{
+	struct blk_vm *state = device_get_data(vm, &blk_device);
+	uint64_t capacity[VM_MAX_DEVICES];
+	unsigned int i;
+
+	for (i = 0; i < state->nr; i++) {
+		if (state->disks[i]->hot_id[0])
+			return error_set(err, -EBUSY,
+					 "%s: device '%s' is hot-added; device_del it before a "
+					 "snapshot",
+					 state->disks[i]->name, state->disks[i]->hot_id);
+		capacity[i] = state->disks[i]->capacity;
+	}
+	if (snapshot_put(w, "virtio-blk", capacity, state->nr * sizeof(capacity[0])) < 0)
+		return error_set(err, w->error, "virtio-blk: cannot save");
+	return 0;
+}
+
+static int blk_restore(struct vm *vm, const struct snapshot_file *f, struct error *err)
+{
+	struct blk_vm *state = device_get_data(vm, &blk_device);
+	uint64_t capacity[VM_MAX_DEVICES];
+	unsigned int i;
+	int r;
+
+	r = snapshot_get_exact(f, "virtio-blk", capacity, state->nr * sizeof(capacity[0]), err);
+	if (r < 0)
+		return r;
+	for (i = 0; i < state->nr; i++)
+		if (capacity[i] != state->disks[i]->capacity)
+			return error_set(err, -EINVAL,
+					 "%s: the image has %llu sectors, the snapshot's guest saw "
+					 "%llu",
+					 state->disks[i]->name,
+					 (unsigned long long)state->disks[i]->capacity,
+					 (unsigned long long)capacity[i]);
+	return 0;
 }
 
 static const struct device_ops blk_device = {
 	.name = "virtio-blk",
 	.level = DEVICE_LEVEL_VIRTIO,
 	.init = blk_init,
+	.exit = blk_exit,
+	.save = blk_save,
+	.restore = blk_restore,
 };
 DEVICE_REGISTER(blk_device);

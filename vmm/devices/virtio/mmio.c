@@ -609,3 +609,119 @@ int virtio_mmio_slot_alloc(struct virtio_mmio_slots *slots, uint64_t *base, unsi
 	*gsi = g;
 	return 0;
 }
+
+/* The snapshot layout (docs/snapshots.md): a change here is a new SNAPSHOT_VERSION. */
+_Static_assert(sizeof(struct virtio_mmio_state) == 56 + VIRTIO_MAX_QUEUES * 40,
+	       "struct virtio_mmio_state is part of the snapshot format");
+
+void virtio_mmio_save(struct virtio_mmio *m, struct virtio_mmio_state *out)
+{
+	struct virtio_device *dev = m->dev;
+	unsigned int q;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&m->lock);
+	out->device_id = dev->device_id;
+	out->nr_queues = dev->nr_queues;
+	out->config_size = dev->config_size;
+	out->offered_features = virtio_mmio_offered(dev);
+	out->driver_features = dev->driver_features;
+	out->status = m->status;
+	out->device_features_sel = m->device_features_sel;
+	out->driver_features_sel = m->driver_features_sel;
+	out->queue_sel = m->queue_sel;
+	out->interrupt_status = __atomic_load_n(&m->interrupt_status, __ATOMIC_SEQ_CST);
+	out->config_generation = __atomic_load_n(&m->config_generation, __ATOMIC_SEQ_CST);
+	for (q = 0; q < dev->nr_queues; q++) {
+		const struct virtq *vq = &dev->queues[q];
+		struct virtio_mmio_queue_state *s = &out->queues[q];
+
+		s->desc_gpa = vq->desc_gpa;
+		s->avail_gpa = vq->avail_gpa;
+		s->used_gpa = vq->used_gpa;
+		s->size = vq->size;
+		s->ready = vq->ready;
+		s->broken = vq->broken;
+		s->last_avail_idx = vq->last_avail_idx;
+		s->used_idx = vq->used_idx;
+		s->signalled_used = vq->signalled_used;
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+static int virtio_mmio_restore_queues(struct virtio_mmio *m, const struct virtio_mmio_state *in,
+				      struct error *err)
+{
+	struct virtio_device *dev = m->dev;
+	unsigned int q;
+
+	for (q = 0; q < dev->nr_queues; q++) {
+		const struct virtio_mmio_queue_state *s = &in->queues[q];
+		struct virtq *vq = &dev->queues[q];
+
+		vq->desc_gpa = s->desc_gpa;
+		vq->avail_gpa = s->avail_gpa;
+		vq->used_gpa = s->used_gpa;
+		vq->size = s->size <= vq->max_size ? s->size : 0;
+		if (!s->ready)
+			continue;
+		if (virtq_restore(vq, dev->driver_features, s->last_avail_idx, s->used_idx,
+				  s->signalled_used) < 0)
+			return error_set(err, -EINVAL, "%s: snapshot queue %u: %s", dev->name, q,
+					 vq->error);
+		vq->broken = s->broken;
+		virtio_mmio_ioeventfd(m, q, true);
+	}
+	return 0;
+}
+
+static int virtio_mmio_restore_locked(struct virtio_mmio *m, const struct virtio_mmio_state *in,
+				      struct error *err)
+{
+	struct virtio_device *dev = m->dev;
+	unsigned int q;
+	int r;
+
+	if (in->device_id != dev->device_id || in->nr_queues != dev->nr_queues ||
+	    in->config_size != dev->config_size)
+		return error_set(err, -EINVAL, "%s: the snapshot has another device here",
+				 dev->name);
+	if (in->offered_features != virtio_mmio_offered(dev))
+		return error_set(err, -EINVAL,
+				 "%s: device features 0x%llx, the snapshot's driver was offered "
+				 "0x%llx (e.g. readonly= differs)",
+				 dev->name, (unsigned long long)virtio_mmio_offered(dev),
+				 (unsigned long long)in->offered_features);
+	dev->driver_features = in->driver_features;
+	m->status = in->status;
+	m->device_features_sel = in->device_features_sel;
+	m->driver_features_sel = in->driver_features_sel;
+	m->queue_sel = in->queue_sel;
+	__atomic_store_n(&m->interrupt_status, in->interrupt_status, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&m->config_generation, in->config_generation, __ATOMIC_SEQ_CST);
+	r = virtio_mmio_restore_queues(m, in, err);
+	if (r < 0)
+		return r;
+	if (!(m->status & VIRTIO_CONFIG_S_DRIVER_OK) || (m->status & VIRTIO_CONFIG_S_NEEDS_RESET))
+		return 0;
+	if (dev->ops->activate && dev->ops->activate(dev) < 0)
+		return error_set(err, -EIO, "%s: cannot activate the restored device", dev->name);
+	if (dev->ops->restored)
+		dev->ops->restored(dev);
+	/* Buffers the guest made available while the snapshot was taken: look now. */
+	for (q = 0; q < dev->nr_queues; q++)
+		if (dev->queues[q].ready)
+			virtio_device_queue_kick(dev, q);
+	return 0;
+}
+
+int virtio_mmio_restore(struct virtio_mmio *m, const struct virtio_mmio_state *in,
+			struct error *err)
+{
+	int r;
+
+	pthread_mutex_lock(&m->lock);
+	r = virtio_mmio_restore_locked(m, in, err);
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}

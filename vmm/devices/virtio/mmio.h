@@ -55,6 +55,30 @@ uint64_t virtio_mmio_base(const struct virtio_mmio *mmio);
 unsigned int virtio_mmio_gsi(const struct virtio_mmio *mmio);
 
 /*
+ * Snapshots: the transport's registers and queues (docs/snapshots.md), fixed-size and
+ * little-endian. Restore refuses a state saved from another device (ID, features offered,
+ * config size, queue count) and queue addresses outside guest memory; with the driver
+ * ready it activates the device again and calls its restored op.
+ */
+struct virtio_mmio_queue_state {
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint16_t size, last_avail_idx, used_idx, signalled_used;
+	uint8_t ready, broken, pad[6];
+};
+
+struct virtio_mmio_state {
+	uint32_t device_id, nr_queues, config_size, pad;
+	uint64_t offered_features, driver_features;
+	uint32_t status, device_features_sel, driver_features_sel, queue_sel;
+	uint32_t interrupt_status, config_generation;
+	struct virtio_mmio_queue_state queues[VIRTIO_MAX_QUEUES];
+};
+
+void virtio_mmio_save(struct virtio_mmio *mmio, struct virtio_mmio_state *out);
+int virtio_mmio_restore(struct virtio_mmio *mmio, const struct virtio_mmio_state *in,
+			struct error *err);
+
+/*
  * Slots for virtio-mmio devices: slot i is the i-th 4 KiB window from first_base and the
  * GSI first_gsi + i. Fills *base and *gsi for the next free slot, or -ENOSPC.
  */

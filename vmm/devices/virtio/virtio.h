@@ -45,6 +45,11 @@ struct virtio_device_ops {
 	void (*reset)(struct virtio_device *dev);
 	/* Free the device (it was allocated by its constructor); the transport calls it. */
 	void (*destroy)(struct virtio_device *dev);
+	/*
+	 * Snapshots: the transport was restored from a snapshot with the driver ready (after
+	 * activate). What cannot survive (vsock connections) is dropped and the driver told.
+	 */
+	void (*restored)(struct virtio_device *dev);
 	/* queue_notify and destroy are required, the others optional. */
 };
 
@@ -113,5 +118,12 @@ int virtio_rng_new(const char *name, struct virtio_device **out);
 struct vm_device_config;
 int virtio_blk_new(const struct vm_device_config *spec, struct virtio_device **out,
 		   struct error *err);
+
+/*
+ * virtio-fs (§5.11, fs.c): the share spec->path under spec->fs_tag, served in-process by
+ * the FUSE server (fuse.h), with no I/O thread (the caller runs the queues).
+ */
+int virtio_fs_new(const struct vm_device_config *spec, struct virtio_device **out,
+		  struct error *err);
 
 #endif

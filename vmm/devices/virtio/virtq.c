@@ -105,6 +105,34 @@ int virtq_enable(struct virtq *vq, uint64_t features)
 	return 0;
 }
 
+/*
+ * Snapshots: the queue as it was saved, rings and indices as the guest left them in the
+ * restored memory (nothing is written to them, unlike virtq_enable). The saved addresses
+ * are checked as QueueReady checks them.
+ */
+int virtq_restore(struct virtq *vq, uint64_t features, uint16_t last_avail_idx, uint16_t used_idx,
+		  uint16_t signalled_used)
+{
+	uint16_t flags = 0, event = 0;
+	uint64_t n = vq->size;
+	int r;
+
+	/* virtq_enable starts the used ring afresh: keep what the guest's memory holds. */
+	vm_mem_read(vq->mem, vq->used_gpa, &flags, sizeof(flags));
+	vm_mem_read(vq->mem, vq->used_gpa + 4 + 8 * n, &event, sizeof(event));
+	r = virtq_enable(vq, features);
+	if (r < 0)
+		return r;
+	vq->last_avail_idx = last_avail_idx;
+	vq->used_idx = used_idx;
+	vq->signalled_used = signalled_used;
+	__atomic_store_n(&vq->used->flags, flags, __ATOMIC_RELAXED);
+	if (vq->event_idx)
+		__atomic_store_n((uint16_t *)&vq->used->ring[n], event, __ATOMIC_RELAXED);
+	__atomic_store_n(&vq->used->idx, used_idx, __ATOMIC_RELEASE);
+	return 0;
+}
+
 void virtq_disable(struct virtq *vq)
 {
 	vq->ready = false;

@@ -88,6 +88,14 @@ void virtq_reset(struct virtq *vq);
  */
 int virtq_enable(struct virtq *vq, uint64_t features);
 
+/*
+ * Snapshots: make the queue ready again as it was saved (size and addresses already set),
+ * with its indices; the rings in guest memory are left as the guest had them. Checks as
+ * virtq_enable does: 0, or -EINVAL with the reason in vq->error.
+ */
+int virtq_restore(struct virtq *vq, uint64_t features, uint16_t last_avail_idx, uint16_t used_idx,
+		  uint16_t signalled_used);
+
 /* QueueReady 0: stop using the rings; the configured size and addresses are kept. */
 void virtq_disable(struct virtq *vq);
 

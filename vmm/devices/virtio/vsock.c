@@ -21,6 +21,7 @@
  * until the driver is up; the client may give up by closing its socket. The event queue's
  * buffers are kept unused: a TRANSPORT_RESET event (§5.10.6.7) is only needed for snapshots.
  */
+#include <endian.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,12 +349,42 @@ static void vsock_destroy(struct virtio_device *dev)
 	free(vs);
 }
 
+/*
+ * Restored from a snapshot: the guest still holds sockets for connections whose host ends
+ * belonged to another process. Tell it with TRANSPORT_RESET on the event queue (virtio 1.2
+ * §5.10.6.6): the driver resets its connected sockets and re-reads the CID; listening
+ * sockets (the agent's) stay. Packets for the old connections get an RST meanwhile.
+ */
+static void vsock_restored(struct virtio_device *dev)
+{
+	struct virtq *vq = &dev->queues[VSOCK_QUEUE_EVENT];
+	struct virtio_vsock_event event = { .id = htole32(VIRTIO_VSOCK_EVENT_TRANSPORT_RESET) };
+	struct virtq_chain chain;
+	struct iovec iov[VSOCK_QUEUE_SIZE];
+	int r;
+
+	virtq_chain_init(&chain, iov, ARRAY_SIZE(iov));
+	r = vq->ready ? virtq_pop_chain(vq, &chain) : 0;
+	if (r <= 0 || virtq_chain_write(&chain, 0, &event, sizeof(event)) != sizeof(event)) {
+		if (r > 0)
+			virtq_push_used(vq, chain.head, 0);
+		log_warn("%s: no event buffer for TRANSPORT_RESET: old guest connections stay "
+			 "until they time out",
+			 dev->name);
+	} else {
+		virtq_push_used(vq, chain.head, sizeof(event));
+		log_debug("%s: TRANSPORT_RESET sent to the guest", dev->name);
+	}
+	virtio_device_notify_used(dev, VSOCK_QUEUE_EVENT);
+}
+
 static const struct virtio_device_ops vsock_ops = {
 	.config_read = vsock_config_read,
 	.activate = vsock_activate,
 	.queue_notify = vsock_queue_notify,
 	.reset = vsock_reset,
 	.destroy = vsock_destroy,
+	.restored = vsock_restored,
 };
 
 int virtio_vsock_new(const char *name, uint64_t guest_cid, const char *path,

@@ -1,0 +1,448 @@
+/*
+ * The container lifecycle after create (see container.h; create is container_create.c): the
+ * verbs read state.json, check the monitor is the one that wrote it, and reach the guest
+ * through the agent's control port on <dir>/vsock.sock (start, kill, ps, stats) or QMP on
+ * <dir>/qmp.sock (pause, resume). Hooks run here, on the host, at the points of the OCI
+ * lifecycle (docs/runtime.md "Hooks").
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "container.h"
+#include "container_internal.h"
+#include "hooks.h"
+#include "monitor.h"
+#include "oci_spec.h"
+#include "qmp_client.h"
+
+#define CONTAINER_KILL_WAIT_MS 10000
+
+static void (*warn_fn)(const char *msg);
+
+void container_set_warn(void (*warn)(const char *msg))
+{
+	warn_fn = warn;
+}
+
+void container_warn(const char *fmt, ...)
+{
+	char msg[ERROR_MSG_MAX];
+	va_list ap;
+
+	if (!warn_fn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	warn_fn(msg);
+}
+
+int container_agent_timeout_ms(void)
+{
+	const char *v = getenv(CONTAINER_AGENT_TIMEOUT_ENV);
+	char *end;
+	long s;
+
+	if (!v || !*v)
+		return CONTAINER_AGENT_TIMEOUT_S * 1000;
+	s = strtol(v, &end, 10);
+	if (*end || s <= 0 || s > 24 * 3600)
+		return CONTAINER_AGENT_TIMEOUT_S * 1000;
+	return (int)s * 1000;
+}
+
+static int remove_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	remove(path); /* keep going: remove what can be removed, the caller checks the top */
+	return 0;
+}
+
+int container_remove_tree(const char *path)
+{
+	if (nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 && errno != ENOENT)
+		return -errno;
+	return access(path, F_OK) == 0 ? -ENOTEMPTY : 0;
+}
+
+int container_load(const char *root, const char *id, struct container_state *st, struct error *err)
+{
+	_cleanup_free_ char *dir = NULL;
+	struct error inner = { 0 };
+	int r;
+
+	r = state_id_check(id, err);
+	if (r < 0)
+		return r;
+	if (state_dir_path(root, id, &dir) < 0)
+		return error_set(err, -ENOMEM, "out of memory");
+	r = state_read(dir, st, &inner);
+	if (r == -ENOENT)
+		return error_set(err, r, "container \"%s\" does not exist", id);
+	if (r < 0)
+		return error_set(err, r, "%s", inner.msg);
+	st->status = state_live_status(st);
+	return 0;
+}
+
+static int container_save(const char *root, const struct container_state *st, struct error *err)
+{
+	_cleanup_free_ char *dir = NULL;
+
+	if (state_dir_path(root, st->id, &dir) < 0)
+		return error_set(err, -ENOMEM, "out of memory");
+	return state_write(dir, st, err);
+}
+
+int container_state_json(const char *root, const char *id, struct error *err, char **json)
+{
+	struct container_state st;
+	int r = container_load(root, id, &st, err);
+
+	if (r < 0)
+		return r;
+	r = state_to_json(&st, true, json);
+	state_clear(&st);
+	return r < 0 ? error_set(err, r, "state: cannot encode") : 0;
+}
+
+int container_agent_connect(const char *root, const char *id, struct agent_client *c,
+			    struct error *err)
+{
+	_cleanup_free_ char *dir = NULL, *path = NULL;
+	int r;
+
+	if (state_dir_path(root, id, &dir) < 0 || asprintf(&path, "%s/%s", dir, MONITOR_VSOCK) < 0)
+		return error_set(err, -ENOMEM, "out of memory");
+	agent_client_init(c, container_agent_timeout_ms());
+	r = agent_client_connect(c, path);
+	if (r < 0) {
+		error_set(err, r, "container \"%s\": cannot reach the agent: %s", id, c->err);
+		agent_client_destroy(c);
+	}
+	return r;
+}
+
+/* A container that must be alive (created, running or paused) for verb. */
+static int load_alive(const char *root, const char *id, const char *verb,
+		      struct container_state *st, struct error *err)
+{
+	int r = container_load(root, id, st, err);
+
+	if (r < 0)
+		return r;
+	if (st->status == CONTAINER_STOPPED) {
+		state_clear(st);
+		return error_set(err, -ESRCH, "%s: container \"%s\" is stopped", verb, id);
+	}
+	return 0;
+}
+
+/* Hooks of kind with the state (status as given) on stdin; bundle's config.json. */
+int container_run_hooks(const struct oci_spec *spec, enum oci_hook_kind kind,
+			const struct container_state *st, enum container_status status,
+			struct error *err)
+{
+	struct container_state shown = *st;
+	_cleanup_free_ char *json = NULL;
+
+	if (!spec->hooks[kind].n)
+		return 0;
+	shown.status = status;
+	if (state_to_json(&shown, false, &json) < 0)
+		return error_set(err, -ENOMEM, "out of memory");
+	return hooks_run(spec, kind, json, err);
+}
+
+/* config.json of the container's bundle, for its hooks (NULL with a warning if unreadable). */
+static struct oci_spec *load_spec_for_hooks(const struct container_state *st)
+{
+	struct oci_spec *spec = NULL;
+	struct error err = { 0 };
+
+	if (oci_spec_load(st->bundle, &spec, &err) < 0) {
+		container_warn("hooks not run: %s", err.msg);
+		return NULL;
+	}
+	return spec;
+}
+
+int container_start(const char *root, const char *id, struct error *err)
+{
+	struct container_state st;
+	struct agent_client c;
+	struct oci_spec *spec;
+	struct error hook_err = { 0 };
+	int r;
+
+	r = container_load(root, id, &st, err);
+	if (r < 0)
+		return r;
+	if (st.status != CONTAINER_CREATED) {
+		r = error_set(err, -EINVAL, "start: container \"%s\" is %s, not created", id,
+			      container_status_name(st.status));
+		goto out;
+	}
+	spec = load_spec_for_hooks(&st);
+	if (spec)
+		r = container_run_hooks(spec, OCI_HOOK_START_CONTAINER, &st, CONTAINER_CREATED,
+					err);
+	r = r ?: container_agent_connect(root, id, &c, err);
+	if (r == 0) {
+		r = agent_client_start(&c, id);
+		if (r < 0)
+			error_set(err, r, "start: agent: %s", c.err);
+		agent_client_destroy(&c);
+	}
+	if (r == 0) {
+		st.status = CONTAINER_RUNNING;
+		r = container_save(root, &st, err);
+	}
+	if (r == 0 && spec &&
+	    container_run_hooks(spec, OCI_HOOK_POSTSTART, &st, CONTAINER_RUNNING, &hook_err) < 0)
+		container_warn("%s", hook_err.msg);
+	oci_spec_free(spec);
+out:
+	state_clear(&st);
+	return r;
+}
+
+int container_kill(const char *root, const char *id, int signal, bool all, struct error *err)
+{
+	struct container_state st;
+	struct agent_client c;
+	int r;
+
+	r = load_alive(root, id, "kill", &st, err);
+	if (r < 0)
+		return r;
+	state_clear(&st);
+	r = container_agent_connect(root, id, &c, err);
+	if (r < 0)
+		return r;
+	r = agent_client_signal(&c, id, "", signal, all ? AGENT_SIGNAL_ALL : 0);
+	if (r < 0)
+		error_set(err, r, "kill: agent: %s", c.err);
+	agent_client_destroy(&c);
+	return r;
+}
+
+/* SIGKILL the monitor and wait until it is gone (it is not our child). */
+static int stop_monitor(const struct container_state *st, struct error *err)
+{
+	uint64_t start;
+
+	if (!state_monitor_alive(st))
+		return 0;
+	if (kill(st->pid, SIGKILL) < 0 && errno != ESRCH)
+		return error_set_errno(err, -errno, "delete: cannot kill the monitor (pid %d)",
+				       (int)st->pid);
+	for (int waited = 0; waited < CONTAINER_KILL_WAIT_MS; waited += 10) {
+		/* Our own child (run): reap it, or it stays a zombie. */
+		waitpid(st->pid, NULL, WNOHANG);
+		if (process_start_time(st->pid, &start) < 0 || start != st->pid_start_time)
+			return 0;
+		usleep(10000);
+	}
+	return error_set(err, -ETIMEDOUT, "delete: the monitor (pid %d) did not die", (int)st->pid);
+}
+
+int container_delete(const char *root, const char *id, bool force, struct error *err)
+{
+	_cleanup_free_ char *dir = NULL;
+	struct error hook_err = { 0 };
+	struct container_state st;
+	struct oci_spec *spec;
+	int r;
+
+	r = container_load(root, id, &st, err);
+	if (r == -ENOENT && force) {
+		error_clear(err);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if ((st.status == CONTAINER_RUNNING || st.status == CONTAINER_PAUSED) && !force) {
+		r = error_set(err, -EBUSY,
+			      "delete: container \"%s\" is %s: stop it first or use --force", id,
+			      container_status_name(st.status));
+		goto out;
+	}
+	r = stop_monitor(&st, err);
+	if (r < 0)
+		goto out;
+	st.status = CONTAINER_STOPPED;
+	spec = load_spec_for_hooks(&st);
+	if (spec &&
+	    container_run_hooks(spec, OCI_HOOK_POSTSTOP, &st, CONTAINER_STOPPED, &hook_err) < 0)
+		container_warn("%s", hook_err.msg);
+	oci_spec_free(spec);
+	if (state_dir_path(root, id, &dir) < 0) {
+		r = error_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	r = container_remove_tree(dir);
+	if (r < 0)
+		error_set_errno(err, r, "delete: cannot remove %s", dir);
+out:
+	state_clear(&st);
+	return r;
+}
+
+static int pause_or_resume(const char *root, const char *id, bool pause, struct error *err)
+{
+	_cleanup_free_ char *dir = NULL, *qmp = NULL;
+	const char *verb = pause ? "pause" : "resume";
+	struct container_state st;
+	int r;
+
+	r = load_alive(root, id, verb, &st, err);
+	if (r < 0)
+		return r;
+	if (st.status != (pause ? CONTAINER_RUNNING : CONTAINER_PAUSED)) {
+		r = error_set(err, -EINVAL, "%s: container \"%s\" is %s, not %s", verb, id,
+			      container_status_name(st.status), pause ? "running" : "paused");
+		goto out;
+	}
+	if (state_dir_path(root, id, &dir) < 0 || asprintf(&qmp, "%s/%s", dir, MONITOR_QMP) < 0) {
+		r = error_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	r = qmp_client_command(qmp, pause ? "stop" : "cont", container_agent_timeout_ms(), err);
+	if (r == 0) {
+		st.status = pause ? CONTAINER_PAUSED : CONTAINER_RUNNING;
+		r = state_write(dir, &st, err);
+	}
+out:
+	state_clear(&st);
+	return r;
+}
+
+int container_pause(const char *root, const char *id, struct error *err)
+{
+	return pause_or_resume(root, id, true, err);
+}
+
+int container_resume(const char *root, const char *id, struct error *err)
+{
+	return pause_or_resume(root, id, false, err);
+}
+
+static int compare_ids(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int container_list(const char *root, char ***ids, size_t *n, struct error *err)
+{
+	DIR *d = opendir(root);
+	struct dirent *e;
+	char **v = NULL;
+	size_t count = 0, cap = 0;
+
+	*ids = NULL;
+	*n = 0;
+	if (!d) {
+		if (errno == ENOENT) {
+			*ids = calloc(1, sizeof(char *));
+			return *ids ? 0 : -ENOMEM;
+		}
+		return error_set_errno(err, -errno, "--root: cannot read %s", root);
+	}
+	while ((e = readdir(d))) {
+		char path[4096];
+
+		if (e->d_name[0] == '.' || state_id_check(e->d_name, NULL) < 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/%s", root, e->d_name, STATE_FILE);
+		if (access(path, F_OK) < 0)
+			continue; /* being created, or not ours */
+		if (count + 2 > cap) {
+			char **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+
+			if (!nv)
+				break;
+			v = nv;
+		}
+		if (!(v[count] = strdup(e->d_name)))
+			break;
+		count++;
+	}
+	closedir(d);
+	if (!v && !(v = calloc(1, sizeof(*v))))
+		return error_set(err, -ENOMEM, "out of memory");
+	v[count] = NULL;
+	qsort(v, count, sizeof(*v), compare_ids);
+	*ids = v;
+	*n = count;
+	return 0;
+}
+
+void container_list_free(char **ids)
+{
+	for (size_t i = 0; ids && ids[i]; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+static int agent_query(const char *root, const char *id, const char *verb, bool ps, void *out,
+		       struct error *err)
+{
+	struct container_state st;
+	struct agent_client c;
+	int r;
+
+	r = load_alive(root, id, verb, &st, err);
+	if (r < 0)
+		return r;
+	state_clear(&st);
+	r = container_agent_connect(root, id, &c, err);
+	if (r < 0)
+		return r;
+	if (ps) {
+		struct agent_msg req = { .type = AGENT_PS }, reply;
+
+		req.u.container.container_id = (char *)id;
+		r = agent_client_call(&c, &req, &reply, c.timeout_ms);
+		if (r == 0) {
+			*(struct agent_ps *)out = reply.u.ps;
+			memset(&reply.u.ps, 0, sizeof(reply.u.ps));
+			agent_msg_clear(&reply);
+		}
+	} else {
+		r = agent_client_stats(&c, id, out);
+	}
+	if (r < 0)
+		error_set(err, r, "%s: agent: %s", verb, c.err);
+	agent_client_destroy(&c);
+	return r;
+}
+
+int container_ps(const char *root, const char *id, struct agent_ps *out, struct error *err)
+{
+	return agent_query(root, id, "ps", true, out, err);
+}
+
+void container_ps_free(struct agent_ps *ps)
+{
+	struct agent_msg m = { .type = AGENT_PS, .flags = AGENT_FLAG_REPLY, .id = 1 };
+
+	m.u.ps = *ps;
+	agent_msg_clear(&m);
+	memset(ps, 0, sizeof(*ps));
+}
+
+int container_stats(const char *root, const char *id, struct agent_stats *out, struct error *err)
+{
+	return agent_query(root, id, "events", false, out, err);
+}

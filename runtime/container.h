@@ -1,0 +1,85 @@
+/*
+ * libstratus's container lifecycle, one function per OCI verb (docs/runtime.md): what the
+ * `stratus` CLI's verb files call, and what the containerd shim will call. Every function
+ * takes the state root (--root) and the container ID, returns 0 or a negative errno, and on
+ * failure fills err with one line naming what failed. Warnings that do not fail the verb
+ * (a poststart hook, an unsupported mount skipped) go to the logger set here.
+ */
+#ifndef STRATUS_RUNTIME_CONTAINER_H
+#define STRATUS_RUNTIME_CONTAINER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "agent_client.h"
+#include "state.h"
+
+#define CONTAINER_AGENT_TIMEOUT_ENV "STRATUS_AGENT_TIMEOUT"
+#define CONTAINER_AGENT_TIMEOUT_S   120
+
+/* Where warnings go (the CLI: stderr and --log); NULL drops them. */
+void container_set_warn(void (*warn)(const char *msg));
+void container_warn(const char *fmt, ...) _printf_(1, 2);
+
+struct container_create_opts {
+	const char *root, *id, *bundle;
+	const char *pid_file;	    /* NULL: none */
+	const char *console_socket; /* NULL: none */
+	bool foreground;	    /* `run` without --detach: the terminal is our fds 0/1 */
+	bool debug;
+	pid_t monitor_pid; /* out: the monitor (the caller's child) */
+	bool terminal;	   /* out: process.terminal */
+};
+
+int container_create(struct container_create_opts *opts, struct error *err);
+int container_start(const char *root, const char *id, struct error *err);
+int container_kill(const char *root, const char *id, int signal, bool all, struct error *err);
+int container_delete(const char *root, const char *id, bool force, struct error *err);
+int container_pause(const char *root, const char *id, struct error *err);
+int container_resume(const char *root, const char *id, struct error *err);
+
+/* The state JSON as `stratus state` prints it (live status), malloc'd into *json. */
+int container_state_json(const char *root, const char *id, struct error *err, char **json);
+
+/* The state with its live status, for `list` and the other verbs. */
+int container_load(const char *root, const char *id, struct container_state *st, struct error *err);
+
+/* IDs of the containers under root, sorted; *ids is a NULL-terminated malloc'd array. */
+int container_list(const char *root, char ***ids, size_t *n, struct error *err);
+void container_list_free(char **ids);
+
+/* A control connection to the container's agent (running, created or paused). */
+int container_agent_connect(const char *root, const char *id, struct agent_client *c,
+			    struct error *err);
+
+int container_ps(const char *root, const char *id, struct agent_ps *out, struct error *err);
+void container_ps_free(struct agent_ps *ps);
+int container_stats(const char *root, const char *id, struct agent_stats *out, struct error *err);
+
+struct container_exec_opts {
+	const char *root, *id;
+	const char *process_file; /* --process: the OCI process JSON; else built from below */
+	char *const *args;	  /* NULL-terminated */
+	const char *cwd;
+	char *const *env;  /* extra KEY=VALUE, NULL-terminated */
+	char *const *caps; /* extra capabilities (CAP_X), NULL-terminated */
+	bool has_user;
+	uint32_t uid, gid;
+	bool tty, tty_set, no_new_privs;
+	bool detach;
+	const char *console_socket;
+	const char *pid_file;
+	int exit_status; /* out: the process's, when not detached */
+};
+
+/* `stratus exec`: run a process in the container, relay its stdio, wait (unless detached). */
+int container_exec(struct container_exec_opts *opts, struct error *err);
+
+/* The agent timeout: STRATUS_AGENT_TIMEOUT seconds, else CONTAINER_AGENT_TIMEOUT_S. */
+int container_agent_timeout_ms(void);
+
+/* Remove a directory tree (the state directory). */
+int container_remove_tree(const char *path);
+
+#endif

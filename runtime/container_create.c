@@ -1,0 +1,351 @@
+/*
+ * `stratus create` (container_create, see container.h): validate everything first (the ID,
+ * the bundle, config.json, the VM's size, the terminal flags, the guest kernel and
+ * initramfs), then make <root>/<id>/, build the rootfs, fork the monitor and wait for its
+ * verdict on a pipe; then state.json, the create hooks and the pid file. Any failure kills
+ * the monitor and removes the directory: nothing is left behind.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "container.h"
+#include "container_internal.h"
+#include "monitor.h"
+#include "oci_spec.h"
+#include "rootfs.h"
+#include "vm_sizing.h"
+
+static int write_file_atomic(const char *path, const char *content, const char *flag,
+			     struct error *err)
+{
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = -1;
+	size_t len = strlen(content);
+
+	if (asprintf(&tmp, "%s.stratus-tmp", path) < 0)
+		return error_set(err, -ENOMEM, "out of memory");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return error_set_errno(err, -errno, "%s: cannot create %s", flag, tmp);
+	if (write(fd, content, len) != (ssize_t)len || fsync(fd) < 0 || rename(tmp, path) < 0) {
+		int r = -errno;
+
+		unlink(tmp);
+		return error_set_errno(err, r, "%s: cannot write %s", flag, path);
+	}
+	return 0;
+}
+
+/*
+ * config.mounts for the agent. Interim (docs/runtime.md): without virtio-fs a bind mount of a
+ * host path cannot reach the guest; those are skipped with a warning. Everything else (proc,
+ * tmpfs, sysfs, devpts, mqueue, cgroup) is mounted by the agent as written.
+ */
+static int build_mounts(const struct oci_spec *spec, struct agent_mount **out, uint32_t *n,
+			struct error *err)
+{
+	struct agent_mount *mounts = calloc(spec->n_mounts ? spec->n_mounts : 1, sizeof(*mounts));
+	uint32_t count = 0;
+
+	if (!mounts)
+		return error_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		const struct oci_mount *m = &spec->mounts[i];
+		bool bind = m->type && !strcmp(m->type, "bind");
+
+		for (size_t j = 0; j < m->options.n; j++)
+			bind = bind || !strcmp(m->options.v[j], "bind") ||
+			       !strcmp(m->options.v[j], "rbind");
+		if (bind) {
+			container_warn("mounts[%zu]: bind mount of %s to %s skipped: host "
+				       "directories need virtio-fs",
+				       i, m->source ? m->source : "?", m->destination);
+			continue;
+		}
+		mounts[count].source = m->source ? m->source : (m->type ? m->type : "none");
+		mounts[count].target = m->destination;
+		mounts[count].fstype = m->type ? m->type : "";
+		mounts[count].options.v = m->options.v;
+		mounts[count].options.n = (uint32_t)m->options.n;
+		count++;
+	}
+	*out = mounts;
+	*n = count;
+	return 0;
+}
+
+static int read_config_text(const char *bundle, char **out, struct error *err)
+{
+	_cleanup_free_ char *path = NULL, *buf = NULL;
+	_cleanup_close_ int fd = -1;
+	size_t have = 0;
+	ssize_t n;
+
+	if (asprintf(&path, "%s/config.json", bundle) < 0 || !(buf = malloc(AGENT_MAX_OCI + 1)))
+		return error_set(err, -ENOMEM, "out of memory");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return error_set_errno(err, -errno, "cannot open %s", path);
+	while ((n = read(fd, buf + have, AGENT_MAX_OCI + 1 - have)) > 0)
+		have += (size_t)n;
+	if (n < 0)
+		return error_set_errno(err, -errno, "cannot read %s", path);
+	if (have > AGENT_MAX_OCI)
+		return error_set(err, -E2BIG,
+				 "config.json: larger than %u KiB, the most the agent "
+				 "takes",
+				 AGENT_MAX_OCI >> 10);
+	buf[have] = '\0';
+	*out = ptr_steal(&buf);
+	return 0;
+}
+
+/* mkdir -p: --root may name a directory whose parents do not exist yet (as runc allows). */
+static int mkdir_parents(const char *path, mode_t mode)
+{
+	_cleanup_free_ char *copy = strdup(path);
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *p = copy + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return mkdir(copy, mode) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+/* Wait for the monitor's verdict: 0 when it said ready. */
+static int wait_monitor(int fd, pid_t pid, int timeout_ms, struct error *err)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char buf[2048];
+	size_t have = 0;
+	int status;
+
+	for (;;) {
+		ssize_t n;
+		int p = poll(&pfd, 1, timeout_ms);
+
+		if (p < 0 && errno == EINTR)
+			continue;
+		if (p == 0)
+			return error_set(err, -ETIMEDOUT, "the monitor did not report within %d s",
+					 timeout_ms / 1000);
+		n = read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || have + n >= sizeof(buf) - 1) {
+			have += n > 0 ? (size_t)n : 0;
+			break;
+		}
+		have += (size_t)n;
+	}
+	buf[have] = '\0';
+	if (!strcmp(buf, MONITOR_READY))
+		return 0;
+	buf[strcspn(buf, "\n")] = '\0';
+	if (buf[0])
+		return error_set(err, -EIO, "%s", buf);
+	if (waitpid(pid, &status, WNOHANG) == pid && WIFSIGNALED(status))
+		return error_set(err, -EIO, "the monitor was killed by signal %d",
+				 WTERMSIG(status));
+	return error_set(err, -EIO, "the monitor exited before the container was created");
+}
+
+static void kill_monitor(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* Everything create checks before it makes anything. */
+static int create_check(struct container_create_opts *o, struct oci_spec *spec, unsigned int *vcpus,
+			uint64_t *mem_mib, struct error *err)
+{
+	if (spec->process.terminal && !o->console_socket && !o->foreground)
+		return error_set(err, -EINVAL,
+				 "--console-socket: required when process.terminal is true");
+	if (!spec->process.terminal && o->console_socket)
+		return error_set(err, -EINVAL,
+				 "--console-socket: only for process.terminal true (config.json "
+				 "has false)");
+	if (!spec->process.args.n)
+		return error_set(err, -EINVAL, "config.json: process.args: must not be empty");
+	return oci_spec_vm_size(spec, vcpus, mem_mib, err);
+}
+
+static int fork_monitor(struct container_create_opts *o, struct monitor_config *mc, int *rfd,
+			struct error *err)
+{
+	int fds[2];
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return error_set_errno(err, -errno, "pipe");
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return error_set_errno(err, -errno, "cannot fork the monitor");
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		mc->notify_fd = fds[1];
+		monitor_main(mc);
+	}
+	close(fds[1]);
+	*rfd = fds[0];
+	o->monitor_pid = pid;
+	return 0;
+}
+
+static int fill_state(struct container_state *st, const struct container_create_opts *o,
+		      const struct oci_spec *spec, const char *bundle)
+{
+	char created[64];
+
+	memset(st, 0, sizeof(*st));
+	state_timestamp(created, sizeof(created));
+	st->oci_version = strdup(spec->oci_version);
+	st->id = strdup(o->id);
+	st->status = CONTAINER_CREATED;
+	st->pid = o->monitor_pid;
+	process_start_time(o->monitor_pid, &st->pid_start_time);
+	st->bundle = strdup(bundle);
+	st->rootfs = strdup(spec->root_path);
+	st->created = strdup(created);
+	st->owner = strdup("");
+	st->annotations = calloc(spec->annotations.n + 1, sizeof(*st->annotations));
+	if (!st->oci_version || !st->id || !st->bundle || !st->rootfs || !st->created ||
+	    !st->owner || !st->annotations)
+		return -ENOMEM;
+	for (size_t i = 0; i < spec->annotations.n; i++) {
+		st->annotations[i].key = strdup(spec->annotations.kv[i].key);
+		st->annotations[i].value = strdup(spec->annotations.kv[i].value);
+		st->n_annotations++;
+		if (!st->annotations[i].key || !st->annotations[i].value)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The part of create after the monitor said ready: state, hooks, pid file. */
+static int create_finish(struct container_create_opts *o, const struct oci_spec *spec,
+			 const char *bundle, const char *dir, struct error *err)
+{
+	struct container_state st;
+	char pid[32];
+	int r;
+
+	r = fill_state(&st, o, spec, bundle);
+	if (r < 0) {
+		state_clear(&st);
+		return error_set(err, r, "out of memory");
+	}
+	r = state_write(dir, &st, err);
+	r = r ?: container_run_hooks(spec, OCI_HOOK_PRESTART, &st, CONTAINER_CREATING, err);
+	r = r ?: container_run_hooks(spec, OCI_HOOK_CREATE_RUNTIME, &st, CONTAINER_CREATING, err);
+	r = r ?: container_run_hooks(spec, OCI_HOOK_CREATE_CONTAINER, &st, CONTAINER_CREATING, err);
+	state_clear(&st);
+	if (r == 0 && o->pid_file) {
+		snprintf(pid, sizeof(pid), "%d", (int)o->monitor_pid);
+		r = write_file_atomic(o->pid_file, pid, "--pid-file", err);
+	}
+	return r;
+}
+
+/* The part of create inside the new state directory; base has the VM's size and assets. */
+static int create_in_dir(struct container_create_opts *o, struct oci_spec *spec, const char *bundle,
+			 const char *dir, const struct monitor_config *base, struct error *err)
+{
+	struct monitor_config mc = *base;
+	_cleanup_free_ struct agent_mount *mounts = NULL;
+	_cleanup_free_ char *config_text = NULL;
+	_cleanup_close_ int rfd = -1;
+	struct rootfs rootfs = { 0 };
+	int r;
+
+	mc.state_dir = dir;
+	r = read_config_text(bundle, &config_text, err);
+	r = r ?: build_mounts(spec, &mounts, &mc.n_mounts, err);
+	r = r ?: rootfs_prepare(spec, dir, &rootfs, err);
+	if (r < 0)
+		goto out;
+	mc.rootfs = &rootfs;
+	mc.oci_config = config_text;
+	mc.mounts = mounts;
+	mc.terminal = spec->process.terminal;
+	mc.console_socket = o->console_socket;
+	mc.console_rows = spec->process.console_height;
+	mc.console_cols = spec->process.console_width;
+	mc.agent_timeout_ms = container_agent_timeout_ms();
+	r = fork_monitor(o, &mc, &rfd, err);
+	if (r < 0)
+		goto out;
+	r = wait_monitor(rfd, o->monitor_pid, mc.agent_timeout_ms + 120000, err);
+	r = r ?: create_finish(o, spec, bundle, dir, err);
+	if (r < 0)
+		kill_monitor(o->monitor_pid);
+out:
+	rootfs_destroy(&rootfs);
+	return r;
+}
+
+/* Everything is checked (config.json, VM size, guest kernel) before anything is made. */
+int container_create(struct container_create_opts *o, struct error *err)
+{
+	struct monitor_config mc = { .id = o->id, .debug = o->debug };
+	_cleanup_free_ char *bundle = NULL, *dir = NULL;
+	struct guest_assets assets = { 0 };
+	struct oci_spec *spec = NULL;
+	int r;
+
+	r = state_id_check(o->id, err);
+	if (r < 0)
+		return r;
+	bundle = realpath(o->bundle, NULL);
+	if (!bundle)
+		return error_set_errno(err, -errno, "--bundle: %s", o->bundle);
+	r = oci_spec_load(bundle, &spec, err);
+	if (r < 0)
+		return r;
+	r = create_check(o, spec, &mc.vcpus, &mc.mem_mib, err);
+	r = r ?: guest_assets_find(NULL, &assets, err);
+	if (r < 0)
+		goto out;
+	mc.assets = &assets;
+	o->terminal = spec->process.terminal;
+	r = mkdir_parents(o->root, 0711);
+	if (r < 0) {
+		error_set_errno(err, r, "--root: cannot create %s", o->root);
+		goto out;
+	}
+	if (state_dir_path(o->root, o->id, &dir) < 0) {
+		r = error_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (mkdir(dir, 0700) < 0) {
+		r = errno == EEXIST
+			    ? error_set(err, -EEXIST, "container \"%s\" already exists", o->id)
+			    : error_set_errno(err, -errno, "cannot create %s", dir);
+		goto out;
+	}
+	r = create_in_dir(o, spec, bundle, dir, &mc, err);
+	if (r < 0)
+		container_remove_tree(dir);
+out:
+	guest_assets_destroy(&assets);
+	oci_spec_free(spec);
+	return r;
+}

@@ -1,0 +1,216 @@
+/*
+ * The OCI process object `stratus exec` sends the agent when no --process file is given
+ * (see exec_process.h): config.json's process as the template, as runc does, with the
+ * command line's args, cwd, user, terminal, noNewPrivileges and capabilities in place of the
+ * template's, and --env entries replacing the template's entries of the same name. Keys we
+ * do not override are copied as they are, so everything the agent understands in
+ * config.json's process applies to an exec too.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#include "exec_process.h"
+
+#define S(g, s) yajl_gen_string(g, (const unsigned char *)(s), strlen(s))
+
+static void gen_value(yajl_gen g, yajl_val v, unsigned int depth);
+
+static void gen_object(yajl_gen g, yajl_val v, unsigned int depth)
+{
+	yajl_gen_map_open(g);
+	for (size_t i = 0; i < v->u.object.len; i++) {
+		S(g, v->u.object.keys[i]);
+		gen_value(g, v->u.object.values[i], depth + 1);
+	}
+	yajl_gen_map_close(g);
+}
+
+/* Copy a parsed value (depth is bounded: config.json passed oci_spec's checks). */
+static void gen_value(yajl_gen g, yajl_val v, unsigned int depth)
+{
+	if (depth > 64 || !v) {
+		yajl_gen_null(g);
+	} else if (YAJL_IS_STRING(v)) {
+		S(g, v->u.string);
+	} else if (YAJL_IS_NUMBER(v)) {
+		const char *text = v->u.number.r;
+
+		yajl_gen_number(g, text, strlen(text));
+	} else if (YAJL_IS_OBJECT(v)) {
+		gen_object(g, v, depth);
+	} else if (YAJL_IS_ARRAY(v)) {
+		yajl_gen_array_open(g);
+		for (size_t i = 0; i < v->u.array.len; i++)
+			gen_value(g, v->u.array.values[i], depth + 1);
+		yajl_gen_array_close(g);
+	} else if (YAJL_IS_TRUE(v)) {
+		yajl_gen_bool(g, 1);
+	} else if (YAJL_IS_FALSE(v)) {
+		yajl_gen_bool(g, 0);
+	} else {
+		yajl_gen_null(g);
+	}
+}
+
+static yajl_val member(yajl_val obj, const char *key)
+{
+	if (!obj || !YAJL_IS_OBJECT(obj))
+		return NULL;
+	for (size_t i = 0; i < obj->u.object.len; i++)
+		if (!strcmp(obj->u.object.keys[i], key))
+			return obj->u.object.values[i];
+	return NULL;
+}
+
+static bool env_overridden(const char *entry, char *const *extra)
+{
+	size_t key = strcspn(entry, "=");
+
+	for (; extra && *extra; extra++)
+		if (!strncmp(*extra, entry, key) && (*extra)[key] == '=')
+			return true;
+	return false;
+}
+
+static void gen_env(yajl_gen g, yajl_val base, char *const *extra)
+{
+	S(g, "env");
+	yajl_gen_array_open(g);
+	for (size_t i = 0; base && YAJL_IS_ARRAY(base) && i < base->u.array.len; i++) {
+		yajl_val e = base->u.array.values[i];
+
+		if (YAJL_IS_STRING(e) && !env_overridden(e->u.string, extra))
+			S(g, e->u.string);
+	}
+	for (; extra && *extra; extra++)
+		S(g, *extra);
+	yajl_gen_array_close(g);
+}
+
+static const char *const cap_sets[] = { "bounding", "effective", "permitted" };
+
+/* The template's sets, with the --cap ones added to bounding, effective and permitted. */
+static void gen_caps(yajl_gen g, yajl_val base, char *const *extra)
+{
+	S(g, "capabilities");
+	yajl_gen_map_open(g);
+	for (size_t i = 0; base && YAJL_IS_OBJECT(base) && i < base->u.object.len; i++) {
+		bool grow = false;
+
+		for (unsigned int s = 0; s < ARRAY_SIZE(cap_sets); s++)
+			grow = grow || !strcmp(base->u.object.keys[i], cap_sets[s]);
+		if (grow)
+			continue;
+		S(g, base->u.object.keys[i]);
+		gen_value(g, base->u.object.values[i], 1);
+	}
+	for (unsigned int s = 0; s < ARRAY_SIZE(cap_sets); s++) {
+		yajl_val set = member(base, cap_sets[s]);
+
+		S(g, cap_sets[s]);
+		yajl_gen_array_open(g);
+		for (size_t i = 0; set && YAJL_IS_ARRAY(set) && i < set->u.array.len; i++)
+			gen_value(g, set->u.array.values[i], 1);
+		for (char *const *c = extra; c && *c; c++)
+			S(g, *c);
+		yajl_gen_array_close(g);
+	}
+	yajl_gen_map_close(g);
+}
+
+static void gen_user(yajl_gen g, yajl_val base, uint32_t uid, uint32_t gid)
+{
+	S(g, "user");
+	yajl_gen_map_open(g);
+	for (size_t i = 0; base && YAJL_IS_OBJECT(base) && i < base->u.object.len; i++) {
+		const char *key = base->u.object.keys[i];
+
+		if (!strcmp(key, "uid") || !strcmp(key, "gid") || !strcmp(key, "username"))
+			continue;
+		S(g, key);
+		gen_value(g, base->u.object.values[i], 1);
+	}
+	S(g, "uid");
+	yajl_gen_integer(g, uid);
+	S(g, "gid");
+	yajl_gen_integer(g, gid);
+	yajl_gen_map_close(g);
+}
+
+static bool overridden(const char *key, const struct exec_process_opts *o)
+{
+	return !strcmp(key, "args") || !strcmp(key, "terminal") || !strcmp(key, "env") ||
+	       !strcmp(key, "consoleSize") || (o->cwd && !strcmp(key, "cwd")) ||
+	       (o->has_user && !strcmp(key, "user")) ||
+	       (o->caps && o->caps[0] && !strcmp(key, "capabilities")) ||
+	       (o->no_new_privs && !strcmp(key, "noNewPrivileges"));
+}
+
+static void gen_process(yajl_gen g, yajl_val process, const struct exec_process_opts *o)
+{
+	yajl_gen_map_open(g);
+	for (size_t i = 0; process && i < process->u.object.len; i++) {
+		if (overridden(process->u.object.keys[i], o))
+			continue;
+		S(g, process->u.object.keys[i]);
+		gen_value(g, process->u.object.values[i], 1);
+	}
+	S(g, "terminal");
+	yajl_gen_bool(g, o->terminal);
+	S(g, "args");
+	yajl_gen_array_open(g);
+	for (char *const *a = o->args; *a; a++)
+		S(g, *a);
+	yajl_gen_array_close(g);
+	gen_env(g, member(process, "env"), o->env);
+	if (o->cwd) {
+		S(g, "cwd");
+		S(g, o->cwd);
+	}
+	if (o->has_user)
+		gen_user(g, member(process, "user"), o->uid, o->gid);
+	if (o->caps && o->caps[0])
+		gen_caps(g, member(process, "capabilities"), o->caps);
+	if (o->no_new_privs) {
+		S(g, "noNewPrivileges");
+		yajl_gen_bool(g, 1);
+	}
+	yajl_gen_map_close(g);
+}
+
+int exec_process_json(const char *config_json, const struct exec_process_opts *o, char **out,
+		      struct error *err)
+{
+	const unsigned char *buf;
+	char msg[256];
+	yajl_val root, process;
+	yajl_gen g;
+	size_t len;
+	int r = 0;
+
+	if (!o->args || !o->args[0])
+		return error_set(err, -EINVAL,
+				 "exec: no command: give one after the ID, or "
+				 "--process");
+	root = yajl_tree_parse(config_json, msg, sizeof(msg));
+	if (!root)
+		return error_set(err, -EINVAL, "config.json: not valid JSON");
+	process = member(root, "process");
+	if (process && !YAJL_IS_OBJECT(process))
+		process = NULL;
+	g = yajl_gen_alloc(NULL);
+	if (!g) {
+		yajl_tree_free(root);
+		return error_set(err, -ENOMEM, "out of memory");
+	}
+	gen_process(g, process, o);
+	if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok)
+		r = error_set(err, -EINVAL, "exec: cannot encode the process");
+	else if (!(*out = strndup((const char *)buf, len)))
+		r = error_set(err, -ENOMEM, "out of memory");
+	yajl_gen_free(g);
+	yajl_tree_free(root);
+	return r;
+}

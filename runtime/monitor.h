@@ -1,0 +1,53 @@
+/*
+ * The monitor: one process per container, forked (and setsid) by `stratus create`, whose PID
+ * is the container's PID as callers see it (docs/runtime.md "The monitor"). It runs the VM
+ * with libvmm in-process (vm_run on its main thread, vCPU threads, the QMP server at
+ * <dir>/qmp.sock, the hybrid vsock at <dir>/vsock.sock) and one supervisor thread that talks
+ * to the agent: connect once it is up, attach the init's stdio streams, CREATE, report to
+ * `create` through notify_fd, relay the stdio it inherited (fds 0/1/2, or a pty whose master
+ * went to --console-socket) for the container's whole life, and when the init exits drain
+ * its output, SHUTDOWN the agent and exit with the init's status (code, or 128+signal).
+ * Killing the monitor kills the VM: it lives in this process.
+ */
+#ifndef STRATUS_RUNTIME_MONITOR_H
+#define STRATUS_RUNTIME_MONITOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent_proto.h"
+#include "guest_assets.h"
+#include "rootfs.h"
+
+#define MONITOR_LOG	     "monitor.log"
+#define MONITOR_CONSOLE	     "console.log"
+#define MONITOR_VSOCK	     "vsock.sock"
+#define MONITOR_QMP	     "qmp.sock"
+#define MONITOR_GUEST_CID    3
+#define MONITOR_EXIT_VM_LOST 255 /* the VM ended without the init's exit being reported */
+
+/* What the monitor tells `create` on notify_fd: MONITOR_READY, or an error line. */
+#define MONITOR_READY "ready\n"
+
+struct monitor_config {
+	const char *id;
+	const char *state_dir;
+	const struct guest_assets *assets;
+	unsigned int vcpus;
+	uint64_t mem_mib;
+	const struct rootfs *rootfs;
+	const char *oci_config; /* config.json text, for CREATE */
+	struct agent_mount *mounts;
+	uint32_t n_mounts;
+	bool terminal;		    /* process.terminal */
+	const char *console_socket; /* terminal: where the pty master goes; NULL: relay fds 0/1 */
+	uint32_t console_rows, console_cols;
+	int notify_fd;
+	int agent_timeout_ms;
+	bool debug;
+};
+
+/* In the forked child: never returns. */
+_Noreturn void monitor_main(const struct monitor_config *cfg);
+
+#endif

@@ -1,0 +1,395 @@
+/*
+ * state.json of a container (see state.h): yajl_gen to write it, yajl_tree to read it back,
+ * the atomic replace, and the liveness of the monitor through /proc/<pid>/stat.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#include "state.h"
+
+static const char *const status_names[] = {
+	[CONTAINER_CREATING] = "creating", [CONTAINER_CREATED] = "created",
+	[CONTAINER_RUNNING] = "running",   [CONTAINER_PAUSED] = "paused",
+	[CONTAINER_STOPPED] = "stopped",
+};
+
+const char *container_status_name(enum container_status status)
+{
+	if ((unsigned int)status >= ARRAY_SIZE(status_names))
+		return "unknown";
+	return status_names[status];
+}
+
+static int status_from_name(const char *name, enum container_status *out)
+{
+	for (unsigned int i = 0; i < ARRAY_SIZE(status_names); i++) {
+		if (!strcmp(name, status_names[i])) {
+			*out = i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int state_id_check(const char *id, struct error *err)
+{
+	size_t len = strlen(id);
+
+	if (!len)
+		return error_set(err, -EINVAL, "container ID: must not be empty");
+	if (len > STATE_ID_MAX)
+		return error_set(err, -EINVAL, "container ID: longer than %d bytes", STATE_ID_MAX);
+	if (!strcmp(id, ".") || !strcmp(id, ".."))
+		return error_set(err, -EINVAL, "container ID: invalid: \"%s\"", id);
+	for (size_t i = 0; i < len; i++) {
+		char c = id[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '+' || c == '-' || c == '.'))
+			return error_set(err, -EINVAL,
+					 "container ID: invalid character in \"%s\" "
+					 "(allowed: letters, digits, _ + - .)",
+					 id);
+	}
+	return 0;
+}
+
+int state_dir_path(const char *root, const char *id, char **out)
+{
+	return asprintf(out, "%s/%s", root, id) < 0 ? -ENOMEM : 0;
+}
+
+int state_timestamp(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char date[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (!gmtime_r(&ts.tv_sec, &tm) || !strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm))
+		return -EINVAL;
+	if ((size_t)snprintf(buf, len, "%s.%09ldZ", date, ts.tv_nsec) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+#define GEN_STR(g, s) yajl_gen_string(g, (const unsigned char *)(s), strlen(s))
+
+static void gen_kv(yajl_gen g, const char *key, const char *value)
+{
+	GEN_STR(g, key);
+	GEN_STR(g, value ? value : "");
+}
+
+static void gen_state(yajl_gen g, const struct container_state *st, bool private)
+{
+	yajl_gen_map_open(g);
+	gen_kv(g, "ociVersion", st->oci_version ? st->oci_version : STATE_OCI_VERSION);
+	gen_kv(g, "id", st->id);
+	gen_kv(g, "status", container_status_name(st->status));
+	GEN_STR(g, "pid");
+	yajl_gen_integer(g, private || st->status != CONTAINER_STOPPED ? st->pid : 0);
+	gen_kv(g, "bundle", st->bundle);
+	gen_kv(g, "rootfs", st->rootfs);
+	gen_kv(g, "created", st->created);
+	gen_kv(g, "owner", st->owner);
+	GEN_STR(g, "annotations");
+	yajl_gen_map_open(g);
+	for (size_t i = 0; i < st->n_annotations; i++)
+		gen_kv(g, st->annotations[i].key, st->annotations[i].value);
+	yajl_gen_map_close(g);
+	if (private) {
+		GEN_STR(g, "stratus");
+		yajl_gen_map_open(g);
+		GEN_STR(g, "pidStartTime");
+		yajl_gen_integer(g, (long long)st->pid_start_time);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_map_close(g);
+}
+
+static int gen_to_string(const struct container_state *st, bool pretty, bool private, char **out)
+{
+	const unsigned char *buf;
+	yajl_gen g = yajl_gen_alloc(NULL);
+	size_t len;
+	int r = 0;
+
+	if (!g)
+		return -ENOMEM;
+	yajl_gen_config(g, yajl_gen_beautify, pretty ? 1 : 0);
+	if (pretty)
+		yajl_gen_config(g, yajl_gen_indent_string, "  ");
+	gen_state(g, st, private);
+	if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok)
+		r = -EINVAL;
+	else if (!(*out = strndup((const char *)buf, len)))
+		r = -ENOMEM;
+	yajl_gen_free(g);
+	return r;
+}
+
+int state_to_json(const struct container_state *st, bool pretty, char **out)
+{
+	return gen_to_string(st, pretty, false, out);
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int state_write(const char *dir, const struct container_state *st, struct error *err)
+{
+	_cleanup_free_ char *json = NULL, *tmp = NULL, *path = NULL;
+	_cleanup_close_ int fd = -1, dir_fd = -1;
+	int r;
+
+	r = gen_to_string(st, false, true, &json);
+	if (r < 0)
+		return error_set_errno(err, r, "state.json: cannot encode");
+	/* per-writer temp name: two verbs racing never write into one file */
+	if (asprintf(&tmp, "%s/.%s.%d.tmp", dir, STATE_FILE, (int)getpid()) < 0 ||
+	    asprintf(&path, "%s/%s", dir, STATE_FILE) < 0)
+		return error_set(err, -ENOMEM, "out of memory");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return error_set_errno(err, -errno, "cannot create %s", tmp);
+	r = write_all(fd, json, strlen(json));
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return error_set_errno(err, r, "cannot write %s", path);
+	}
+	dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd >= 0)
+		fsync(dir_fd);
+	return 0;
+}
+
+void state_clear(struct container_state *st)
+{
+	free(st->oci_version);
+	free(st->id);
+	free(st->bundle);
+	free(st->rootfs);
+	free(st->created);
+	free(st->owner);
+	for (size_t i = 0; i < st->n_annotations; i++) {
+		free(st->annotations[i].key);
+		free(st->annotations[i].value);
+	}
+	free(st->annotations);
+	memset(st, 0, sizeof(*st));
+}
+
+static yajl_val member(yajl_val obj, const char *key)
+{
+	const char *path[] = { key, NULL };
+
+	return yajl_tree_get(obj, path, yajl_t_any);
+}
+
+static int get_string(yajl_val root, const char *key, bool required, char **out, struct error *err)
+{
+	yajl_val v = member(root, key);
+
+	if (!v && !required)
+		return (*out = strdup("")) ? 0 : -ENOMEM;
+	if (!YAJL_IS_STRING(v))
+		return error_set(err, -EINVAL, "state.json: %s: must be a string", key);
+	*out = strdup(v->u.string);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int get_annotations(yajl_val root, struct container_state *st, struct error *err)
+{
+	yajl_val v = member(root, "annotations");
+	size_t n;
+
+	if (!v)
+		return 0;
+	if (!YAJL_IS_OBJECT(v))
+		return error_set(err, -EINVAL, "state.json: annotations: must be an object");
+	n = v->u.object.len;
+	if (n > STATE_MAX_ANNOTATION)
+		return error_set(err, -E2BIG, "state.json: annotations: too many");
+	st->annotations = calloc(n ? n : 1, sizeof(*st->annotations));
+	if (!st->annotations)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		yajl_val value = v->u.object.values[i];
+
+		if (!YAJL_IS_STRING(value))
+			return error_set(err, -EINVAL,
+					 "state.json: annotations.%s: must be a string",
+					 v->u.object.keys[i]);
+		st->annotations[i].key = strdup(v->u.object.keys[i]);
+		st->annotations[i].value = strdup(value->u.string);
+		st->n_annotations++;
+		if (!st->annotations[i].key || !st->annotations[i].value)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int parse_tree(yajl_val root, struct container_state *st, struct error *err)
+{
+	const char *start_path[] = { "stratus", "pidStartTime", NULL };
+	_cleanup_free_ char *status = NULL;
+	yajl_val v;
+	int r;
+
+	if (!YAJL_IS_OBJECT(root))
+		return error_set(err, -EINVAL, "state.json: must be an object");
+	if ((r = get_string(root, "ociVersion", true, &st->oci_version, err)) < 0 ||
+	    (r = get_string(root, "id", true, &st->id, err)) < 0 ||
+	    (r = get_string(root, "status", true, &status, err)) < 0 ||
+	    (r = get_string(root, "bundle", true, &st->bundle, err)) < 0 ||
+	    (r = get_string(root, "rootfs", false, &st->rootfs, err)) < 0 ||
+	    (r = get_string(root, "created", false, &st->created, err)) < 0 ||
+	    (r = get_string(root, "owner", false, &st->owner, err)) < 0)
+		return r;
+	if (status_from_name(status, &st->status) < 0)
+		return error_set(err, -EINVAL, "state.json: status: unknown \"%s\"", status);
+	v = member(root, "pid");
+	if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0 || YAJL_GET_INTEGER(v) > INT32_MAX)
+		return error_set(err, -EINVAL, "state.json: pid: must be a non-negative integer");
+	st->pid = (pid_t)YAJL_GET_INTEGER(v);
+	v = yajl_tree_get(root, start_path, yajl_t_any);
+	if (v && (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0))
+		return error_set(err, -EINVAL,
+				 "state.json: stratus.pidStartTime: must be an integer");
+	st->pid_start_time = v ? (uint64_t)YAJL_GET_INTEGER(v) : 0;
+	return get_annotations(root, st, err);
+}
+
+int state_parse(const char *json, size_t len, struct container_state *st, struct error *err)
+{
+	_cleanup_free_ char *text = strndup(json, len);
+	char msg[256];
+	yajl_val root;
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	if (!text)
+		return error_set(err, -ENOMEM, "out of memory");
+	root = yajl_tree_parse(text, msg, sizeof(msg));
+	if (!root) {
+		msg[strcspn(msg, "\n")] = '\0';
+		return error_set(err, -EINVAL, "state.json: not valid JSON: %s", msg);
+	}
+	r = parse_tree(root, st, err);
+	yajl_tree_free(root);
+	if (r < 0) {
+		state_clear(st);
+		if (r == -ENOMEM)
+			error_set(err, r, "out of memory");
+	}
+	return r;
+}
+
+int state_read(const char *dir, struct container_state *st, struct error *err)
+{
+	_cleanup_free_ char *path = NULL, *buf = NULL;
+	_cleanup_close_ int fd = -1;
+	struct stat sb;
+	size_t have = 0;
+
+	memset(st, 0, sizeof(*st));
+	if (asprintf(&path, "%s/%s", dir, STATE_FILE) < 0)
+		return error_set(err, -ENOMEM, "out of memory");
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return error_set_errno(err, -errno, "cannot open %s", path);
+	if (fstat(fd, &sb) < 0)
+		return error_set_errno(err, -errno, "cannot stat %s", path);
+	if (!S_ISREG(sb.st_mode) || sb.st_size > STATE_MAX_BYTES)
+		return error_set(err, -EINVAL, "%s: not a state file", path);
+	buf = malloc(sb.st_size + 1);
+	if (!buf)
+		return error_set(err, -ENOMEM, "out of memory");
+	while (have < (size_t)sb.st_size) {
+		ssize_t n = read(fd, buf + have, sb.st_size - have);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return error_set_errno(err, -errno, "cannot read %s", path);
+		if (n == 0)
+			break;
+		have += n;
+	}
+	return state_parse(buf, have, st, err);
+}
+
+int process_start_time(pid_t pid, uint64_t *start)
+{
+	char path[64], buf[1024], *p, state;
+	unsigned long long ticks;
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+
+	if (pid <= 0)
+		return -ESRCH;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ESRCH;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	/* comm may hold spaces and parentheses: the fields start after the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %c", &state) != 1)
+		return -EIO;
+	if (state == 'Z' || state == 'X')
+		return -ESRCH;
+	/* state is field 3, starttime field 22: skip fields 4 .. 21. */
+	p += 2;
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return -EIO;
+		p++;
+	}
+	if (sscanf(p, "%llu", &ticks) != 1)
+		return -EIO;
+	*start = ticks;
+	return 0;
+}
+
+bool state_monitor_alive(const struct container_state *st)
+{
+	uint64_t start;
+
+	if (process_start_time(st->pid, &start) < 0)
+		return false;
+	return !st->pid_start_time || start == st->pid_start_time;
+}
+
+enum container_status state_live_status(const struct container_state *st)
+{
+	if (st->status == CONTAINER_STOPPED || !state_monitor_alive(st))
+		return CONTAINER_STOPPED;
+	return st->status;
+}

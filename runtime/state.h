@@ -1,0 +1,97 @@
+/*
+ * A container's state on the host (docs/runtime.md): the directory <root>/<id>/ and its
+ * state.json, which holds the OCI state (runtime-spec "State": ociVersion, id, status, pid,
+ * bundle, annotations) plus what stratus itself needs to find the container again (the
+ * monitor's start time, so a recycled PID is never mistaken for it; the rootfs; created).
+ * state.json is written atomically (temp file, fsync, rename, fsync of the directory), so a
+ * reader sees the old or the new state and never half of one.
+ *
+ * The status on disk is what the runtime last did (created, running, paused); the status a
+ * caller sees also takes the monitor's liveness into account: a container whose monitor is
+ * gone is stopped.
+ */
+#ifndef STRATUS_RUNTIME_STATE_H
+#define STRATUS_RUNTIME_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+
+#define STATE_FILE	     "state.json"
+#define STATE_ID_MAX	     255
+#define STATE_DEFAULT_ROOT   "/run/stratus"
+#define STATE_OCI_VERSION    "1.2.0"
+#define STATE_MAX_BYTES	     (1u << 20)
+#define STATE_MAX_ANNOTATION 4096 /* entries */
+
+enum container_status {
+	CONTAINER_CREATING,
+	CONTAINER_CREATED,
+	CONTAINER_RUNNING,
+	CONTAINER_PAUSED,
+	CONTAINER_STOPPED,
+};
+
+struct state_annotation {
+	char *key, *value;
+};
+
+struct container_state {
+	char *oci_version;
+	char *id;
+	enum container_status status;
+	pid_t pid;		 /* the monitor */
+	uint64_t pid_start_time; /* /proc/<pid>/stat field 22, to detect PID reuse */
+	char *bundle;		 /* absolute */
+	char *rootfs;		 /* root.path, absolute */
+	char *created;		 /* RFC 3339, UTC, nanoseconds */
+	char *owner;		 /* "" */
+	size_t n_annotations;
+	struct state_annotation *annotations;
+};
+
+const char *container_status_name(enum container_status status);
+
+/* A container ID as runc accepts it: 1..255 of [A-Za-z0-9_+.-], not "." or "..". */
+int state_id_check(const char *id, struct error *err);
+
+/* <root>/<id> into a malloc'd string. */
+int state_dir_path(const char *root, const char *id, char **out);
+
+/* Write <dir>/state.json atomically. */
+int state_write(const char *dir, const struct container_state *st, struct error *err);
+
+/*
+ * Read <dir>/state.json into *st (release with state_clear). -ENOENT when there is none; a
+ * file that is not a state of ours is -EINVAL with the field named.
+ */
+int state_read(const char *dir, struct container_state *st, struct error *err);
+int state_parse(const char *json, size_t len, struct container_state *st, struct error *err);
+
+void state_clear(struct container_state *st);
+
+/*
+ * The state as a caller sees it (`stratus state`, the hooks' stdin): the OCI fields plus
+ * rootfs, created and owner as runc prints them; private fields left out. Pretty-printed
+ * when pretty. A malloc'd string in *out.
+ */
+int state_to_json(const struct container_state *st, bool pretty, char **out);
+
+/* Now as RFC 3339 with nanoseconds ("2024-05-01T10:00:00.123456789Z"). */
+int state_timestamp(char *buf, size_t len);
+
+/*
+ * The start time of pid (clock ticks since boot), 0 and *start, or -ESRCH when there is no
+ * such process or it is a zombie (it exited; only its parent's wait is left).
+ */
+int process_start_time(pid_t pid, uint64_t *start);
+
+/* Is the process that st->pid named when the state was written still alive? */
+bool state_monitor_alive(const struct container_state *st);
+
+/* The status a caller sees: st->status, or stopped when the monitor is gone. */
+enum container_status state_live_status(const struct container_state *st);
+
+#endif

@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# The stratus OCI CLI end to end (docs/runtime.md). Without a VM: every verb's usage errors
+# (exit 1, one line naming the problem), unknown containers, `spec` and `features`, and the
+# corpus of broken config.json files in cli/bad-configs/ (NAME.json, its one-line error in
+# NAME.err with @BUNDLE@ for the bundle) plus a missing config.json and 1 MiB of nesting:
+# each refused by `create` with its message and nothing left under --root. With real
+# microVMs (a busybox rootfs from rootfs/make-busybox-rootfs.sh), boots kept few:
+#   1. run `echo hi`: prints hi, exits 0, leaves nothing; hooks see the state on stdin.
+#   2. run with stdout and stderr apart and exit 1; --keep; a --root whose parents are new.
+#   3. create/start/state/list/ps/exec/events/update/pause/resume/kill --all/delete on one
+#      container, with the --pid-file PID being the monitor, a poststop hook, exec exit codes,
+#      stdin, env/cwd/user, -t and --detach.
+#   4. run in the background, `kill KILL`: run exits 137.
+#   5. delete --force of a running container: no monitor, no state, no socket left.
+#   6. a terminal (process.terminal) through --console-socket: the pty master arrives over
+#      SCM_RIGHTS, input reaches the shell, its exit status is run's.
+#   7. the VM ends under a running container (QMP quit): the monitor exits 255 at once.
+# usage: test_cli.sh STRATUS VMLINUX INITRAMFS
+source "$(dirname "$0")/lib.sh"
+abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+stratus=$(abs "$1")
+kernel=$(abs "$2")
+initramfs=$(abs "$3")
+here=$(cd "$(dirname "$0")" && pwd)
+need_file "$stratus" stratus
+command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 77; }
+root=$work/root
+S() { "$stratus" --root "$root" "$@"; }
+export STRATUS_KERNEL=$kernel STRATUS_INITRAMFS=$initramfs
+
+# alive PID: a process that has not exited (a zombie has: only its parent's wait is left)
+alive() { [ -e "/proc/$1" ] && ! grep -q ') Z' "/proc/$1/stat" 2>/dev/null; }
+
+expect_nothing_left() {
+	local left
+	left=$(find "$root" -mindepth 1 2>/dev/null | head -n 5 | tr '\n' ' ')
+	expect_eq "$1: nothing left under --root" "" "$left"
+}
+
+# ---- without a VM -------------------------------------------------------------------------
+expect_failure "no command" 1 "^stratus: no command given" "$stratus"
+expect_failure "unknown command" 1 '^stratus: unknown command "frobnicate"' "$stratus" frobnicate
+expect_failure "unknown global flag" 1 "^stratus: unknown global flag --bogus" "$stratus" --bogus list
+expect_failure "--log-format" 1 '^stratus: --log-format: must be text or json, not "xml"' \
+	"$stratus" --log-format xml list
+for verb in start state delete pause resume ps events update; do
+	expect_failure "$verb without an ID" 1 "^stratus: $verb: requires exactly 1 argument \\(got 0\\)" \
+		S $verb
+done
+expect_failure "kill without an ID" 1 "^stratus: kill: requires at least 1 argument" S kill
+expect_failure "kill with 3 arguments" 1 "^stratus: kill: takes at most 2 arguments" S kill a b c
+expect_failure "kill with a bad signal" 1 '^stratus: signal: unknown signal "SIGNOPE"' S kill x SIGNOPE
+expect_failure "exec without a command" 1 "^stratus: exec: requires a command after the container ID" \
+	S exec x
+expect_failure "exec --user" 1 '^stratus: exec: --user: must be UID\[:GID\]' S exec -u root x id
+expect_failure "create without an ID" 1 "^stratus: create: requires exactly 1 argument \\(got 0\\)" \
+	S create
+expect_failure "create --preserve-fds 3" 1 "^stratus: create: --preserve-fds: host file descriptors" \
+	S create --preserve-fds 3 x
+expect_failure "create with an unknown flag" 1 "^stratus: create: unknown flag --frob" S create --frob x
+expect_failure "create with a bad ID" 1 '^stratus: container ID: invalid character in "a/b"' \
+	S create a/b
+expect_failure "ps --format" 1 '^stratus: ps: --format: must be table or json, not "yaml"' \
+	S ps --format yaml x
+expect_failure "events --interval" 1 "^stratus: events: --interval: not a duration" \
+	S events --interval soon x
+for verb in start state kill pause resume ps; do
+	expect_failure "$verb of an unknown container" 1 '^stratus: container "ghost" does not exist' \
+		S $verb ghost
+done
+expect_failure "exec in an unknown container" 1 '^stratus: container "ghost" does not exist' \
+	S exec ghost true
+expect_failure "delete of an unknown container" 1 '^stratus: container "ghost" does not exist' \
+	S delete ghost
+S delete --force ghost
+expect_eq "delete --force of an unknown container: exit 0" 0 $?
+expect_eq "list with no containers" "[]" "$(S list --format json)"
+expect_eq "list -q with no containers" "" "$(S list -q)"
+S features >"$work/features.json"
+expect_eq "features: valid JSON with ociVersionMax" "1.3.0" "$(jq -r .ociVersionMax "$work/features.json")"
+expect_eq "features: hooks" 6 "$(jq '.hooks | length' "$work/features.json")"
+mkdir -p "$work/spec/rootfs"
+(cd "$work/spec" && "$stratus" spec)
+expect_eq "spec: runc's default process" '["sh"]' "$(jq -c .process.args "$work/spec/config.json")"
+expect_failure "spec refuses to overwrite" 1 "^stratus: spec: ./config.json already exists" \
+	sh -c "cd '$work/spec' && exec '$stratus' spec"
+"$stratus" --root "$root" --log "$work/log.json" --log-format json state ghost 2>/dev/null
+expect_eq "--log-format json: runc's JSON lines" 'error|container "ghost" does not exist|true' \
+	"$(jq -r '.level + "|" + .msg + "|" + (.time | test("^[0-9-]+T[0-9:.]+Z$") | tostring)' \
+		"$work/log.json")"
+"$stratus" --root "$root" --log "$work/log.txt" kill ghost 2>/dev/null
+expect_grep "--log text" '^time="[^"]+" level=error msg="container \\"ghost\\" does not exist"$' \
+	"$work/log.txt"
+expect_eq "--version" "stratus version" "$("$stratus" --version | head -n 1 | cut -d' ' -f1-2)"
+
+# Broken configs: one line each, naming the JSON path; nothing created.
+for json in "$here"/cli/bad-configs/*.json; do
+	name=$(basename "$json" .json)
+	bundle=$work/bad/$name
+	mkdir -p "$bundle/rootfs"
+	cp "$json" "$bundle/config.json"
+	want="stratus: $(sed "s|@BUNDLE@|$bundle|g" "${json%.json}.err")"
+	S create --bundle "$bundle" bad </dev/null >"$work/bad.out" 2>"$work/bad.err"
+	status=$?
+	expect_eq "bad config $name: exit 1" 1 "$status"
+	expect_eq "bad config $name: message" "$want" "$(cat "$work/bad.err")"
+	expect_nothing_left "bad config $name"
+done
+mkdir -p "$work/bad/nesting/rootfs"
+head -c 1048576 /dev/zero | tr '\0' '[' >"$work/bad/nesting/config.json"
+expect_failure "1 MiB of nesting" 1 "^stratus: config.json: nested deeper than 64 levels" \
+	S create --bundle "$work/bad/nesting" bad
+mkdir -p "$work/bad/noconfig/rootfs"
+expect_failure "bundle without config.json" 1 "^stratus: .*/config.json: No such file or directory" \
+	S create --bundle "$work/bad/noconfig" bad
+expect_failure "missing bundle" 1 "^stratus: --bundle: $work/nonexistent: No such file" \
+	S create --bundle "$work/nonexistent" bad
+expect_nothing_left "refused bundles"
+mkdir -p "$work/nokernel/rootfs"
+jq '.process.terminal = false' "$work/spec/config.json" >"$work/nokernel/config.json"
+STRATUS_KERNEL=$work/no-kernel expect_failure "missing guest kernel" 1 \
+	"^stratus: STRATUS_KERNEL: guest kernel not found: $work/no-kernel" \
+	S create --bundle "$work/nokernel" bad
+expect_nothing_left "missing guest kernel"
+
+# ---- with microVMs ------------------------------------------------------------------------
+need_file "$kernel" "the guest kernel (guest-kernel-config/build-kernel.sh)"
+need_file "$initramfs" "the production initramfs (cmake target stratus-initramfs)"
+need_kvm
+bundle=$work/bundle
+"$here/rootfs/make-busybox-rootfs.sh" "$bundle/rootfs" >/dev/null ||
+	{ fail "build the busybox rootfs"; finish; }
+# config.json from `stratus spec` with process.args (JSON) and more jq edits
+make_config() {
+	(cd "$work/spec" && jq --argjson args "$1" ".process.terminal = false | .process.args = \$args ${2:-}" \
+		config.json) >"$bundle/config.json"
+}
+hook() { # a host hook that appends its name and stdin to $work/hooks.log
+	printf '{"path": "/bin/sh", "args": ["sh", "-c", "echo %s: $(cat) >> %s"]}' "$1" "$work/hooks.log"
+}
+
+# 1. run echo hi, with every create/start hook
+make_config '["echo", "hi"]' "| .hooks = {\"createRuntime\": [$(hook createRuntime)], \
+	\"createContainer\": [$(hook createContainer)], \"startContainer\": [$(hook startContainer)], \
+	\"poststart\": [$(hook poststart)], \"poststop\": [$(hook poststop)]}"
+timeout 600 "$stratus" --root "$root" run --bundle "$bundle" r1 </dev/null >"$work/r1.out" 2>"$work/r1.err"
+status=$?
+expect_eq "run echo hi: exit 0" 0 "$status"
+expect_eq "run echo hi: stdout" "hi" "$(cat "$work/r1.out")"
+expect_eq "run echo hi: stderr empty" "" "$(cat "$work/r1.err")"
+expect_nothing_left "run echo hi"
+for h in createRuntime createContainer startContainer poststart poststop; do
+	expect_grep "hook $h ran with the state on stdin" "^$h: \\{.*\"id\":\"r1\"" "$work/hooks.log"
+done
+expect_grep "poststop hook sees status stopped" '^poststop: .*"status":"stopped"' "$work/hooks.log"
+expect_eq "hooks in lifecycle order" "createRuntime createContainer startContainer poststart poststop" \
+	"$(cut -d: -f1 "$work/hooks.log" | tr '\n' ' ' | sed 's/ $//')"
+
+# 2. stdout and stderr apart, exit 1
+make_config '["sh", "-c", "echo out; echo err >&2; exit 1"]'
+timeout 600 "$stratus" --root "$root/deeper/root" run --keep --bundle "$bundle" r2 </dev/null \
+	>"$work/r2.out" 2>"$work/r2.err"
+expect_eq "run exit 1: status" 1 $?
+expect_eq "run exit 1: stdout" "out" "$(cat "$work/r2.out")"
+expect_eq "run exit 1: stderr" "err" "$(cat "$work/r2.err")"
+expect_eq "run --keep: the container stays, stopped" stopped \
+	"$("$stratus" --root "$root/deeper/root" state r2 | jq -r .status)"
+"$stratus" --root "$root/deeper/root" delete r2
+expect_eq "delete of the kept container" 0 $?
+rm -rf "$root/deeper"
+expect_nothing_left "run exit 1"
+
+# 3. the lifecycle verbs on one container
+make_config '["sh", "-c", "echo started; exec sleep 1000"]' \
+	"| .annotations = {\"org.example.test\": \"yes\"} | .hooks = {\"poststop\": [$(hook poststop-c1)]}"
+timeout 600 "$stratus" --root "$root" create --bundle "$bundle" --pid-file "$work/c1.pid" c1 \
+	</dev/null >"$work/c1.out" 2>"$work/c1.err"
+expect_eq "create: exit 0" 0 $?
+S state c1 >"$work/state.json"
+expect_eq "state after create: status" created "$(jq -r .status "$work/state.json")"
+expect_eq "state: pid is the --pid-file PID" "$(cat "$work/c1.pid")" "$(jq -r .pid "$work/state.json")"
+expect_eq "state: bundle" "$bundle" "$(jq -r .bundle "$work/state.json")"
+expect_eq "state: annotations" yes "$(jq -r '.annotations["org.example.test"]' "$work/state.json")"
+expect_eq "state: ociVersion and id" "$(jq -r .ociVersion "$bundle/config.json") c1" \
+	"$(jq -r '.ociVersion + " " + .id' "$work/state.json")"
+monitor=$(cat "$work/c1.pid")
+expect_eq "the monitor is alive and setsid" "$monitor" "$(ps -o sid= -p "$monitor" | tr -d ' ')"
+expect_eq "list -q" c1 "$(S list -q)"
+expect_eq "list json" created "$(S list --format json | jq -r '.[0].status')"
+S start c1
+expect_eq "start: exit 0" 0 $?
+expect_eq "state after start" running "$(S state c1 | jq -r .status)"
+wait_for '^started$' "$work/c1.out" 60
+expect_grep "the init's stdout reached create's stdout" '^started$' "$work/c1.out"
+expect_failure "start twice" 1 '^stratus: start: container "c1" is running, not created' S start c1
+S ps c1 >"$work/ps.txt"
+expect_grep "ps table: the init, as root" '^0 +[0-9]+ +[0-9]+ +[^ ]' "$work/ps.txt"
+expect_eq "ps json: a list of PIDs" number "$(S ps --format json c1 | jq -r '.[0] | type')"
+expect_eq "exec echo" "from exec" "$(S exec c1 echo from exec </dev/null)"
+S exec c1 sh -c 'exit 42' </dev/null
+expect_eq "exec exit status" 42 $?
+S exec c1 sh -c 'kill -9 $$' </dev/null
+expect_eq "exec killed by SIGKILL: 137" 137 $?
+expect_eq "exec stdin" "piped in" "$(echo "piped in" | S exec c1 cat)"
+expect_eq "exec --env --cwd --user" "B=2 /tmp 1000" \
+	"$(S exec --env B=2 --cwd /tmp --user 1000:1000 c1 sh -c 'echo B=$B $(pwd) $(id -u)' </dev/null)"
+S exec --detach --pid-file "$work/exec.pid" c1 sh -c 'sleep 1; echo detached >/dev/shm/d' </dev/null
+expect_eq "exec --detach: exit 0" 0 $?
+expect_eq "exec --detach: pid file" 1 "$(grep -c '^[0-9][0-9]*$' "$work/exec.pid")"
+for i in $(seq 60); do S exec c1 cat /dev/shm/d </dev/null 2>/dev/null | grep -q detached && break; sleep 1; done
+expect_eq "exec --detach: the process ran" detached "$(S exec c1 cat /dev/shm/d </dev/null)"
+S events --stats c1 >"$work/events.json"
+expect_eq "events --stats: a stats event" "stats c1" "$(jq -r '.type + " " + .id' "$work/events.json")"
+echo '{"pids": {"limit": 77}}' | S update --resources - c1
+expect_eq "update --resources -: exit 0" 0 $?
+expect_eq "update: the pids limit reached the container's cgroup" 77 \
+	"$(S events --stats c1 | jq -r .data.pids.limit)"
+expect_failure "update without --resources" 1 "^stratus: update: --resources FILE\|- is required" \
+	S update c1
+expect_eq "exec -t: stdin and stdout are a terminal" tty \
+	"$(S exec -t c1 sh -c '[ -t 0 ] && [ -t 1 ] && echo tty' </dev/null | tr -d '\r')"
+S pause c1
+expect_eq "pause: exit 0" 0 $?
+expect_eq "state after pause" paused "$(S state c1 | jq -r .status)"
+expect_failure "exec while paused" 1 '^stratus: exec: container "c1" is paused' S exec c1 true
+S resume c1
+expect_eq "resume: exit 0" 0 $?
+expect_eq "state after resume" running "$(S state c1 | jq -r .status)"
+expect_eq "exec after resume" ok "$(S exec c1 echo ok </dev/null)"
+expect_failure "delete while running" 1 '^stratus: delete: container "c1" is running: stop it first or use --force' \
+	S delete c1
+S exec --detach c1 sleep 1000 </dev/null
+S kill --all c1 KILL
+expect_eq "kill --all KILL: exit 0" 0 $?
+for i in $(seq 100); do alive "$monitor" || break; sleep 0.2; done
+expect_eq "the monitor exits with the container" gone "$(alive "$monitor" && echo alive || echo gone)"
+expect_eq "state after the exit" "stopped 0" "$(S state c1 | jq -r '.status + " " + (.pid|tostring)')"
+expect_failure "kill of a stopped container" 1 '^stratus: kill: container "c1" is stopped' S kill c1
+S delete c1
+expect_eq "delete: exit 0" 0 $?
+expect_grep "poststop hook at delete" '^poststop-c1: .*"id":"c1"' "$work/hooks.log"
+expect_nothing_left "create/start/kill/delete"
+
+# 4. run in the background, killed with SIGKILL: 137
+make_config '["sleep", "1000"]'
+timeout 600 "$stratus" --root "$root" run --bundle "$bundle" r4 </dev/null >"$work/r4.out" 2>&1 &
+runner=$!
+for i in $(seq 600); do [ "$(S state r4 2>/dev/null | jq -r .status)" = running ] && break; sleep 0.2; done
+S kill r4 9
+wait $runner
+expect_eq "run killed by SIGKILL: exit 137" 137 $?
+expect_nothing_left "run killed"
+
+# 5. delete --force of a running container
+timeout 600 "$stratus" --root "$root" run --detach --bundle "$bundle" r5 </dev/null >/dev/null 2>&1
+expect_eq "run --detach: exit 0" 0 $?
+monitor=$(S state r5 | jq -r .pid)
+expect_eq "run --detach: running" running "$(S state r5 | jq -r .status)"
+S delete --force r5
+expect_eq "delete --force: exit 0" 0 $?
+expect_eq "delete --force: the monitor is gone" gone "$(alive "$monitor" && echo alive || echo gone)"
+expect_nothing_left "delete --force"
+
+# 6. a terminal through --console-socket
+make_config '["sh"]' '| .process.terminal = true'
+python3 "$here/cli/console-socket.py" "$work/console.sock" "$work/tty.out" \
+	'[ -t 0 ] && [ -t 1 ] && echo is-a-tty; echo tty-$((6*7)); exit 7' &
+receiver=$!
+for i in $(seq 50); do [ -S "$work/console.sock" ] && break; sleep 0.1; done
+timeout 600 "$stratus" --root "$root" run --console-socket "$work/console.sock" --bundle "$bundle" r6 \
+	</dev/null >"$work/r6.out" 2>&1
+expect_eq "terminal: run exits with the shell's status" 7 $?
+wait $receiver
+expect_grep "terminal: the shell's stdin and stdout are a terminal" '^is-a-tty' "$work/tty.out"
+expect_grep "terminal: input reached it, output came back" '^tty-42' "$work/tty.out"
+expect_nothing_left "terminal"
+
+# 7. the VM ends under a running container (QMP quit): the monitor exits 255 at once
+make_config '["sleep", "1000"]'
+timeout 600 "$stratus" --root "$root" run --bundle "$bundle" r7 </dev/null >/dev/null 2>&1 &
+runner=$!
+for i in $(seq 600); do [ "$(S state r7 2>/dev/null | jq -r .status)" = running ] && break; sleep 0.2; done
+start=$SECONDS
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+f.readline()
+for cmd in ("qmp_capabilities", "quit"):
+    f.write("{\"execute\": \"%s\"}\n" % cmd)
+    f.flush()
+    f.readline()
+' "$root/r7/qmp.sock"
+wait $runner
+expect_eq "VM gone under the container: run exits 255" 255 $?
+expect_eq "VM gone under the container: within 30 s" yes "$([ $((SECONDS - start)) -lt 30 ] && echo yes)"
+expect_nothing_left "VM gone"
+
+finish

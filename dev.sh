@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one entry point for a fresh Debian 12 machine (see README):
 #   ./dev.sh demo   install what is needed, build everything (guest kernel included),
-#                   boot a demo microVM
+#                   run a demo container in a microVM (stratus run, busybox rootfs)
 #   ./dev.sh test   the same set-up, then every test: format check, unit tests (plain and
 #                   under ASan+UBSan), bounded fuzz runs (STRATUS_FUZZ_SECONDS, 60 s each),
 #                   integration tests that boot real microVMs
@@ -50,9 +50,17 @@ setup() {
 }
 
 demo() {
-	log "booting a microVM: busybox userspace, then power off"
-	"$build/vmm/stratus-vmm" -kernel "$build/vmlinux" -initrd "$build/test-initramfs.cpio" \
-		-m 128 -smp 1 -append "stratus_test=poweroff" </dev/null
+	log "running a container in a microVM: stratus run, busybox rootfs"
+	local d
+	d=$(mktemp -d /tmp/stratus-demo.XXXXXX)
+	# shellcheck disable=SC2064
+	trap "rm -rf '$d'" RETURN
+	"$top/tests/integration/rootfs/make-busybox-rootfs.sh" "$d/bundle/rootfs" >/dev/null
+	(cd "$d/bundle" && "$build/stratus" spec)
+	jq '.process.terminal = false |
+	    .process.args = ["sh", "-c", "echo hello from a container in a stratus microVM; uname -sr; id"]' \
+		"$d/bundle/config.json" >"$d/config.json" && mv "$d/config.json" "$d/bundle/config.json"
+	"$build/stratus" --root "$d/state" run --bundle "$d/bundle" "demo-$$" </dev/null
 }
 
 check_kvm() {

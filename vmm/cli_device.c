@@ -1,6 +1,7 @@
 /*
  * stratus-vmm's -device and -drive options, in StratoVirt's syntax:
- *   -device virtio-rng-device[,id=NAME][,rng=OBJECT]   (OBJECT: an -object rng-random)
+ *   -device virtio-rng-device[,id=NAME][,rng=OBJECT][,bytes_per_sec=N]
+ *           (OBJECT: an -object rng-random; N: the rate limit, also the burst)
  *   -drive id=NAME,file=PATH[,readonly=on|off][,direct=on|off][,if=none][,format=raw]
  *   -device virtio-blk-device,drive=NAME[,id=NAME][,serial=TEXT]
  *   -device virtio-blk-device,id=NAME   (no drive: an empty slot for QMP hotplug)
@@ -13,6 +14,8 @@
  */
 #include <stdio.h>
 #include <string.h>
+
+#include "devices/virtio/rng.h"
 
 #include "cli.h"
 
@@ -116,6 +119,18 @@ static int cli_device_property(struct vm_device_config *spec, char *drive, const
 			return error_set(err, -EINVAL,
 					 "-device: '%s': guest-cid must be from 3 to 4294967294",
 					 item);
+		return 0;
+	}
+	if (spec->type == VM_DEVICE_VIRTIO_RNG && !strcmp(key, "bytes_per_sec")) {
+		errno = 0;
+		spec->rng_bytes_per_sec = strtoull(value, &end, 10);
+		if (errno || end == value || *end || *value == '-' ||
+		    spec->rng_bytes_per_sec < VIRTIO_RNG_MIN_BYTES_PER_SEC ||
+		    spec->rng_bytes_per_sec > VIRTIO_RNG_MAX_BYTES_PER_SEC)
+			return error_set(err, -EINVAL,
+					 "-device: '%s': bytes_per_sec must be from %llu to %llu",
+					 item, VIRTIO_RNG_MIN_BYTES_PER_SEC,
+					 VIRTIO_RNG_MAX_BYTES_PER_SEC);
 		return 0;
 	}
 	if (spec->type == VM_DEVICE_VIRTIO_VSOCK && !strcmp(key, "uds-path"))

@@ -2,7 +2,8 @@
  * QMP, the QEMU Machine Protocol (docs/interop/qmp-spec.txt in QEMU), as much of it as
  * Kata's StratoVirt driver and `stratus pause/resume` need. Two layers:
  *
- * - struct qmp_session (qmp.c): the protocol alone, bytes in and bytes out, no sockets and
+ * - struct qmp_session (qmp.c; the commands in qmp_commands.c, qmp_hotplug.c and
+ *   qmp_migrate.c): the protocol alone, bytes in and bytes out, no sockets and
  *   no KVM. The VM actions are callbacks (struct qmp_ops), so the unit tests and the fuzzer
  *   drive it in-process.
  * - struct qmp_server (qmp_server.c): the Unix socket on the VM's event loop, one client at

@@ -72,6 +72,7 @@ struct vm_device_config {
 	uint64_t guest_cid;		   /* vsock: the guest's CID (>= 3) */
 	char fs_tag[VM_DEVICE_FS_TAG_MAX]; /* virtio-fs: the mount tag; path is the shared dir */
 	enum vm_fs_cache fs_cache;	   /* virtio-fs: cache= (readonly= applies too) */
+	uint64_t rng_bytes_per_sec;	   /* virtio-rng: bytes_per_sec= (0: the default, rng.h) */
 };
 
 struct vm_config {

@@ -293,6 +293,11 @@ static void test_devices(void **state)
 	assert_int_equal(o.vm.nr_devices, 2);
 	assert_string_equal(o.vm.devices[0].id, "rng0");
 	assert_string_equal(o.vm.devices[1].id, "rng-1.b");
+	assert_int_equal(o.vm.devices[0].rng_bytes_per_sec, 0);
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k", "-device",
+			       "virtio-rng-device,bytes_per_sec=65536,id=r"),
+			 0);
+	assert_int_equal(o.vm.devices[0].rng_bytes_per_sec, 65536);
 }
 
 static void test_device_errors(void **state)
@@ -309,6 +314,14 @@ static void test_device_errors(void **state)
 	EXPECT_ERROR("-device: unknown device type ''", "-kernel", "k", "-device", "");
 	EXPECT_ERROR("-device: 'rng=objrng0': no -object rng-random,id=objrng0 before it",
 		     "-kernel", "k", "-device", "virtio-rng-device,rng=objrng0");
+	EXPECT_ERROR("-device: 'bytes_per_sec=63': bytes_per_sec must be from 64 to 1099511627776",
+		     "-kernel", "k", "-device", "virtio-rng-device,bytes_per_sec=63");
+	EXPECT_ERROR("-device: 'bytes_per_sec=1k': bytes_per_sec must be", "-kernel", "k",
+		     "-device", "virtio-rng-device,bytes_per_sec=1k");
+	EXPECT_ERROR("-device: 'bytes_per_sec=-1': bytes_per_sec must be", "-kernel", "k",
+		     "-device", "virtio-rng-device,bytes_per_sec=-1");
+	EXPECT_ERROR("-device: virtio-blk-device: unknown property 'bytes_per_sec=4096'", "-kernel",
+		     "k", "-device", "virtio-blk-device,id=b,bytes_per_sec=4096");
 	EXPECT_ERROR("-device: 'id=': an id is", "-kernel", "k", "-device",
 		     "virtio-rng-device,id=");
 	EXPECT_ERROR("-device: 'id=a/b': an id is", "-kernel", "k", "-device",

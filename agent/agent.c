@@ -294,6 +294,11 @@ int agent_configure(struct agent *a, const char *run_dir, const char *cgroup_roo
 	return 0;
 }
 
+void agent_set_setup_hook(struct agent *a, void (*hook)(const char *container_id))
+{
+	a->setup_hook = hook;
+}
+
 static int loop_timeout(struct agent *a, int64_t now)
 {
 	int64_t next = proc_next_deadline(a);

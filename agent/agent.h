@@ -26,6 +26,12 @@ int agent_create(int control_fd, int stdio_fd, struct agent **out);
  */
 int agent_configure(struct agent *a, const char *run_dir, const char *cgroup_root);
 
+/*
+ * Tests only: hook runs in each CREATE's child after the agent let it go, before any of its
+ * set-up (a place to stall one container's set-up while the agent serves others).
+ */
+void agent_set_setup_hook(struct agent *a, void (*hook)(const char *container_id));
+
 /* Serve until SHUTDOWN (returns 0, everything killed and reaped) or a fatal error (< 0). */
 int agent_run(struct agent *a);
 void agent_destroy(struct agent *a);

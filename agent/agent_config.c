@@ -2,7 +2,7 @@
  * The container-level part of CREATE's config.json (runtime-spec config.md and
  * config-linux.md): linux.namespaces, hostname, domainname, linux.sysctl, linux.maskedPaths,
  * linux.readonlyPaths, root.readonly, linux.rootfsPropagation, linux.uidMappings and
- * gidMappings, linux.resources (agent_cgroup.c) and linux.seccomp (agent_seccomp.c), parsed
+ * gidMappings, linux.devices (agent_devices.c), linux.resources (agent_cgroup.c) and linux.seccomp (agent_seccomp.c), parsed
  * with yajl into a container_spec. root.path and mounts are the host's business: CREATE
  * carries the rootfs and the translated mounts as typed fields. Every error names its JSON
  * path, so the host can show it as is.
@@ -38,6 +38,14 @@ static const struct {
 	{ "cgroup", CLONE_NEWCGROUP },
 };
 
+bool ns_joined(const struct container_spec *cs, int type)
+{
+	for (int i = 0; i < cs->njoin; i++)
+		if (cs->join_type[i] == type)
+			return true;
+	return false;
+}
+
 static int config_namespaces(yajl_val lx, struct container_spec *cs, char *err, size_t err_len)
 {
 	static const char *ns_path[] = { "namespaces", NULL }, *type_path[] = { "type", NULL };
@@ -62,21 +70,14 @@ static int config_namespaces(yajl_val lx, struct container_spec *cs, char *err, 
 					   "linux.namespaces: %.40s: path must be absolute",
 					   t->u.string);
 		if (p && p->u.string[0]) {
-			/* Joined, not created: a pod's shared network, ipc or uts namespace. */
+			/* Joined, not created: a pod's namespaces, shared with its first container. */
 			int flag = ns_types[k].flag;
 
-			if (flag == CLONE_NEWPID || flag == CLONE_NEWNS || flag == CLONE_NEWUSER) {
-				snprintf(err, err_len,
-					 "config.json: linux.namespaces: joining the %s namespace "
-					 "at a "
-					 "path is not supported by this agent",
-					 t->u.string);
-				return -EOPNOTSUPP;
-			}
-			if (cs->njoin == SPEC_MAX_JOIN)
-				return config_fail(err, err_len,
-						   "linux.namespaces: %.40s: joined twice",
-						   t->u.string);
+			for (int j = 0; j < cs->njoin; j++)
+				if (cs->join_type[j] == flag)
+					return config_fail(err, err_len,
+							   "linux.namespaces: %.40s: joined twice",
+							   t->u.string);
 			if (!(cs->join_path[cs->njoin] = strdup(p->u.string)))
 				return -ENOMEM;
 			cs->join_type[cs->njoin++] = flag;
@@ -87,7 +88,27 @@ static int config_namespaces(yajl_val lx, struct container_spec *cs, char *err, 
 		else
 			cs->clone_flags |= ns_types[k].flag;
 	}
-	if (!(cs->clone_flags & CLONE_NEWNS))
+	for (int j = 0; j < cs->njoin; j++) {
+		int f = cs->join_type[j];
+
+		size_t k = 0;
+
+		while (k < ARRAY_SIZE(ns_types) - 1 && ns_types[k].flag != f)
+			k++;
+		if ((cs->clone_flags & f) || (f == CLONE_NEWCGROUP && cs->cgroup_ns))
+			return config_fail(err, err_len,
+					   "linux.namespaces: %s: both created and joined",
+					   ns_types[k].type);
+		if (f == CLONE_NEWUSER && (cs->clone_flags & CLONE_NEWPID)) {
+			/* Its proc could not be mounted: the pid ns would be the agent's userns's. */
+			snprintf(err, err_len,
+				 "config.json: linux.namespaces: a new pid namespace in a joined "
+				 "user namespace is not supported: join the pod's pid namespace "
+				 "too");
+			return -EOPNOTSUPP;
+		}
+	}
+	if (!(cs->clone_flags & CLONE_NEWNS) && !ns_joined(cs, CLONE_NEWNS))
 		return config_fail(err, err_len,
 				   "linux.namespaces: a mount namespace is required%s", "");
 	return 0;
@@ -222,14 +243,6 @@ static int config_string(yajl_val root, const char *key, char **out, char *err, 
 	return *out ? 0 : -ENOMEM;
 }
 
-static bool config_joins(const struct container_spec *cs, int type)
-{
-	for (int i = 0; i < cs->njoin; i++)
-		if (cs->join_type[i] == type)
-			return true;
-	return false;
-}
-
 static int config_from_tree(yajl_val root, struct container_spec *cs, char *err, size_t err_len)
 {
 	static const char *linux_path[] = { "linux", NULL };
@@ -249,10 +262,11 @@ static int config_from_tree(yajl_val root, struct container_spec *cs, char *err,
 	    (r = config_paths(lx, "readonlyPaths", &cs->readonly, err, err_len)) < 0 ||
 	    (r = config_propagation(lx, cs, err, err_len)) < 0 ||
 	    (r = config_id_maps(lx, "uidMappings", cs->uid_map, &cs->nuid_map, err, err_len)) < 0 ||
-	    (r = config_id_maps(lx, "gidMappings", cs->gid_map, &cs->ngid_map, err, err_len)) < 0)
+	    (r = config_id_maps(lx, "gidMappings", cs->gid_map, &cs->ngid_map, err, err_len)) < 0 ||
+	    (r = devices_parse(lx, cs, err, err_len)) < 0)
 		return r;
 	if ((cs->hostname || cs->domainname) && !(cs->clone_flags & CLONE_NEWUTS) &&
-	    !config_joins(cs, CLONE_NEWUTS))
+	    !ns_joined(cs, CLONE_NEWUTS))
 		return config_fail(err, err_len,
 				   "hostname: needs a uts namespace in linux.namespaces%s", "");
 	if ((cs->clone_flags & CLONE_NEWUSER) && (!cs->nuid_map || !cs->ngid_map))
@@ -311,5 +325,6 @@ void config_free(struct container_spec *cs)
 	seccomp_free(cs->seccomp);
 	for (int i = 0; i < cs->njoin; i++)
 		free(cs->join_path[i]);
+	devices_free(cs);
 	memset(cs, 0, sizeof(*cs));
 }

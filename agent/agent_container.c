@@ -3,17 +3,21 @@
  * id, holding the parsed container-level config (namespaces, seccomp filter, ... for its
  * EXECs), its rootfs mountpoint and its cgroup. It lives until the host acknowledges its
  * init's exit (ACK_EXIT) or the agent stops. Also here: the requests that act on a container
- * as a whole (UPDATE, STATS), the guest clock (SET_TIME), and OOM events: an inotify watch on
+ * as a whole (UPDATE, STATS), the guest clock (SET_TIME), fresh entropy for a cloned guest
+ * (ADD_ENTROPY), and OOM events: an inotify watch on
  * the cgroup's memory.events, EVENT_OOM whenever its oom_kill counter grows.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/random.h>
 #include <yajl/yajl_tree.h>
 
 #include "agent_internal.h"
@@ -176,5 +180,46 @@ void container_do_set_time(struct agent *a, struct ctl_conn *conn, const struct 
 	if (!a->dry_run && clock_settime(CLOCK_REALTIME, &ts) < 0)
 		return ctl_send_error(a, conn, m, errno, "SET_TIME: clock_settime: %s",
 				      strerror(errno));
+	reply_empty(a, conn, m);
+}
+
+/*
+ * ADD_ENTROPY: the host's random bytes into the guest's pool, credited with RNDADDENTROPY,
+ * then a CRNG reseed, so that clones restored from one snapshot stop sharing their RNG state. Without
+ * CAP_SYS_ADMIN (a native test as non-root) the bytes are still mixed in by a write,
+ * uncredited. The bytes are wiped from our memory afterwards.
+ */
+void container_do_add_entropy(struct agent *a, struct ctl_conn *conn, const struct agent_msg *m)
+{
+	const struct agent_add_entropy *e = &m->u.add_entropy;
+	uint32_t storage[(sizeof(struct rand_pool_info) + AGENT_MAX_ENTROPY) / 4 + 1];
+	struct rand_pool_info *info = (struct rand_pool_info *)storage;
+	int fd, r = 0;
+
+	if (e->data.n == 0 || e->data.n > AGENT_MAX_ENTROPY)
+		return ctl_send_error(a, conn, m, EINVAL, "ADD_ENTROPY: %u bytes: send 1 to %d",
+				      e->data.n, AGENT_MAX_ENTROPY);
+	if (a->dry_run)
+		return reply_empty(a, conn, m);
+	fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ctl_send_error(a, conn, m, errno, "ADD_ENTROPY: open /dev/urandom: %s",
+				      strerror(errno));
+	info->entropy_count = (int)e->data.n * 8;
+	info->buf_size = (int)e->data.n;
+	memcpy(info->buf, e->data.v, e->data.n);
+	if (ioctl(fd, RNDADDENTROPY, info) == 0) {
+		/* Use it now: the CRNG would otherwise reseed from the pool only later. */
+		if (ioctl(fd, RNDRESEEDCRNG) < 0)
+			r = errno;
+	} else if (errno != EPERM || write(fd, e->data.v, e->data.n) != (ssize_t)e->data.n) {
+		r = errno ? errno : EIO;
+	}
+	explicit_bzero(storage, sizeof(storage));
+	explicit_bzero(e->data.v, e->data.n);
+	close(fd);
+	if (r)
+		return ctl_send_error(a, conn, m, r, "ADD_ENTROPY: credit /dev/urandom: %s",
+				      strerror(r));
 	reply_empty(a, conn, m);
 }

@@ -134,14 +134,6 @@ static void reply_empty(struct agent *a, struct ctl_conn *c, const struct agent_
 	ctl_send(a, c, &r);
 }
 
-static void reply_pid(struct agent *a, struct ctl_conn *c, const struct agent_msg *req, pid_t pid)
-{
-	struct agent_msg r = { .type = req->type, .flags = AGENT_FLAG_REPLY, .id = req->id };
-
-	r.u.pid.pid = (uint32_t)pid;
-	ctl_send(a, c, &r);
-}
-
 static void do_hello(struct agent *a, struct ctl_conn *c, const struct agent_msg *m)
 {
 	struct agent_msg r = { .type = AGENT_HELLO, .flags = AGENT_FLAG_REPLY, .id = m->id };
@@ -198,10 +190,10 @@ static int create_check(const struct agent_create *cr, char *err, size_t err_len
 }
 
 /* CREATE: the container's config and its mounts, its directory and cgroup, then the init. */
-static int create_container(struct agent *a, const struct agent_create *cr,
-			    struct process_spec *spec, struct process **p, char *err,
-			    size_t err_len)
+static int create_container(struct agent *a, struct ctl_conn *conn, const struct agent_msg *m,
+			    struct process_spec *spec, char *err, size_t err_len)
 {
+	const struct agent_create *cr = &m->u.create;
 	struct spawn_request req = { .spec = spec, .create = true, .create_req = cr };
 	struct container *c;
 	int r = create_check(cr, err, err_len);
@@ -214,6 +206,7 @@ static int create_container(struct agent *a, const struct agent_create *cr,
 		return -ENOMEM;
 	}
 	req.c = c;
+	req.hook = a->setup_hook;
 	r = config_parse(cr->oci_config, &c->spec, err, err_len);
 	for (uint32_t i = 0; r == 0 && i < cr->mounts.n; i++, req.nmounts++)
 		r = mount_parse(&cr->mounts.v[i], &req.mounts[i], err, err_len);
@@ -225,19 +218,16 @@ static int create_container(struct agent *a, const struct agent_create *cr,
 		r = setup_container_dir(a, c->id, &c->rootfs_dir, err, err_len);
 	if (r == 0)
 		r = cgroup_create(a, c, err, err_len);
+	/* The child has its own copy of the request: the reply follows when it is set up. */
 	if (r == 0)
-		r = proc_spawn(a, &req, "", cr->stdio, p, err, err_len);
+		r = proc_spawn(a, &req, "", cr->stdio, conn, m, err, err_len);
 	mount_spec_free(req.mounts, req.nmounts);
-	if (r < 0) {
+	if (r < 0)
 		container_free(a, c);
-		return r;
-	}
-	c->init_pid = (*p)->pid;
-	container_watch_oom(a, c);
-	return 0;
+	return r;
 }
 
-/* CREATE and EXEC: parse the process, check limits, spawn. */
+/* CREATE and EXEC: parse the process, check limits, spawn; the reply comes when it is set up. */
 static void do_spawn(struct agent *a, struct ctl_conn *c, const struct agent_msg *m)
 {
 	bool create = m->type == AGENT_CREATE;
@@ -245,7 +235,7 @@ static void do_spawn(struct agent *a, struct ctl_conn *c, const struct agent_msg
 	const char *eid = create ? "" : m->u.exec.exec_id;
 	uint32_t stdio = create ? m->u.create.stdio : m->u.exec.stdio;
 	struct process_spec spec;
-	struct process *p, *init = proc_find(a, cid, "");
+	struct process *init = proc_find(a, cid, "");
 	char err[AGENT_MAX_ERROR_MSG] = "";
 	int r;
 
@@ -260,6 +250,8 @@ static void do_spawn(struct agent *a, struct ctl_conn *c, const struct agent_msg
 				      cid, eid);
 	if (!create && (!container_find(a, cid) || !init))
 		return ctl_send_error(a, c, m, ENOENT, "EXEC: no container %s", cid);
+	if (!create && init->state == PROC_SETUP)
+		return ctl_send_error(a, c, m, EBUSY, "EXEC: container %s is being set up", cid);
 	if (!create && init->state != PROC_RUNNING && init->state != PROC_CREATED)
 		return ctl_send_error(a, c, m, ESRCH, "EXEC: container %s is not running", cid);
 	if (a->nexits >= AGENT_MAX_EXITS)
@@ -268,34 +260,34 @@ static void do_spawn(struct agent *a, struct ctl_conn *c, const struct agent_msg
 	r = spec_parse_process(create ? m->u.create.oci_config : m->u.exec.process, create, &spec,
 			       err, sizeof(err));
 	if (r == 0 && create) {
-		r = create_container(a, &m->u.create, &spec, &p, err, sizeof(err));
+		r = create_container(a, c, m, &spec, err, sizeof(err));
 	} else if (r == 0) {
 		struct spawn_request req = { .c = container_find(a, cid), .spec = &spec };
 
-		r = proc_spawn(a, &req, eid, stdio, &p, err, sizeof(err));
+		r = proc_spawn(a, &req, eid, stdio, c, m, err, sizeof(err));
 	}
 	spec_free(&spec);
 	if (r < 0)
-		return ctl_send_error(a, c, m, -r, "%s", err[0] ? err : strerror(-r));
-	reply_pid(a, c, m, p->pid);
+		ctl_send_error(a, c, m, -r, "%s", err[0] ? err : strerror(-r));
 }
 
 static void do_start(struct agent *a, struct ctl_conn *c, const struct agent_msg *m)
 {
 	struct process *p = proc_find(a, m->u.container.container_id, "");
+	int r;
 
 	if (!p)
 		return ctl_send_error(a, c, m, ENOENT, "START: no container %s",
 				      m->u.container.container_id);
+	if (p->state == PROC_SETUP)
+		return ctl_send_error(a, c, m, EBUSY, "START: %s is still being set up",
+				      m->u.container.container_id);
 	if (p->state != PROC_CREATED)
 		return ctl_send_error(a, c, m, EALREADY, "START: %s already started",
 				      m->u.container.container_id);
-	char err[AGENT_MAX_ERROR_MSG] = "";
-	int r = proc_start(a, p, err, sizeof(err));
-
+	r = proc_start(a, p, c, m);
 	if (r < 0)
-		return ctl_send_error(a, c, m, -r, "%s", err[0] ? err : strerror(-r));
-	reply_empty(a, c, m);
+		return ctl_send_error(a, c, m, -r, "START: %s", strerror(-r));
 }
 
 static void do_signal(struct agent *a, struct ctl_conn *c, const struct agent_msg *m)
@@ -336,9 +328,10 @@ static void do_wait(struct agent *a, struct ctl_conn *c, const struct agent_msg 
 	struct agent_msg r = { .type = AGENT_WAIT, .flags = AGENT_FLAG_REPLY, .id = m->id };
 	struct waiter *w;
 
-	if (!p)
-		return ctl_send_error(a, c, m, ENOENT, "WAIT: no process %s/%s",
-				      m->u.process.container_id, m->u.process.exec_id);
+	if (!p || p->state == PROC_SETUP)
+		return ctl_send_error(a, c, m, ENOENT, "WAIT: no process %s/%s%s",
+				      m->u.process.container_id, m->u.process.exec_id,
+				      p ? " yet: it is being set up" : "");
 	if (p->state == PROC_EXITED) {
 		r.u.exit = p->exit;
 		return ctl_send(a, c, &r);
@@ -421,10 +414,14 @@ static void do_delete(struct agent *a, struct ctl_conn *c, const struct agent_ms
 		if (strcmp(p->container_id, cid))
 			continue;
 		any = true;
-		if (p->state == PROC_CREATED || p->state == PROC_RUNNING) {
+		if (p->state == PROC_CREATED || p->state == PROC_RUNNING ||
+		    p->state == PROC_SETUP) {
 			running = true;
-			if (m->u.del.flags & AGENT_DELETE_FORCE)
+			/* FORCE during a set-up: its request fails as the child dies. */
+			if ((m->u.del.flags & AGENT_DELETE_FORCE) && p->pid > 0)
 				kill(p->pid, SIGKILL);
+			if ((m->u.del.flags & AGENT_DELETE_FORCE) && p->helper > 0)
+				kill(p->helper, SIGKILL);
 		}
 	}
 	/* FORCE: also what the container's processes started, every process of its cgroup. */
@@ -479,6 +476,8 @@ static void ctl_dispatch(struct agent *a, struct ctl_conn *c, const struct agent
 		return container_do_update(a, c, m);
 	case AGENT_SET_TIME:
 		return container_do_set_time(a, c, m);
+	case AGENT_ADD_ENTROPY:
+		return container_do_add_entropy(a, c, m);
 	case AGENT_SHUTDOWN:
 		reply_empty(a, c, m);
 		a->shutdown = true;

@@ -120,8 +120,15 @@ struct id_map {
 	uint32_t inside, outside, size;
 };
 
-#define SPEC_MAX_JOIN	 4
+#define SPEC_MAX_JOIN	 7
 #define SPEC_MAX_ID_MAPS 5 /* what the kernel takes in one uid_map write (since 4.15: 340) */
+
+/* A node of linux.devices. */
+struct device_spec {
+	char *path;	   /* under /dev/ */
+	unsigned int type; /* S_IFCHR, S_IFBLK or S_IFIFO */
+	uint32_t major, minor, mode, uid, gid;
+};
 
 /* The container-level parts of config.json ("linux", "root", "hostname"). */
 struct container_spec {
@@ -136,9 +143,11 @@ struct container_spec {
 	unsigned int nuid_map, ngid_map;
 	struct cgroup_limits limits;
 	void *seccomp;			/* a libseccomp filter (scmp_filter_ctx), NULL for none */
-	char *join_path[SPEC_MAX_JOIN]; /* namespaces joined by path (network, ipc, uts, cgroup) */
+	char *join_path[SPEC_MAX_JOIN]; /* namespaces joined by path (a pod's) */
 	int join_type[SPEC_MAX_JOIN];
 	int njoin;
+	struct device_spec *devices; /* linux.devices */
+	size_t ndevices;
 };
 
 /* A mount of CREATE's list, its options parsed as runc does. */
@@ -164,6 +173,7 @@ struct container {
 };
 
 enum process_state {
+	PROC_SETUP, /* CREATE or EXEC: the child is being set up, the reply waits for it */
 	PROC_CREATED,
 	PROC_RUNNING,
 	PROC_REAPED,
@@ -175,8 +185,22 @@ struct process {
 	char *container_id, *exec_id;
 	pid_t pid;
 	enum process_state state;
-	int start_fd;  /* CREATE: the child execs when this pipe is written or closed */
-	int report_fd; /* CREATE: until START, where the child says why its exec failed */
+	int start_fd;  /* the child execs when this pipe is written (closed: it exits) */
+	int report_fd; /* the child's reports: set-up, then until START why its exec failed */
+	/* While a reply waits on the report pipe (CREATE, EXEC, START): agent_proc.c */
+	struct agent_watch report_w; /* fd: report_fd, watched while reply_conn is set */
+	uint32_t report_events;
+	struct ctl_conn *reply_conn; /* NULL: nobody waits, or the host went away */
+	uint32_t reply_id;
+	uint16_t reply_type;
+	bool reply_pending;
+	char report_buf[AGENT_MAX_ERROR_MSG + 8];
+	size_t report_have;
+	bool ready;	   /* 'R' seen: set up (CREATE), or waiting for go (EXEC) */
+	pid_t helper;	   /* EXEC: the helper that clones the process, until reaped */
+	bool setup_reaped; /* PROC_SETUP: the process was reaped, with setup_status */
+	int setup_status;
+	int64_t setup_deadline_ms; /* reply_pending: the 120 s bound */
 	int pty_master;
 	struct relay
 		*relays[AGENT_STREAM_NR]; /* indexed by stream; pty uses [PTY] out, [STDIN] in */
@@ -203,6 +227,7 @@ struct agent {
 	char *cgroup_root; /* container cgroups: CGROUP_ROOT/<container id> */
 	bool cgroup_ready; /* cgroup_root exists with its controllers enabled */
 	bool dry_run;	   /* the fuzz target: parse and answer, never start, mount or set time */
+	void (*setup_hook)(const char *container_id); /* tests: a stall point in CREATE's child */
 };
 
 /* agent_setup.c: fork the process of CREATE or EXEC and set it up in the child */
@@ -213,6 +238,7 @@ struct spawn_request {
 	const struct agent_create *create_req; /* CREATE: rootfs and mounts */
 	struct mount_spec *mounts;
 	size_t nmounts;
+	void (*hook)(const char *container_id); /* agent_set_setup_hook() */
 };
 /* The fds a child gets (-1: /dev/null) and the agent's ends of them. */
 struct child_io {
@@ -239,9 +265,14 @@ void ctl_broadcast(struct agent *a, const struct agent_msg *m);
 void ctl_close_all(struct agent *a);
 
 /* agent_proc.c */
+/*
+ * CREATE, EXEC and START answer m on conn once the child reports (asynchronously, from the
+ * loop): 0 when that reply is pending, or -errno with err for an immediate error reply.
+ */
 int proc_spawn(struct agent *a, const struct spawn_request *req, const char *eid, uint32_t stdio,
-	       struct process **out, char *err, size_t err_len);
-int proc_start(struct agent *a, struct process *p, char *err, size_t err_len);
+	       struct ctl_conn *conn, const struct agent_msg *m, char *err, size_t err_len);
+int proc_start(struct agent *a, struct process *p, struct ctl_conn *conn,
+	       const struct agent_msg *m);
 struct process *proc_find(struct agent *a, const char *cid, const char *eid);
 void proc_reap_all(struct agent *a);
 void proc_check_report(struct agent *a, struct process *p);
@@ -252,21 +283,43 @@ void proc_forget_conn(struct agent *a, struct ctl_conn *c);
 void proc_kill_all(struct agent *a);
 int proc_ps(struct agent *a, const char *cid, struct agent_ps *out);
 
+#define SETUP_TIMEOUT_MS 120000 /* the guest kernel is slow: mounts can take seconds */
+
+/* Fork the child (CREATE: the init, *pid; EXEC: the helper, *pid) and let it go; *report. */
 int setup_spawn(struct agent *a, const struct spawn_request *req, const struct child_io *io,
 		int start_fd, pid_t *pid, int *report, char *err, size_t err_len);
+#define REPORT_E_HDR 7 /* a failure report: 'E', int32 errno, uint16 length, the message */
+/* An 'E' report at buf: 1 while incomplete, else -errno with its message in err. */
+int setup_report_error(const char *buf, size_t have, bool eof, char *err, size_t err_len);
+/* The report bytes so far (eof: closed): 1 needs more, 0 finished, -errno with err failed. */
+int setup_report_parse(struct process *p, bool eof, char *err, size_t err_len);
 int setup_container_dir(struct agent *a, const char *cid, char **out, char *err, size_t err_len);
 
 /* agent_mount.c: in the container's child, before it runs anything of the container's */
 int mount_parse(const struct agent_mount *m, struct mount_spec *out, char *err, size_t err_len);
 void mount_spec_free(struct mount_spec *m, size_t n);
 int mount_rootfs(const struct agent_create *req, const char *dir, char *err, size_t err_len);
-int mount_all(const char *root, const struct mount_spec *m, size_t n, const char *console,
-	      char *err, size_t err_len);
+int mount_all(const char *root, const struct mount_spec *m, size_t n,
+	      const struct container_spec *cs, const char *console, char *err, size_t err_len);
+/* mkdir -p path inside root (RESOLVE_IN_ROOT; the last component a file if is_file): O_PATH fd */
+int mount_create_in_root(int root, const char *path, bool is_file);
+
+/* agent_devices.c: linux.devices */
+int devices_parse(const void *yajl_linux, struct container_spec *cs, char *err, size_t err_len);
+void devices_free(struct container_spec *cs);
+int devices_create(int root, const struct container_spec *cs, char *err, size_t err_len);
 int mount_pivot(const char *root, const struct container_spec *cs, char *err, size_t err_len);
 
 /* agent_config.c: the container-level config (CREATE's config.json) */
 int config_parse(const char *json, struct container_spec *out, char *err, size_t err_len);
+bool ns_joined(const struct container_spec *cs, int type); /* type joined by path */
 void config_free(struct container_spec *cs);
+
+/* agent_passwd.c: HOME from the container's /etc/passwd (in the child, after the pivot) */
+#define PATH_MAX_HOME 4096
+int passwd_home_parse(const char *buf, size_t len, uint32_t uid, char *out, size_t out_len);
+int passwd_home(const char *path, uint32_t uid, char *out, size_t out_len);
+char **passwd_env_with_home(char **env, uint32_t uid);
 
 /* agent_seccomp.c */
 int seccomp_parse(const void *yajl_seccomp, void **out, char *err, size_t err_len);
@@ -292,6 +345,7 @@ void container_free(struct agent *a, struct container *c);
 void container_do_update(struct agent *a, struct ctl_conn *conn, const struct agent_msg *m);
 void container_do_stats(struct agent *a, struct ctl_conn *conn, const struct agent_msg *m);
 void container_do_set_time(struct agent *a, struct ctl_conn *conn, const struct agent_msg *m);
+void container_do_add_entropy(struct agent *a, struct ctl_conn *conn, const struct agent_msg *m);
 uint64_t container_oom_kills(struct agent *a, const char *cid);
 void container_watch_oom(struct agent *a, struct container *c);
 

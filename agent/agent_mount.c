@@ -355,8 +355,13 @@ static bool has_target(const struct mount_spec *m, size_t n, const char *target)
 	return false;
 }
 
-int mount_all(const char *root_dir, const struct mount_spec *m, size_t n, const char *console,
-	      char *err, size_t err_len)
+int mount_create_in_root(int root, const char *path, bool is_file)
+{
+	return create_in_root(root, path, is_file);
+}
+
+int mount_all(const char *root_dir, const struct mount_spec *m, size_t n,
+	      const struct container_spec *cs, const char *console, char *err, size_t err_len)
 {
 	struct mount_spec tty = { console, "/dev/console", "bind", MS_BIND, 0, true, false, NULL };
 	static const struct mount_spec dev_mounts[] = {
@@ -378,6 +383,9 @@ int mount_all(const char *root_dir, const struct mount_spec *m, size_t n, const 
 				r = mount_one(root, &dev_mounts[i], err, err_len);
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = mount_one(root, &m[i], err, err_len);
+	/* linux.devices first: a listed node wins over our default of the same name. */
+	if (r == 0)
+		r = devices_create(root, cs, err, err_len);
 	if (r == 0)
 		r = dev_populate(root, err, err_len);
 	/* A terminal is also the container's /dev/console, as runc does it. */

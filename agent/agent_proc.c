@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -143,7 +144,7 @@ static struct process *proc_new(struct agent *a, const char *cid, const char *ei
 		return NULL;
 	p->container_id = strdup(cid);
 	p->exec_id = strdup(eid);
-	p->start_fd = p->pty_master = p->report_fd = -1;
+	p->start_fd = p->pty_master = p->report_fd = p->helper = -1;
 	if (!p->container_id || !p->exec_id) {
 		free(p->container_id);
 		free(p->exec_id);
@@ -155,36 +156,197 @@ static struct process *proc_new(struct agent *a, const char *cid, const char *ei
 	return p;
 }
 
+static bool conn_alive(struct agent *a, struct ctl_conn *c)
+{
+	for (unsigned int i = 0; i < AGENT_MAX_CONTROL; i++)
+		if (c && a->ctl[i] == c)
+			return true;
+	return false;
+}
+
+static void report_ready(struct agent *a, struct agent_watch *w, uint32_t events);
+
+/* The reply to m waits on p's report pipe, at most SETUP_TIMEOUT_MS. */
+static int proc_await(struct agent *a, struct process *p, struct ctl_conn *conn,
+		      const struct agent_msg *m)
+{
+	p->report_w = (struct agent_watch){ p->report_fd, report_ready };
+	p->reply_conn = conn;
+	p->reply_id = m->id;
+	p->reply_type = m->type;
+	p->reply_pending = true;
+	p->setup_deadline_ms = agent_now_ms() + SETUP_TIMEOUT_MS;
+	return agent_watch_set(a, &p->report_w, EPOLLIN, &p->report_events);
+}
+
+static void proc_reply(struct agent *a, struct process *p, int r, const char *err)
+{
+	struct agent_msg m = { .type = p->reply_type,
+			       .flags = AGENT_FLAG_REPLY,
+			       .id = p->reply_id };
+
+	p->reply_pending = false;
+	agent_watch_del(a, &p->report_w, &p->report_events);
+	if (!conn_alive(a, p->reply_conn))
+		return;
+	if (r < 0)
+		return ctl_send_error(a, p->reply_conn, &m, -r, "%s", err[0] ? err : strerror(-r));
+	if (m.type != AGENT_START)
+		m.u.pid.pid = (uint32_t)p->pid;
+	ctl_send(a, p->reply_conn, &m);
+}
+
+/* Kill what a failed or timed-out set-up left running; the zombies go to proc_reap_all. */
+static void setup_kill(struct process *p)
+{
+	if (p->helper > 0) {
+		kill(p->helper, SIGKILL);
+		waitpid(p->helper, NULL, 0);
+		p->helper = -1;
+	}
+	/* CREATE's init (EXEC's process reports its own failure and exits by itself). */
+	if (p->pid > 0 && !p->setup_reaped && !p->exec_id[0]) {
+		kill(p->pid, SIGKILL);
+		waitpid(p->pid, NULL, 0);
+	}
+}
+
+static void proc_exited(struct agent *a, struct process *p, int status);
+
+/* The set-up of CREATE or EXEC ended: r < 0 with err, the request's error reply. */
+static void setup_done(struct agent *a, struct process *p, int r, const char *err)
+{
+	struct container *c = container_find(a, p->container_id);
+	bool create = !p->exec_id[0];
+
+	if (r < 0) {
+		if (r == -ETIMEDOUT && p->pid > 0 && !create && !p->setup_reaped) {
+			kill(p->pid, SIGKILL); /* stuck in its own set-up */
+			waitpid(p->pid, NULL, 0);
+		}
+		setup_kill(p);
+		proc_reply(a, p, r, err);
+		proc_free(a, p); /* never ran: no exit record */
+		if (create && c)
+			container_free(a, c);
+		return;
+	}
+	proc_reply(a, p, 0, "");
+	if (create) {
+		p->state = PROC_CREATED;
+		if (c) {
+			c->init_pid = p->pid;
+			container_watch_oom(a, c);
+		}
+		return; /* the report pipe stays for START */
+	}
+	close(p->report_fd);
+	p->report_fd = -1;
+	p->state = PROC_RUNNING;
+	if (p->setup_reaped)
+		proc_exited(a, p, p->setup_status);
+}
+
+/* START's reply: the pipe closed on execve, or 'E' and why the exec failed. */
+static void start_done(struct agent *a, struct process *p, bool timed_out)
+{
+	char err[AGENT_MAX_ERROR_MSG] = "";
+	int r = 0;
+
+	if (!timed_out && p->report_have && p->report_buf[0] == 'E' &&
+	    setup_report_error(p->report_buf, p->report_have, true, err, sizeof(err)) < 0)
+		r = -ENOEXEC;
+	proc_reply(a, p, r, err); /* a slow exec (timed out) is no failure */
+	close(p->report_fd);
+	p->report_fd = -1;
+}
+
+static void report_ready(struct agent *a, struct agent_watch *w, uint32_t events)
+{
+	struct process *p = container_of(w, struct process, report_w);
+	size_t cap = sizeof(p->report_buf) - 1;
+	char err[AGENT_MAX_ERROR_MSG] = "";
+	bool eof = false;
+	int r;
+
+	(void)events;
+	for (;;) {
+		ssize_t n =
+			read(p->report_fd, p->report_buf + p->report_have, cap - p->report_have);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			eof = true;
+			break;
+		}
+		p->report_have += (size_t)n;
+		if (p->report_have == cap) {
+			eof = true; /* a report this long is complete, or garbage */
+			break;
+		}
+	}
+	if (p->state != PROC_SETUP) {
+		if (eof)
+			start_done(a, p, false);
+		return;
+	}
+	r = setup_report_parse(p, eof, err, sizeof(err));
+	/* EXEC: the process is ready and the agent knows its pid: let it exec. */
+	if (r == 1 && p->exec_id[0] && p->ready && p->pid > 0 && p->start_fd >= 0) {
+		if (write(p->start_fd, "g", 1) != 1) {
+			r = -errno;
+			snprintf(err, sizeof(err), "EXEC: let the process go: %s", strerror(errno));
+		}
+		close(p->start_fd);
+		p->start_fd = -1;
+	}
+	if (r <= 0)
+		setup_done(a, p, r, err);
+}
+
 int proc_spawn(struct agent *a, const struct spawn_request *req, const char *eid, uint32_t stdio,
-	       struct process **out, char *err, size_t err_len)
+	       struct ctl_conn *conn, const struct agent_msg *m, char *err, size_t err_len)
 {
 	struct child_io io = { { -1, -1, -1 }, { -1, -1, -1 }, -1, -1, "" };
 	const char *cid = req->c->id;
 	int start[2] = { -1, -1 };
 	struct process *p;
+	pid_t pid = -1;
 	int r = check_streams(a, cid, eid, stdio, req->spec->terminal, err, err_len);
 
 	if (r < 0)
 		return r;
-	if ((r = io_open(&io, stdio, req->spec)) < 0 ||
-	    (req->create && pipe2(start, O_CLOEXEC) < 0) || !(p = proc_new(a, cid, eid))) {
+	if ((r = io_open(&io, stdio, req->spec)) < 0 || pipe2(start, O_CLOEXEC) < 0 ||
+	    !(p = proc_new(a, cid, eid))) {
 		r = r < 0 ? r : -errno ? -errno : -ENOMEM;
 		goto out;
 	}
-	r = setup_spawn(a, req, &io, start[0], &p->pid, req->create ? &p->report_fd : NULL, err,
-			err_len);
+	r = setup_spawn(a, req, &io, start[0], &pid, &p->report_fd, err, err_len);
 	if (r < 0) {
 		proc_free(a, p); /* never ran: no exit record */
 		goto out;
 	}
-	p->state = req->create ? PROC_CREATED : PROC_RUNNING;
+	p->state = PROC_SETUP;
+	if (req->create)
+		p->pid = pid;
+	else
+		p->helper = pid;
+	fcntl(p->report_fd, F_SETFL, O_NONBLOCK);
 	p->oom_kills_at_start = req->c->cgroup ? cgroup_oom_kills(req->c->cgroup) : 0;
 	p->start_fd = start[1];
 	start[1] = -1;
-	r = proc_relays(a, p, &io, stdio);
+	if ((r = proc_relays(a, p, &io, stdio)) == 0)
+		r = proc_await(a, p, conn, m);
 	p->pty_master = io.pty_master;
 	io.pty_master = -1;
-	*out = p;
+	if (r < 0) {
+		snprintf(err, err_len, "%s: %s", agent_type_name(m->type), strerror(-r));
+		setup_kill(p);
+		proc_free(a, p);
+	}
 out:
 	io_close(&io);
 	for (int i = 0; i < 2; i++)
@@ -193,30 +355,16 @@ out:
 	return r;
 }
 
-/* START: let the init exec, and report a failed exec as START's error. */
-int proc_start(struct agent *a, struct process *p, char *err, size_t err_len)
+/* START: let the init exec; a failed exec is START's error, once the pipe says so. */
+int proc_start(struct agent *a, struct process *p, struct ctl_conn *conn, const struct agent_msg *m)
 {
-	struct pollfd pfd = { p->report_fd, POLLIN, 0 };
-	ssize_t n = 0;
-
-	(void)a;
 	if (write(p->start_fd, "g", 1) != 1)
 		return -errno;
 	close(p->start_fd);
 	p->start_fd = -1;
 	p->state = PROC_RUNNING;
-	/* execve closes the pipe; bounded, so a slow exec never holds the loop for long. */
-	if (p->report_fd >= 0 && poll(&pfd, 1, 10000) == 1)
-		n = read(p->report_fd, err, err_len - 1);
-	if (p->report_fd >= 0)
-		close(p->report_fd);
-	p->report_fd = -1;
-	if (n > 5 && err[0] == 'E') {
-		memmove(err, err + 5, (size_t)n - 5);
-		err[n - 5] = '\0';
-		return -ENOEXEC;
-	}
-	return 0;
+	p->report_have = 0;
+	return proc_await(a, p, conn, m);
 }
 
 static bool output_done(const struct process *p)
@@ -227,14 +375,6 @@ static bool output_done(const struct process *p)
 		if (p->relays[out[i]] && !p->relays[out[i]]->done)
 			return false;
 	return true;
-}
-
-static bool conn_alive(struct agent *a, struct ctl_conn *c)
-{
-	for (unsigned int i = 0; i < AGENT_MAX_CONTROL; i++)
-		if (a->ctl[i] == c)
-			return true;
-	return false;
 }
 
 /* The record becomes visible: EVENT_EXIT to every host, and the held WAITs answered. */
@@ -270,18 +410,36 @@ void proc_check_report(struct agent *a, struct process *p)
 
 void proc_report_due(struct agent *a, int64_t now)
 {
-	for (struct process *p = a->procs; p; p = p->next)
+	struct process *next;
+
+	for (struct process *p = a->procs; p; p = next) {
+		char err[64];
+
+		next = p->next; /* a timed-out set-up frees p */
 		if (p->state == PROC_REAPED && p->report_deadline_ms <= now)
 			proc_report(a, p);
+		if (!p->reply_pending || p->setup_deadline_ms > now)
+			continue;
+		if (p->state != PROC_SETUP) {
+			start_done(a, p, true);
+			continue;
+		}
+		snprintf(err, sizeof(err), "container set-up did not finish in %d s",
+			 SETUP_TIMEOUT_MS / 1000);
+		setup_done(a, p, -ETIMEDOUT, err);
+	}
 }
 
 int64_t proc_next_deadline(struct agent *a)
 {
 	int64_t next = -1;
 
-	for (struct process *p = a->procs; p; p = p->next)
+	for (struct process *p = a->procs; p; p = p->next) {
 		if (p->state == PROC_REAPED && (next < 0 || p->report_deadline_ms < next))
 			next = p->report_deadline_ms;
+		if (p->reply_pending && (next < 0 || p->setup_deadline_ms < next))
+			next = p->setup_deadline_ms;
+	}
 	return next;
 }
 
@@ -302,6 +460,18 @@ static void proc_record(struct process *p, int status)
 	p->exit.exited_at_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static void proc_exited(struct agent *a, struct process *p, int status)
+{
+	proc_record(p, status);
+	/* SIGKILLed while the OOM killer killed in its cgroup: that was it. */
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
+	    container_oom_kills(a, p->container_id) > p->oom_kills_at_start)
+		p->exit.flags |= AGENT_EXIT_OOM;
+	p->state = PROC_REAPED;
+	p->report_deadline_ms = agent_now_ms() + AGENT_EXIT_GRACE_MS;
+	proc_check_report(a, p);
+}
+
 void proc_reap_all(struct agent *a)
 {
 	int status;
@@ -311,18 +481,21 @@ void proc_reap_all(struct agent *a)
 		struct process *p = a->procs;
 
 		while (p &&
-		       !(p->pid == pid && (p->state == PROC_RUNNING || p->state == PROC_CREATED)))
+		       !(p->pid == pid && (p->state == PROC_RUNNING || p->state == PROC_CREATED ||
+					   p->state == PROC_SETUP)) &&
+		       !(p->helper == pid && p->state == PROC_SETUP))
 			p = p->next;
 		if (!p)
 			continue; /* not ours to report: a grandchild, reaped as PID 1 must */
-		proc_record(p, status);
-		/* SIGKILLed while the OOM killer killed in its cgroup: that was it. */
-		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
-		    container_oom_kills(a, p->container_id) > p->oom_kills_at_start)
-			p->exit.flags |= AGENT_EXIT_OOM;
-		p->state = PROC_REAPED;
-		p->report_deadline_ms = agent_now_ms() + AGENT_EXIT_GRACE_MS;
-		proc_check_report(a, p);
+		if (p->helper == pid) {
+			p->helper = -1; /* EXEC's helper: done once it reported the pid */
+		} else if (p->state == PROC_SETUP) {
+			/* Reported when the set-up ends: as an exit, or not at all if it failed. */
+			p->setup_reaped = true;
+			p->setup_status = status;
+		} else {
+			proc_exited(a, p, status);
+		}
 	}
 }
 
@@ -335,6 +508,9 @@ void proc_forget_conn(struct agent *a, struct ctl_conn *c)
 			if (p->waiters[i].c != c)
 				p->waiters[j++] = p->waiters[i];
 		p->nwaiters = j;
+		if (p->reply_conn == c)
+			p->reply_conn =
+				NULL; /* the set-up goes on; its reply has nobody to go to */
 	}
 }
 
@@ -350,6 +526,7 @@ void proc_free(struct agent *a, struct process *p)
 		relay_free(a, p->relays[i]);
 	if (p->start_fd >= 0)
 		close(p->start_fd);
+	agent_watch_del(a, &p->report_w, &p->report_events);
 	if (p->report_fd >= 0)
 		close(p->report_fd);
 	if (p->pty_master >= 0)
@@ -365,6 +542,12 @@ void proc_free(struct agent *a, struct process *p)
 void proc_kill_all(struct agent *a)
 {
 	for (struct process *p = a->procs; p; p = p->next) {
+		if (p->state == PROC_SETUP) {
+			bool alive = p->exec_id[0] && p->pid > 0 && !p->setup_reaped;
+
+			setup_kill(p); /* CREATE's init, EXEC's helper */
+			p->state = alive ? PROC_RUNNING : PROC_REAPED; /* EXEC's process: below */
+		}
 		if (p->state != PROC_RUNNING && p->state != PROC_CREATED)
 			continue;
 		kill(p->pid, SIGKILL);

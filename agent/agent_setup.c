@@ -7,11 +7,13 @@
  * maps), then lets it go on with one byte on a sync pipe.
  *
  * The child reports back on a CLOEXEC pipe: 'P' and a pid (EXEC's helper: the process it
- * cloned), 'R' (CREATE: set up, waiting for START), or 'E' and a message naming the step and
- * the OCI field ("mount proc on /proc: No such file or directory"), after which it exits. A
- * successful execve closes the pipe. The agent waits for that answer, bounded by
- * SETUP_TIMEOUT_MS, and kills the child if it never comes: a set-up failure is the request's
- * error reply, never a hang.
+ * cloned), 'R' (set up: CREATE's init waits for START, EXEC's process for the agent's go once
+ * it knows the pid, so it cannot exit unnoticed), or 'E' and a message naming the step and the
+ * OCI field ("mount proc on /proc: No such file or directory"), after which it exits. A
+ * successful execve closes the pipe. The agent does not wait for that answer: the pipe joins
+ * its epoll loop (agent_proc.c) and the request is answered when the answer comes, or after
+ * SETUP_TIMEOUT_MS with the child killed: a set-up failure is the request's error reply, never
+ * a hang, and a slow set-up never holds up other requests.
  *
  * Order in the child (as runc): namespaces, stdio, hostname, oom_score_adj, the filesystem
  * (agent_mount.c), sysctl, rlimits, then the bounding set, the ids (additionalGids, gid,
@@ -40,26 +42,26 @@
 
 #include "agent_internal.h"
 
-#define SETUP_TIMEOUT_MS 120000 /* the guest kernel is slow: mounts can take seconds */
-
 extern char **environ;
 
-/* In the child: report why it failed ('E', errno as 4 bytes, the message), and exit. */
+/* In the child: report why it failed ('E', errno, length, the message), and exit. */
 static _Noreturn _printf_(2, 3) void child_fail(int report, const char *fmt, ...)
 {
-	char msg[AGENT_MAX_ERROR_MSG];
+	char msg[REPORT_E_HDR + AGENT_MAX_ERROR_MSG];
 	int32_t e = errno > 0 && errno < 4096 ? errno : EINVAL;
+	uint16_t len;
 	va_list ap;
 	int n;
 
 	msg[0] = 'E';
 	memcpy(msg + 1, &e, sizeof(e));
 	va_start(ap, fmt);
-	n = vsnprintf(msg + 5, sizeof(msg) - 5, fmt, ap);
+	n = vsnprintf(msg + REPORT_E_HDR, AGENT_MAX_ERROR_MSG, fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof(msg) - 6)
-		n = (int)sizeof(msg) - 6;
-	if (write(report, msg, (size_t)n + 5) < 0)
+	len = (uint16_t)(n < 0 ? 0 : n > AGENT_MAX_ERROR_MSG - 1 ? AGENT_MAX_ERROR_MSG - 1 : n);
+	memcpy(msg + 5, &len, sizeof(len));
+	/* One write, under PIPE_BUF: atomic, never interleaved with the helper's 'P'. */
+	if (write(report, msg, REPORT_E_HDR + (size_t)len) < 0)
 		_exit(126);
 	_exit(127);
 }
@@ -221,6 +223,8 @@ static _Noreturn void child_process(int report, const struct process_spec *spec,
 				    int start_fd)
 {
 	bool late_seccomp = spec->no_new_privs || keeps_sys_admin(spec);
+	/* As runc: HOME from the container's /etc/passwd if the env has none (no NSS). */
+	char **env = passwd_env_with_home(spec->env, spec->has_user ? spec->uid : 0);
 	char go;
 
 	child_rlimits(report, spec);
@@ -245,7 +249,7 @@ static _Noreturn void child_process(int report, const struct process_spec *spec,
 		if (r < 0)
 			child_fail(report, "linux.seccomp: load the filter: %s", strerror(-r));
 	}
-	environ = spec->env;
+	environ = env;
 	signal(SIGPIPE, SIG_DFL);
 	execvp(spec->args[0], spec->args);
 	signal(SIGPIPE, SIG_IGN);
@@ -261,32 +265,69 @@ static void child_wait_go(int sync_fd)
 	close(sync_fd);
 }
 
+/*
+ * The namespaces joined by path, in the order the kernel needs: the user namespace first
+ * (the others may belong to it; then the child is root in it, and creates the namespaces of
+ * linux.namespaces only now, so that they belong to it), then network, ipc, uts and cgroup,
+ * and the mount namespace last (it changes the root). The pid namespace was joined by the
+ * agent around the clone: setns(CLONE_NEWPID) only affects children.
+ */
+static void child_join(int report, const struct container_spec *cs, const int *join_fds)
+{
+	static const int order[] = { CLONE_NEWUSER, CLONE_NEWNET,    CLONE_NEWIPC,
+				     CLONE_NEWUTS,  CLONE_NEWCGROUP, CLONE_NEWNS };
+
+	for (size_t k = 0; k < ARRAY_SIZE(order); k++) {
+		for (int i = 0; i < cs->njoin; i++) {
+			if (cs->join_type[i] != order[k])
+				continue;
+			if (setns(join_fds[i], cs->join_type[i]) < 0)
+				child_fail(report, "linux.namespaces: join %s: %s",
+					   cs->join_path[i], strerror(errno));
+			if (order[k] != CLONE_NEWUSER)
+				continue;
+			if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+				child_fail(report, "linux.namespaces: user %s: become its root: %s",
+					   cs->join_path[i], strerror(errno));
+			if (unshare(cs->clone_flags & ~CLONE_NEWPID) < 0)
+				child_fail(report,
+					   "linux.namespaces: create the namespaces in the joined "
+					   "user namespace: %s",
+					   strerror(errno));
+		}
+	}
+	if ((cs->clone_flags & CLONE_NEWUSER) && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+		child_fail(report, "linux.uidMappings: become root in the user namespace: %s",
+			   strerror(errno));
+}
+
 static _Noreturn void child_create(const struct spawn_request *req, const struct child_io *io,
 				   const int *join_fds, int sync_fd, int report, int start_fd)
 {
 	const struct container_spec *cs = &req->c->spec;
+	bool joined_mnt = ns_joined(cs, CLONE_NEWNS);
 	char err[AGENT_MAX_ERROR_MSG] = "";
 
 	child_wait_go(sync_fd);
-	for (int i = 0; i < cs->njoin; i++)
-		if (setns(join_fds[i], cs->join_type[i]) < 0)
-			child_fail(report, "linux.namespaces: join %s: %s", cs->join_path[i],
-				   strerror(errno));
+	if (req->hook)
+		req->hook(req->c->id);
+	child_join(report, cs, join_fds);
 	if (cs->cgroup_ns && unshare(CLONE_NEWCGROUP) < 0)
 		child_fail(report, "linux.namespaces: cgroup: %s", strerror(errno));
-	if ((cs->clone_flags & CLONE_NEWUSER) && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
-		child_fail(report, "linux.uidMappings: become root in the user namespace: %s",
-			   strerror(errno));
 	child_stdio(report, io);
 	if (cs->hostname && sethostname(cs->hostname, strlen(cs->hostname)) < 0)
 		child_fail(report, "hostname: %s", strerror(errno));
 	if (cs->domainname && setdomainname(cs->domainname, strlen(cs->domainname)) < 0)
 		child_fail(report, "domainname: %s", strerror(errno));
 	child_oom_score(report, req->spec);
-	if (mount_rootfs(req->create_req, req->c->rootfs_dir, err, sizeof(err)) < 0 ||
-	    mount_all(req->c->rootfs_dir, req->mounts, req->nmounts,
-		      io->pty_slave >= 0 ? io->pty_name : NULL, err, sizeof(err)) < 0 ||
-	    mount_pivot(req->c->rootfs_dir, cs, err, sizeof(err)) < 0)
+	/* A joined mount namespace is another container's filesystem, as it is. */
+	if (joined_mnt) {
+		if (chdir("/") < 0)
+			child_fail(report, "linux.namespaces: mount: chdir /: %s", strerror(errno));
+	} else if (mount_rootfs(req->create_req, req->c->rootfs_dir, err, sizeof(err)) < 0 ||
+		   mount_all(req->c->rootfs_dir, req->mounts, req->nmounts, cs,
+			     io->pty_slave >= 0 ? io->pty_name : NULL, err, sizeof(err)) < 0 ||
+		   mount_pivot(req->c->rootfs_dir, cs, err, sizeof(err)) < 0)
 		child_fail(report, "%s", err);
 	child_sysctl(report, cs->sysctl);
 	child_process(report, req->spec, cs->seccomp, start_fd);
@@ -353,7 +394,7 @@ static int ns_open(pid_t init, struct ns_join *j)
 
 /* EXEC's helper: join, clone the process into the namespaces, report its pid, exit. */
 static _Noreturn void child_exec_helper(const struct spawn_request *req, const struct child_io *io,
-					struct ns_join *j, int sync_fd, int report)
+					struct ns_join *j, int sync_fd, int report, int start_fd)
 {
 	char msg[1 + sizeof(pid_t)] = { 'P' };
 	pid_t pid;
@@ -370,7 +411,7 @@ static _Noreturn void child_exec_helper(const struct spawn_request *req, const s
 		child_fail(report, "clone into the container: %s", strerror(errno));
 	if (pid == 0) {
 		child_stdio(report, io);
-		child_process(report, req->spec, req->c->spec.seccomp, -1);
+		child_process(report, req->spec, req->c->spec.seccomp, start_fd);
 	}
 	memcpy(msg + 1, &pid, sizeof(pid));
 	_exit(write(report, msg, sizeof(msg)) == (ssize_t)sizeof(msg) ? 0 : 127);
@@ -395,53 +436,77 @@ static int write_id_map(pid_t pid, const char *file, const struct id_map *m, uns
 	return r;
 }
 
-/* The agent's side of the report pipe: 0 (ready, or exec'd), with *pid for EXEC. */
-static int read_report(int fd, bool create, pid_t *pid, char *err, size_t err_len)
+int setup_report_error(const char *buf, size_t have, bool eof, char *err, size_t err_len)
 {
-	char buf[AGENT_MAX_ERROR_MSG + 8];
-	size_t have = 0;
+	int32_t e;
+	uint16_t len;
 
-	for (;;) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		int n = poll(&p, 1, SETUP_TIMEOUT_MS);
-		ssize_t r;
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			snprintf(err, err_len, "container set-up did not finish in %d s",
-				 SETUP_TIMEOUT_MS / 1000);
-			return -ETIMEDOUT;
-		}
-		r = read(fd, buf + have, sizeof(buf) - 1 - have);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		have += (size_t)r;
-		if (buf[0] == 'R' && create)
-			return 0;
-		if (buf[0] == 'P' && !create && have >= 1 + sizeof(pid_t)) {
-			memcpy(pid, buf + 1, sizeof(pid_t));
-			memmove(buf, buf + 1 + sizeof(pid_t), have - 1 - sizeof(pid_t));
-			have -= 1 + sizeof(pid_t);
-		}
-		if (have == sizeof(buf) - 1)
-			break;
-	}
-	buf[have] = '\0';
-	if (have > 5 && buf[0] == 'E') {
-		int32_t e;
-
+	if (have >= REPORT_E_HDR) {
 		memcpy(&e, buf + 1, sizeof(e));
-		snprintf(err, err_len, "%s", buf + 5);
-		return e > 0 && e < 4096 ? -e : -EINVAL;
+		memcpy(&len, buf + 5, sizeof(len));
+		if (len >= AGENT_MAX_ERROR_MSG) {
+			snprintf(err, err_len, "container set-up: a garbled error report");
+			return -EPROTO;
+		}
+		if (have >= REPORT_E_HDR + (size_t)len) {
+			snprintf(err, err_len, "%.*s", (int)len, buf + REPORT_E_HDR);
+			return e > 0 && e < 4096 ? -e : -EINVAL;
+		}
 	}
-	if (create || have) {
-		snprintf(err, err_len, "container set-up: the process died before it was ready");
-		return -ECHILD;
+	if (!eof)
+		return 1;
+	snprintf(err, err_len, "container set-up: a truncated error report");
+	return -EPROTO;
+}
+
+/*
+ * The agent's side of the report pipe, fed as bytes arrive: 'R', 'P' and its pid in any order
+ * (EXEC's helper and its process both write; each write is atomic), 'E', errno, length and
+ * a message. Nothing in it is trusted: a short or garbled report is a failed set-up.
+ */
+int setup_report_parse(struct process *p, bool eof, char *err, size_t err_len)
+{
+	bool create = !p->exec_id[0];
+	size_t cap = sizeof(p->report_buf) - 1;
+
+	while (p->report_have > 0) {
+		char *buf = p->report_buf;
+		size_t n = 0;
+
+		if (buf[0] == 'R' && !p->ready) {
+			p->ready = true;
+			n = 1;
+		} else if (buf[0] == 'P' && !create && p->pid <= 0) {
+			pid_t pid;
+
+			if (p->report_have < 1 + sizeof(pid))
+				break;
+			memcpy(&pid, buf + 1, sizeof(pid));
+			p->pid = pid > 1 ? pid : -1;
+			n = 1 + sizeof(pid);
+		} else if (buf[0] == 'E') {
+			return setup_report_error(buf, p->report_have, eof || p->report_have == cap,
+						  err, err_len);
+		} else {
+			snprintf(err, err_len, "container set-up: a garbled report");
+			return -EPROTO;
+		}
+		memmove(buf, buf + n, p->report_have - n);
+		p->report_have -= n;
 	}
-	return 0; /* EXEC: the pipe closed on a successful execve */
+	if (p->pid < 0) {
+		snprintf(err, err_len, "container set-up: a bad pid in the report");
+		return -EPROTO;
+	}
+	if (create && p->ready)
+		return 0;
+	if (!eof)
+		return 1;
+	/* EXEC: the pipe closed on a successful execve, after the go. */
+	if (!create && p->ready && p->pid > 0 && p->start_fd < 0 && !p->report_have)
+		return 0;
+	snprintf(err, err_len, "container set-up: the process died before it was ready");
+	return -ECHILD;
 }
 
 int setup_spawn(struct agent *a, const struct spawn_request *req, const struct child_io *io,
@@ -449,9 +514,11 @@ int setup_spawn(struct agent *a, const struct spawn_request *req, const struct c
 {
 	struct ns_join j = { .n = 0, .root_fd = -1 };
 	int sync[2] = { -1, -1 }, report[2] = { -1, -1 };
-	int join_fds[SPEC_MAX_JOIN] = { -1, -1, -1, -1 };
+	int join_fds[SPEC_MAX_JOIN] = { -1, -1, -1, -1, -1, -1, -1 };
+	int own_pid = -1, join_pid = -1;
 	const struct container_spec *cs = &req->c->spec;
-	pid_t pid = -1, proc = -1;
+	unsigned long flags = (unsigned long)cs->clone_flags;
+	pid_t pid = -1;
 	int r = 0;
 
 	(void)a;
@@ -460,7 +527,8 @@ int setup_spawn(struct agent *a, const struct spawn_request *req, const struct c
 		return r;
 	}
 	for (int i = 0; req->create && i < cs->njoin; i++) {
-		join_fds[i] = open(cs->join_path[i], O_RDONLY | O_CLOEXEC);
+		/* O_NONBLOCK: a FIFO there must not stall the agent (setns then refuses it). */
+		join_fds[i] = open(cs->join_path[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 		if (join_fds[i] < 0) {
 			r = -errno;
 			snprintf(err, err_len, "linux.namespaces: open %s: %s", cs->join_path[i],
@@ -472,21 +540,43 @@ int setup_spawn(struct agent *a, const struct spawn_request *req, const struct c
 		r = -errno;
 		goto out;
 	}
+	/* A joined user namespace: the child creates the others once it is in it. */
+	if (req->create && ns_joined(cs, CLONE_NEWUSER))
+		flags = 0;
+	/* A joined pid namespace: ours for children while cloning, then back to our own. */
+	for (int i = 0; req->create && i < cs->njoin; i++)
+		if (cs->join_type[i] == CLONE_NEWPID)
+			join_pid = join_fds[i];
+	if (join_pid >= 0 && ((own_pid = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)) < 0 ||
+			      setns(join_pid, CLONE_NEWPID) < 0)) {
+		r = -errno;
+		snprintf(err, err_len, "linux.namespaces: join the pid namespace: %s",
+			 strerror(errno));
+		goto out;
+	}
 	if (req->create)
-		pid = (pid_t)syscall(SYS_clone, (unsigned long)cs->clone_flags | SIGCHLD, NULL,
-				     NULL, NULL, 0);
+		pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
 	else
 		pid = fork();
+	if (pid != 0 && join_pid >= 0 && setns(own_pid, CLONE_NEWPID) < 0)
+		r = -errno; /* cannot happen: our own namespace; but never go on in theirs */
 	if (pid == 0) {
 		close(sync[1]);
 		close(report[0]);
 		if (req->create)
 			child_create(req, io, join_fds, sync[0], report[1], start_fd);
-		child_exec_helper(req, io, &j, sync[0], report[1]);
+		child_exec_helper(req, io, &j, sync[0], report[1], start_fd);
 	}
 	if (pid < 0) {
 		r = -errno;
 		snprintf(err, err_len, "clone: %s", strerror(errno));
+		goto out;
+	}
+	if (r < 0) {
+		snprintf(err, err_len, "linux.namespaces: back to our pid namespace: %s",
+			 strerror(-r));
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
 		goto out;
 	}
 	close(report[1]);
@@ -499,28 +589,17 @@ int setup_spawn(struct agent *a, const struct spawn_request *req, const struct c
 		snprintf(err, err_len, "linux.uidMappings: write the id maps: %s", strerror(-r));
 	if (r == 0 && write(sync[1], "g", 1) != 1)
 		r = -errno;
-	if (r == 0)
-		r = read_report(report[0], req->create, &proc, err, err_len);
-	if (!req->create) {
-		/* The helper exits once the process is cloned; on a failure it may still hang. */
-		if (r < 0)
-			kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		pid = proc;
-	}
 	if (r < 0) {
-		if (pid > 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-		}
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
 		goto out;
 	}
 	*out = pid;
-	if (report_out) {
-		*report_out = report[0];
-		report[0] = -1;
-	}
+	*report_out = report[0];
+	report[0] = -1;
 out:
+	if (own_pid >= 0)
+		close(own_pid);
 	ns_close(&j);
 	for (int i = 0; i < SPEC_MAX_JOIN; i++)
 		if (join_fds[i] >= 0)

@@ -19,9 +19,10 @@
 enum field_kind {
 	F_U32,
 	F_U64,
-	F_STR,	/* u32 length, bytes (no NUL); decoded NUL-terminated */
-	F_STRV, /* u32 count, strings */
-	F_ARRAY /* u32 count, elements of a sub-layout */
+	F_STR,	 /* u32 length, bytes (no NUL); decoded NUL-terminated */
+	F_STRV,	 /* u32 count, strings */
+	F_ARRAY, /* u32 count, elements of a sub-layout */
+	F_BYTES	 /* u32 length, raw bytes (any value): { uint8_t *v; uint32_t n; } */
 };
 
 struct layout;
@@ -57,6 +58,10 @@ struct any_array {
 #define STR(s, m, cap)                                     \
 	{                                                  \
 		F_STR, offsetof(struct s, m), cap, 0, NULL \
+	}
+#define BYTES(s, m, cap)                                     \
+	{                                                    \
+		F_BYTES, offsetof(struct s, m), cap, 0, NULL \
 	}
 #define STRV(s, m, count, cap)                                  \
 	{                                                       \
@@ -115,6 +120,7 @@ LAYOUT(stats_layout, agent_stats, U64(agent_stats, cpu_usage_us), U64(agent_stat
        U64(agent_stats, pids_limit));
 LAYOUT(oom_layout, agent_oom, STR(agent_oom, container_id, AGENT_MAX_ID), U64(agent_oom, oom_kill));
 LAYOUT(set_time_layout, agent_set_time, U64(agent_set_time, realtime_ns));
+LAYOUT(add_entropy_layout, agent_add_entropy, BYTES(agent_add_entropy, data, AGENT_MAX_ENTROPY));
 LAYOUT(update_layout, agent_update, STR(agent_update, container_id, AGENT_MAX_ID),
        STR(agent_update, resources, AGENT_MAX_RESOURCES));
 LAYOUT(shutdown_layout, agent_shutdown, U32(agent_shutdown, flags));
@@ -132,6 +138,7 @@ static const struct message {
 	{ AGENT_HELLO, "HELLO", &hello_layout, &hello_layout, NULL },
 	{ AGENT_PING, "PING", &empty_layout, &empty_layout, NULL },
 	{ AGENT_SET_TIME, "SET_TIME", &set_time_layout, &empty_layout, NULL },
+	{ AGENT_ADD_ENTROPY, "ADD_ENTROPY", &add_entropy_layout, &empty_layout, NULL },
 	{ AGENT_CREATE, "CREATE", &create_layout, &pid_layout, NULL },
 	{ AGENT_START, "START", &container_layout, &empty_layout, NULL },
 	{ AGENT_DELETE, "DELETE", &delete_layout, &empty_layout, NULL },
@@ -306,6 +313,15 @@ static int decode_field(const struct field *f, struct cursor *c, void *base)
 		for (uint32_t i = 0; r == 0 && i < a->n; i++)
 			r = get_str(c, f->str_max, (char **)a->v + i);
 		return r;
+	case F_BYTES:
+		r = get_count(c, f->max, 1, 1, a);
+		if (r == 0 && a->n)
+			memcpy(a->v, c->p, a->n);
+		if (r == 0) {
+			c->p += a->n;
+			c->left -= a->n;
+		}
+		return r;
 	case F_ARRAY:
 		r = get_count(c, f->max, layout_min_size(f->elem), f->elem->size, a);
 		for (uint32_t i = 0; r == 0 && i < a->n; i++)
@@ -345,6 +361,9 @@ static void free_layout(const struct layout *l, void *base)
 		case F_ARRAY:
 			for (uint32_t j = 0; j < a->n; j++)
 				free_layout(f->elem, (uint8_t *)a->v + j * f->elem->size);
+			free(a->v);
+			break;
+		case F_BYTES:
 			free(a->v);
 			break;
 		default:
@@ -458,6 +477,11 @@ static int encode_field(const struct field *f, const void *base, struct agent_bu
 		return r < 0 ? r : put_u32(b, start, (uint32_t)(v64 >> 32));
 	case F_STR:
 		return put_str(b, start, *(char *const *)p, f->max);
+	case F_BYTES:
+		if (a->n > f->max)
+			return -E2BIG;
+		r = put_u32(b, start, a->n);
+		return r < 0 ? r : buf_put(b, start, a->v, a->n);
 	case F_STRV:
 	case F_ARRAY:
 		if (a->n > f->max)

@@ -18,7 +18,7 @@
 #include <sys/types.h>
 
 #define AGENT_PROTO_MAJOR 1
-#define AGENT_PROTO_MINOR 1 /* 1.1: SET_TIME, UPDATE, rootfs kind DIR */
+#define AGENT_PROTO_MINOR 2 /* 1.1: SET_TIME, UPDATE, rootfs kind DIR; 1.2: ADD_ENTROPY */
 
 /* vsock ports the agent listens on. */
 #define AGENT_PORT_CONTROL 1024 /* requests, replies, events */
@@ -41,6 +41,7 @@
 #define AGENT_MAX_OPTIONS   64	 /* options of one mount */
 #define AGENT_MAX_EXITS	    1024 /* unacknowledged exit records the agent keeps */
 #define AGENT_MAX_PROCS	    8192 /* ps entries */
+#define AGENT_MAX_ENTROPY   512	 /* ADD_ENTROPY bytes */
 
 /* Header flags: exactly one of the four valid combinations. */
 #define AGENT_FLAG_REPLY 0x1
@@ -50,7 +51,8 @@
 enum agent_type {
 	AGENT_HELLO = 0x0001,
 	AGENT_PING = 0x0002,
-	AGENT_SET_TIME = 0x0003, /* 1.1 */
+	AGENT_SET_TIME = 0x0003,    /* 1.1 */
+	AGENT_ADD_ENTROPY = 0x0004, /* 1.2 */
 	AGENT_CREATE = 0x0010,
 	AGENT_START = 0x0011,
 	AGENT_DELETE = 0x0012,
@@ -195,6 +197,10 @@ struct agent_set_time {
 	uint64_t realtime_ns; /* the host's CLOCK_REALTIME */
 };
 
+struct agent_add_entropy {
+	AGENT_ARRAY(uint8_t) data; /* random bytes from the host, 1 to AGENT_MAX_ENTROPY */
+};
+
 struct agent_update {
 	char *container_id;
 	char *resources; /* OCI linux.resources object (JSON text) */
@@ -242,6 +248,7 @@ struct agent_msg {
 		struct agent_oom oom;
 		struct agent_shutdown shutdown;
 		struct agent_set_time set_time;
+		struct agent_add_entropy add_entropy;
 		struct agent_update update;
 		struct agent_stream_attach attach;
 		struct agent_error error;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -23,7 +24,8 @@
 #define STRATUS_VERSION "dev"
 #endif
 
-#define VSOCK_LINE_MAX 32
+#define VSOCK_LINE_MAX	     32
+#define CLIENT_ENTROPY_BYTES 64 /* sent by agent_client_connect() to a 1.2 agent */
 
 static int64_t now_ms(void)
 {
@@ -367,7 +369,20 @@ int agent_client_connect(struct agent_client *c, const char *vsock_path)
 	/* The guest has no RTC: give it our clock before anything is timestamped (1.1). */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	return agent_client_set_time(c, now_ns);
+	r = agent_client_set_time(c, now_ns);
+	if (r < 0 || c->peer.minor < 2)
+		return r;
+	/* A guest restored from a snapshot shares its RNG state with its siblings (1.2). */
+	uint8_t seed[CLIENT_ENTROPY_BYTES];
+
+	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
+		snprintf(c->err, sizeof(c->err), "getrandom for the guest's entropy: %s",
+			 strerror(errno));
+		return -errno;
+	}
+	r = agent_client_add_entropy(c, seed, sizeof(seed));
+	explicit_bzero(seed, sizeof(seed));
+	return r;
 }
 
 /* A request whose reply carries nothing the caller wants. */
@@ -466,6 +481,28 @@ int agent_client_stats(struct agent_client *c, const char *container_id, struct 
 	r = agent_client_call(c, &req, &reply, c->timeout_ms);
 	if (r == 0)
 		*out = reply.u.stats; /* only numbers: nothing to free */
+	return r;
+}
+
+int agent_client_add_entropy(struct agent_client *c, const void *bytes, size_t len)
+{
+	struct agent_msg req = { .type = AGENT_ADD_ENTROPY };
+	int r;
+
+	if (len == 0 || len > AGENT_MAX_ENTROPY) {
+		snprintf(c->err, sizeof(c->err), "ADD_ENTROPY: %zu bytes: send 1 to %d", len,
+			 AGENT_MAX_ENTROPY);
+		return -EINVAL;
+	}
+	req.u.add_entropy.data.v = (uint8_t *)bytes;
+	req.u.add_entropy.data.n = (uint32_t)len;
+	r = call_simple(c, &req);
+	if (r < 0) {
+		char msg[AGENT_CLIENT_ERR_MAX - sizeof("add entropy to the guest: ")];
+
+		snprintf(msg, sizeof(msg), "%.*s", (int)sizeof(msg) - 1, c->err);
+		snprintf(c->err, sizeof(c->err), "add entropy to the guest: %s", msg);
+	}
 	return r;
 }
 

@@ -82,6 +82,8 @@ int agent_client_stats(struct agent_client *c, const char *container_id, struct 
 int agent_client_delete(struct agent_client *c, const char *container_id, uint32_t flags);
 /* SET_TIME (1.1): the guest's CLOCK_REALTIME := realtime_ns. */
 int agent_client_set_time(struct agent_client *c, uint64_t realtime_ns);
+/* ADD_ENTROPY (1.2): len (1 to AGENT_MAX_ENTROPY) random bytes into the guest's pool. */
+int agent_client_add_entropy(struct agent_client *c, const void *bytes, size_t len);
 /* UPDATE (1.1): apply an OCI linux.resources object (JSON text) to the container's cgroup. */
 int agent_client_update(struct agent_client *c, const char *container_id, const char *resources);
 int agent_client_shutdown(struct agent_client *c);

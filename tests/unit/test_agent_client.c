@@ -42,6 +42,9 @@ struct fake {
 	const char *vsock_answer; /* NULL: close after CONNECT */
 	char connect_line[64];
 	unsigned int pings, resize_rows, create_mounts, set_times;
+	unsigned int minor; /* HELLO's reply: 0 answers 1.4 */
+	unsigned int entropy_calls, entropy_len;
+	uint8_t entropy[AGENT_MAX_ENTROPY];
 	uint64_t set_time_ns;
 	char create_rootfs[64], update_resources[64];
 	pthread_t thread;
@@ -133,7 +136,8 @@ static bool fake_handle(struct fake *f, struct agent_msg *req)
 			fake_error(f, req, EPROTONOSUPPORT, "agent speaks 7.0");
 			return true;
 		}
-		reply.u.hello = (struct agent_hello){ f->mode == MAJOR2 ? 2 : 1, 4, "fake-agent" };
+		reply.u.hello = (struct agent_hello){ f->mode == MAJOR2 ? 2 : 1,
+						      f->minor ? f->minor : 4, "fake-agent" };
 		break;
 	case AGENT_PING:
 		return fake_ping(f, req);
@@ -165,6 +169,11 @@ static bool fake_handle(struct fake *f, struct agent_msg *req)
 		break;
 	case AGENT_RESIZE:
 		f->resize_rows = req->u.resize.rows;
+		break;
+	case AGENT_ADD_ENTROPY:
+		f->entropy_calls++;
+		f->entropy_len = req->u.add_entropy.data.n;
+		memcpy(f->entropy, req->u.add_entropy.data.v, f->entropy_len);
 		break;
 	case AGENT_SET_TIME:
 		f->set_times++;
@@ -445,6 +454,35 @@ static void test_vsock_connect(void **state)
 	assert_int_equal(f.set_times, 1);
 	assert_true(f.set_time_ns >= (uint64_t)before.tv_sec * 1000000000u + before.tv_nsec);
 	assert_true(f.set_time_ns <= (uint64_t)after.tv_sec * 1000000000u + after.tv_nsec);
+	/* And 64 fresh random bytes (1.2): not all zero, different on the next connect. */
+	uint8_t first[64], zero[64] = { 0 };
+
+	assert_int_equal(f.entropy_calls, 1);
+	assert_int_equal(f.entropy_len, 64);
+	assert_memory_not_equal(f.entropy, zero, 64);
+	memcpy(first, f.entropy, 64);
+	start_vsock(&f, path, sizeof(path), "OK 1073741824\n");
+	agent_client_init(&c, 2000);
+	assert_int_equal(agent_client_connect(&c, path), 0);
+	agent_client_destroy(&c);
+	stop_vsock(&f, path);
+	assert_int_equal(f.entropy_calls, 1);
+	assert_memory_not_equal(f.entropy, first, 64);
+	/* A 1.1 agent gets the clock but no ADD_ENTROPY, which it would not know. */
+	start_vsock(&f, path, sizeof(path), "OK 1073741824\n");
+	f.minor = 1;
+	agent_client_init(&c, 2000);
+	assert_int_equal(agent_client_connect(&c, path), 0);
+	assert_int_equal(agent_client_ping(&c), 0);
+	agent_client_destroy(&c);
+	stop_vsock(&f, path);
+	assert_int_equal(f.set_times, 1);
+	assert_int_equal(f.entropy_calls, 0);
+	/* Bad lengths never reach the wire. */
+	agent_client_init(&c, 2000);
+	assert_int_equal(agent_client_add_entropy(&c, zero, 0), -EINVAL);
+	assert_non_null(strstr(c.err, "ADD_ENTROPY"));
+	agent_client_destroy(&c);
 
 	start_vsock(&f, path, sizeof(path), NULL); /* the guest RSTs: the device hangs up */
 	assert_int_equal(agent_vsock_connect(path, 1024, 2000, err, sizeof(err)), -ECONNREFUSED);

@@ -24,6 +24,7 @@
 
 char test_rootfs[64];
 bool harness_chroot;
+void (*harness_setup_hook)(const char *container_id);
 char test_cgroup_root[1100];
 
 /* The cgroup v2 directory of this process, if one is mounted and we may create in it. */
@@ -155,6 +156,7 @@ int harness_setup(void **state)
 				    test_cgroup_root[0] ? test_cgroup_root
 							: "/nonexistent/stratus-test") < 0)
 			_exit(1);
+		agent_set_setup_hook(a, harness_setup_hook);
 		int r = agent_run(a);
 		agent_destroy(a);
 		exit(r < 0 ? 1 : 0); /* exit, not _exit: LeakSanitizer checks the agent */
@@ -307,4 +309,24 @@ char *read_all(int fd, size_t *len)
 		*len = n;
 	close(fd);
 	return buf;
+}
+
+char *run_config(struct harness *h, const char *cid, const char *config,
+		 const struct agent_mount *mounts, uint32_t n, int *status)
+{
+	int out = stream_open(h, cid, "", AGENT_STREAM_STDOUT);
+	char *s;
+
+	if (create_config(h, cid, OUT, config, mounts, n) != 0)
+		fail_msg("CREATE %s: %s", cid, h->c.err);
+	assert_int_equal(agent_client_start(&h->c, cid), 0);
+	s = read_all(out, NULL);
+	*status = wait_status(h, cid, "");
+	return s;
+}
+
+void expect_line(const char *out, const char *line)
+{
+	if (!strstr(out, line))
+		fail_msg("expected \"%s\" in:\n%s", line, out);
 }

@@ -27,6 +27,8 @@ extern char test_rootfs[64];
 extern char test_cgroup_root[1100];
 /* Set before harness_setup: the agent runs chrooted, where pivot_root fails as in an initramfs. */
 extern bool harness_chroot;
+/* Set before harness_setup: runs in each CREATE's child first (agent_set_setup_hook). */
+extern void (*harness_setup_hook)(const char *container_id);
 
 int rootfs_setup(void **state);
 int rootfs_teardown(void **state);
@@ -56,6 +58,11 @@ void run(struct harness *h, const char *cid, uint32_t stdio, const char *process
 /* Wait for the exit, acknowledge it, and return it as a shell would: 128+N for a signal. */
 int wait_status(struct harness *h, const char *cid, const char *eid);
 char *read_all(int fd, size_t *len);
+/* Run config as container cid with stdout captured: its output, and its status in *status. */
+char *run_config(struct harness *h, const char *cid, const char *config,
+		 const struct agent_mount *mounts, uint32_t n, int *status);
+/* Fail unless out contains line. */
+void expect_line(const char *out, const char *line);
 
 #define OUT AGENT_STDIO_BIT(AGENT_STREAM_STDOUT)
 #define ERR AGENT_STDIO_BIT(AGENT_STREAM_STDERR)

@@ -39,6 +39,8 @@ static struct agent_process_info procs[] = {
 };
 
 /* One sample of every (type, flags) the catalogue has, with every field non-trivial. */
+static uint8_t entropy_sample[] = { 0x00, 0xff, 0x00, 0x41, 0x7f, 0x00 }; /* NULs are data */
+
 static const struct agent_msg samples[] = {
 	{ .type = AGENT_HELLO, .flags = 0, .id = 1, .u.hello = { 1, 0, "stratus 0.1.0" } },
 	{ .type = AGENT_HELLO,
@@ -125,6 +127,12 @@ static const struct agent_msg samples[] = {
 	  .id = 19,
 	  .u.update = { "c1", "{\"pids\": {\"limit\": 10}}" } },
 	{ .type = AGENT_UPDATE, .flags = AGENT_FLAG_REPLY, .id = 19 },
+	/* 1.2 */
+	{ .type = AGENT_ADD_ENTROPY,
+	  .flags = 0,
+	  .id = 20,
+	  .u.add_entropy = { { entropy_sample, sizeof(entropy_sample) } } },
+	{ .type = AGENT_ADD_ENTROPY, .flags = AGENT_FLAG_REPLY, .id = 20 },
 };
 
 static struct agent_msg sample(size_t i)
@@ -453,6 +461,44 @@ static void test_caps_and_bad_lengths(void **state)
 	assert_int_equal(decode_payload(AGENT_LIST_EXITS, AGENT_FLAG_REPLY, &w), -E2BIG);
 }
 
+/* ADD_ENTROPY: any byte values, up to 512 bytes; more, or fewer than announced, refused. */
+static void test_v1_2_add_entropy(void **state)
+{
+	static uint8_t bytes[AGENT_MAX_ENTROPY + 1];
+	struct agent_msg m = { .type = AGENT_ADD_ENTROPY, .id = 1 }, out;
+	struct agent_buf b = { 0 };
+	struct wire w;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		bytes[i] = (uint8_t)(i * 7);
+	m.u.add_entropy.data.v = bytes;
+	m.u.add_entropy.data.n = AGENT_MAX_ENTROPY;
+	b = encode(&m);
+	assert_int_equal(b.len, AGENT_HDR_LEN + 4 + AGENT_MAX_ENTROPY);
+	assert_int_equal(decode(b.data, b.len, &out), 0);
+	assert_int_equal(out.u.add_entropy.data.n, AGENT_MAX_ENTROPY);
+	assert_memory_equal(out.u.add_entropy.data.v, bytes, AGENT_MAX_ENTROPY);
+	agent_msg_clear(&out);
+	agent_buf_free(&b);
+	m.u.add_entropy.data.n = AGENT_MAX_ENTROPY + 1;
+	assert_int_equal(agent_msg_encode(&m, &b), -E2BIG);
+	assert_int_equal(b.len, 0);
+	agent_buf_free(&b);
+	/* Empty decodes (the agent refuses it), NULL data. */
+	w = (struct wire){ 0 };
+	w32(&w, 0);
+	assert_int_equal(decode_payload(AGENT_ADD_ENTROPY, 0, &w), 0);
+	/* Over the cap, and longer than the payload. */
+	w = (struct wire){ 0 };
+	w32(&w, AGENT_MAX_ENTROPY + 1);
+	assert_int_equal(decode_payload(AGENT_ADD_ENTROPY, 0, &w), -E2BIG);
+	w = (struct wire){ 0 };
+	w32(&w, 8), w32(&w, 0);
+	assert_int_equal(decode_payload(AGENT_ADD_ENTROPY, 0, &w), -EBADMSG);
+	assert_string_equal(agent_type_name(AGENT_ADD_ENTROPY), "ADD_ENTROPY");
+}
+
 static void test_encoder_caps(void **state)
 {
 	char *long_id = malloc(AGENT_MAX_ID + 2);
@@ -581,6 +627,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip_every_message),
 		cmocka_unit_test(test_round_trip_fields),
 		cmocka_unit_test(test_v1_1_messages),
+		cmocka_unit_test(test_v1_2_add_entropy),
 		cmocka_unit_test(test_empty_strings),
 		cmocka_unit_test(test_truncated_everywhere),
 		cmocka_unit_test(test_oversized_refused_before_buffering),

@@ -27,27 +27,6 @@
 #include "agent_client.h"
 #include "test_agent_harness.h"
 
-/* Run config as container cid with stdout captured: its output, and its status in *status. */
-static char *run_config(struct harness *h, const char *cid, const char *config,
-			const struct agent_mount *mounts, uint32_t n, int *status)
-{
-	int out = stream_open(h, cid, "", AGENT_STREAM_STDOUT);
-	char *s;
-
-	if (create_config(h, cid, OUT, config, mounts, n) != 0)
-		fail_msg("CREATE %s: %s", cid, h->c.err);
-	assert_int_equal(agent_client_start(&h->c, cid), 0);
-	s = read_all(out, NULL);
-	*status = wait_status(h, cid, "");
-	return s;
-}
-
-static void expect_line(const char *out, const char *line)
-{
-	if (!strstr(out, line))
-		fail_msg("expected \"%s\" in:\n%s", line, out);
-}
-
 static int count_entries(const char *dir)
 {
 	DIR *d = opendir(dir);

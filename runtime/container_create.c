@@ -1,9 +1,9 @@
 /*
  * `stratus create` (container_create, see container.h): validate everything first (the ID,
  * the bundle, config.json, the VM's size, the terminal flags, the guest kernel and
- * initramfs), then make <root>/<id>/, build the rootfs, fork the monitor and wait for its
- * verdict on a pipe; then state.json, the create hooks and the pid file. Any failure kills
- * the monitor and removes the directory: nothing is left behind.
+ * initramfs), then make <root>/<id>/, plan the rootfs and bind-mount shares (rootfs.h), fork
+ * the monitor and wait for its verdict on a pipe; then state.json, the create hooks and the
+ * pid file. Any failure kills the monitor and removes the directory: nothing is left behind.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -38,44 +38,6 @@ static int write_file_atomic(const char *path, const char *content, const char *
 		unlink(tmp);
 		return error_set_errno(err, r, "%s: cannot write %s", flag, path);
 	}
-	return 0;
-}
-
-/*
- * config.mounts for the agent. Interim (docs/runtime.md): without virtio-fs a bind mount of a
- * host path cannot reach the guest; those are skipped with a warning. Everything else (proc,
- * tmpfs, sysfs, devpts, mqueue, cgroup) is mounted by the agent as written.
- */
-static int build_mounts(const struct oci_spec *spec, struct agent_mount **out, uint32_t *n,
-			struct error *err)
-{
-	struct agent_mount *mounts = calloc(spec->n_mounts ? spec->n_mounts : 1, sizeof(*mounts));
-	uint32_t count = 0;
-
-	if (!mounts)
-		return error_set(err, -ENOMEM, "out of memory");
-	for (size_t i = 0; i < spec->n_mounts; i++) {
-		const struct oci_mount *m = &spec->mounts[i];
-		bool bind = m->type && !strcmp(m->type, "bind");
-
-		for (size_t j = 0; j < m->options.n; j++)
-			bind = bind || !strcmp(m->options.v[j], "bind") ||
-			       !strcmp(m->options.v[j], "rbind");
-		if (bind) {
-			container_warn("mounts[%zu]: bind mount of %s to %s skipped: host "
-				       "directories need virtio-fs",
-				       i, m->source ? m->source : "?", m->destination);
-			continue;
-		}
-		mounts[count].source = m->source ? m->source : (m->type ? m->type : "none");
-		mounts[count].target = m->destination;
-		mounts[count].fstype = m->type ? m->type : "";
-		mounts[count].options.v = m->options.v;
-		mounts[count].options.n = (uint32_t)m->options.n;
-		count++;
-	}
-	*out = mounts;
-	*n = count;
 	return 0;
 }
 
@@ -270,7 +232,6 @@ static int create_in_dir(struct container_create_opts *o, struct oci_spec *spec,
 			 const char *dir, const struct monitor_config *base, struct error *err)
 {
 	struct monitor_config mc = *base;
-	_cleanup_free_ struct agent_mount *mounts = NULL;
 	_cleanup_free_ char *config_text = NULL;
 	_cleanup_close_ int rfd = -1;
 	struct rootfs rootfs = { 0 };
@@ -278,13 +239,13 @@ static int create_in_dir(struct container_create_opts *o, struct oci_spec *spec,
 
 	mc.state_dir = dir;
 	r = read_config_text(bundle, &config_text, err);
-	r = r ?: build_mounts(spec, &mounts, &mc.n_mounts, err);
-	r = r ?: rootfs_prepare(spec, dir, &rootfs, err);
+	r = r ?: rootfs_prepare(spec, bundle, o->id, dir, &rootfs, err);
 	if (r < 0)
 		goto out;
 	mc.rootfs = &rootfs;
 	mc.oci_config = config_text;
-	mc.mounts = mounts;
+	mc.mounts = rootfs.mounts;
+	mc.n_mounts = rootfs.n_mounts;
 	mc.terminal = spec->process.terminal;
 	mc.console_socket = o->console_socket;
 	mc.console_rows = spec->process.console_height;

@@ -392,10 +392,13 @@ static int open_in_dir(const char *dir, const char *name, int flags)
 	return open(path, flags | O_CLOEXEC, 0600);
 }
 
+_Static_assert(ROOTFS_MAX_SHARES + 1 <= VM_MAX_DEVICES, "the shares and the vsock");
+
 static int monitor_build_vm(struct monitor *m, struct vm_config *vc, struct error *err)
 {
 	const struct monitor_config *cfg = m->cfg;
-	struct vm_device_config *blk = &vc->devices[0], *vsock = &vc->devices[1];
+	const struct rootfs *rootfs = cfg->rootfs;
+	struct vm_device_config *vsock = &vc->devices[0];
 
 	memset(vc, 0, sizeof(*vc));
 	vc->mem_size = cfg->mem_mib << 20;
@@ -407,15 +410,32 @@ static int monitor_build_vm(struct monitor *m, struct vm_config *vc, struct erro
 				    O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW);
 	vc->serial_in_fd = -1;
 	vc->boot_entry = VM_BOOT_AUTO;
-	blk->type = VM_DEVICE_VIRTIO_BLK;
-	snprintf(blk->id, sizeof(blk->id), "rootfs");
-	snprintf(blk->path, sizeof(blk->path), "%s", cfg->rootfs->image);
-	blk->readonly = cfg->rootfs->readonly;
 	vsock->type = VM_DEVICE_VIRTIO_VSOCK;
 	snprintf(vsock->id, sizeof(vsock->id), "vsock0");
 	snprintf(vsock->path, sizeof(vsock->path), "%s", m->vsock_path);
 	vsock->guest_cid = MONITOR_GUEST_CID;
-	vc->nr_devices = 2;
+	vc->nr_devices = 1;
+	if (rootfs->block) {
+		struct vm_device_config *blk = &vc->devices[vc->nr_devices++];
+
+		blk->type = VM_DEVICE_VIRTIO_BLK;
+		snprintf(blk->id, sizeof(blk->id), "rootfs");
+		snprintf(blk->path, sizeof(blk->path), "%s", rootfs->block);
+		blk->readonly = rootfs->block_readonly;
+	}
+	if (rootfs_stage_files(rootfs, err) < 0)
+		return err->code;
+	/* cache=auto for all: the host may change a share under the guest (docs/runtime.md) */
+	for (uint32_t i = 0; i < rootfs->n_shares; i++) {
+		struct vm_device_config *fs = &vc->devices[vc->nr_devices++];
+
+		fs->type = VM_DEVICE_VIRTIO_FS;
+		snprintf(fs->id, sizeof(fs->id), "fs-%s", rootfs->shares[i].tag);
+		snprintf(fs->fs_tag, sizeof(fs->fs_tag), "%s", rootfs->shares[i].tag);
+		snprintf(fs->path, sizeof(fs->path), "%s", rootfs->shares[i].path);
+		fs->readonly = rootfs->shares[i].readonly;
+		fs->fs_cache = VM_FS_CACHE_AUTO;
+	}
 	return vm_create(vc, &m->vm, err);
 }
 

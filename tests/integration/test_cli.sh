@@ -6,11 +6,16 @@
 # each refused by `create` with its message and nothing left under --root. With real
 # microVMs (a busybox rootfs from rootfs/make-busybox-rootfs.sh), boots kept few:
 #   1. run `echo hi`: prints hi, exits 0, leaves nothing; hooks see the state on stdin.
-#   2. run with stdout and stderr apart and exit 1; --keep; a --root whose parents are new.
+#   2. run with stdout and stderr apart and exit 1; --keep; a --root whose parents are new;
+#      root.readonly (the `spec` default) refuses writes.
 #   3. create/start/state/list/ps/exec/events/update/pause/resume/kill --all/delete on one
 #      container, with the --pid-file PID being the monitor, a poststop hook, exec exit codes,
-#      stdin, env/cwd/user, -t and --detach.
-#   4. run in the background, `kill KILL`: run exits 137.
+#      stdin, env/cwd/user, -t and --detach; its writable rootfs and bind mounts over
+#      virtio-fs: writes land in the bundle's rootfs, a rw and a ro host directory, two
+#      single files of one host directory (/etc/hosts, /etc/resolv.conf), the staging hidden.
+# A missing bind source is refused before any VM: `mounts[N].source`, nothing left.
+#   4. run in the background, `kill KILL`: run exits 137; its root is an ext4 image through
+#      the io.stratus.rootfs.block annotation (virtio-blk, read-only).
 #   5. delete --force of a running container: no monitor, no state, no socket left.
 #   6. a terminal (process.terminal) through --console-socket: the pty master arrives over
 #      SCM_RIGHTS, input reaches the shell, its exit status is run's.
@@ -135,6 +140,16 @@ make_config() {
 	(cd "$work/spec" && jq --argjson args "$1" ".process.terminal = false | .process.args = \$args ${2:-}" \
 		config.json) >"$bundle/config.json"
 }
+
+# a missing bind source: refused before the VM starts, the field named, nothing left
+make_config '["true"]' '| .mounts += [{"destination": "/data", "type": "bind",
+	"source": "/nonexistent/stratus-src", "options": ["rbind"]}]'
+n=$(($(jq '.mounts | length' "$bundle/config.json") - 1))
+expect_failure "missing bind source" 1 \
+	"^stratus: mounts\[$n\]\.source: /nonexistent/stratus-src: No such file or directory$" \
+	S create --bundle "$bundle" bad
+expect_nothing_left "missing bind source"
+
 hook() { # a host hook that appends its name and stdin to $work/hooks.log
 	printf '{"path": "/bin/sh", "args": ["sh", "-c", "echo %s: $(cat) >> %s"]}' "$1" "$work/hooks.log"
 }
@@ -157,11 +172,14 @@ expect_eq "hooks in lifecycle order" "createRuntime createContainer startContain
 	"$(cut -d: -f1 "$work/hooks.log" | tr '\n' ' ' | sed 's/ $//')"
 
 # 2. stdout and stderr apart, exit 1
-make_config '["sh", "-c", "echo out; echo err >&2; exit 1"]'
+make_config '["sh", "-c", "echo out; echo err >&2; touch /ro-test 2>/dev/null || echo ro-root; exit 1"]'
 timeout 600 "$stratus" --root "$root/deeper/root" run --keep --bundle "$bundle" r2 </dev/null \
 	>"$work/r2.out" 2>"$work/r2.err"
 expect_eq "run exit 1: status" 1 $?
-expect_eq "run exit 1: stdout" "out" "$(cat "$work/r2.out")"
+expect_eq "run exit 1: stdout (root.readonly refused a write)" "out ro-root" \
+	"$(tr '\n' ' ' <"$work/r2.out" | sed 's/ $//')"
+expect_eq "root.readonly: nothing written to the bundle's rootfs" no \
+	"$([ -e "$bundle/rootfs/ro-test" ] && echo yes || echo no)"
 expect_eq "run exit 1: stderr" "err" "$(cat "$work/r2.err")"
 expect_eq "run --keep: the container stays, stopped" stopped \
 	"$("$stratus" --root "$root/deeper/root" state r2 | jq -r .status)"
@@ -170,9 +188,21 @@ expect_eq "delete of the kept container" 0 $?
 rm -rf "$root/deeper"
 expect_nothing_left "run exit 1"
 
-# 3. the lifecycle verbs on one container
+# 3. the lifecycle verbs on one container, with a writable rootfs and bind mounts
+mkdir -p "$work/host/rw" "$work/host/ro" "$work/host/etc"
+echo "from the host" >"$work/host/rw/in-rw"
+echo "read only" >"$work/host/ro/in-ro"
+printf '10.9.8.7\tstratus-test-host\n' >"$work/host/etc/hosts"
+echo "nameserver 192.0.2.53" >"$work/host/etc/resolv.conf"
+echo "not bound" >"$work/host/etc/secret"
 make_config '["sh", "-c", "echo started; exec sleep 1000"]' \
-	"| .annotations = {\"org.example.test\": \"yes\"} | .hooks = {\"poststop\": [$(hook poststop-c1)]}"
+	"| .annotations = {\"org.example.test\": \"yes\"} | .hooks = {\"poststop\": [$(hook poststop-c1)]}
+	 | .root.readonly = false | .mounts += [
+	{\"destination\": \"/mnt/rw\", \"type\": \"bind\", \"source\": \"$work/host/rw\", \"options\": [\"rbind\"]},
+	{\"destination\": \"/mnt/ro\", \"source\": \"$work/host/ro\", \"options\": [\"bind\", \"ro\"]},
+	{\"destination\": \"/etc/hosts\", \"type\": \"bind\", \"source\": \"$work/host/etc/hosts\", \"options\": [\"rbind\", \"ro\"]},
+	{\"destination\": \"/etc/resolv.conf\", \"type\": \"bind\", \"source\": \"$work/host/etc/resolv.conf\", \"options\": [\"rbind\"]}]"
+rm -f "$bundle/rootfs/written-in-guest"
 timeout 600 "$stratus" --root "$root" create --bundle "$bundle" --pid-file "$work/c1.pid" c1 \
 	</dev/null >"$work/c1.out" 2>"$work/c1.err"
 expect_eq "create: exit 0" 0 $?
@@ -197,6 +227,34 @@ S ps c1 >"$work/ps.txt"
 expect_grep "ps table: the init, as root" '^0 +[0-9]+ +[0-9]+ +[^ ]' "$work/ps.txt"
 expect_eq "ps json: a list of PIDs" number "$(S ps --format json c1 | jq -r '.[0] | type')"
 expect_eq "exec echo" "from exec" "$(S exec c1 echo from exec </dev/null)"
+S exec c1 sh -c 'echo guest-data >/written-in-guest' </dev/null
+expect_eq "virtio-fs rootfs: a file written in the container is in the bundle's rootfs" guest-data \
+	"$(cat "$bundle/rootfs/written-in-guest" 2>&1)"
+rm -f "$bundle/rootfs/written-in-guest"
+expect_eq "bind rw directory: the host file is visible" "from the host" \
+	"$(S exec c1 cat /mnt/rw/in-rw </dev/null)"
+S exec c1 sh -c 'echo from-guest >/mnt/rw/out' </dev/null
+expect_eq "bind rw directory: the container's write reaches the host" from-guest \
+	"$(cat "$work/host/rw/out" 2>&1)"
+expect_eq "bind ro directory: visible" "read only" "$(S exec c1 cat /mnt/ro/in-ro </dev/null)"
+expect_failure "bind ro directory: a write is refused" 1 "Read-only file system" \
+	S exec c1 touch /mnt/ro/new
+expect_eq "bind ro directory: nothing written on the host" no \
+	"$([ -e "$work/host/ro/new" ] && echo yes || echo no)"
+expect_eq "bind file: /etc/hosts is the host file" "$(cat "$work/host/etc/hosts")" \
+	"$(S exec c1 cat /etc/hosts </dev/null)"
+expect_eq "bind file: /etc/resolv.conf from the same host directory" "nameserver 192.0.2.53" \
+	"$(S exec c1 cat /etc/resolv.conf </dev/null)"
+expect_failure "bind file ro: a write to /etc/hosts is refused" 1 "Read-only file system" \
+	S exec c1 touch /etc/hosts
+S exec c1 sh -c 'echo "search example.test" >>/etc/resolv.conf' </dev/null
+expect_eq "bind file rw: the container's write reaches the host file" "search example.test" \
+	"$(tail -n 1 "$work/host/etc/resolv.conf")"
+expect_eq "bind file: the parent's share is covered by a tmpfs in the container" tmpfs \
+	"$(S exec c1 sh -c "grep ' /dev/.stratus-shares ' /proc/self/mountinfo | tail -n 1" </dev/null |
+		sed 's/.* - //' | cut -d' ' -f1)"
+expect_eq "bind file: the parent directory's other files stay hidden" hidden \
+	"$(S exec c1 sh -c 'cat /dev/.stratus-shares/*/secret 2>/dev/null || echo hidden' </dev/null)"
 S exec c1 sh -c 'exit 42' </dev/null
 expect_eq "exec exit status" 42 $?
 S exec c1 sh -c 'kill -9 $$' </dev/null
@@ -241,11 +299,21 @@ expect_eq "delete: exit 0" 0 $?
 expect_grep "poststop hook at delete" '^poststop-c1: .*"id":"c1"' "$work/hooks.log"
 expect_nothing_left "create/start/kill/delete"
 
-# 4. run in the background, killed with SIGKILL: 137
-make_config '["sleep", "1000"]'
+# 4. run in the background, killed with SIGKILL: 137; a block-device rootfs on request
+if command -v mkfs.ext4 >/dev/null; then
+	"$here/rootfs/make-busybox-rootfs.sh" "$work/blk-tree" --ext4 "$work/rootfs.img" >/dev/null ||
+		fail "build the busybox ext4 image"
+	make_config '["sleep", "1000"]' '| .annotations = {"io.stratus.rootfs.block": "'"$work/rootfs.img"'"}'
+else
+	make_config '["sleep", "1000"]'
+fi
 timeout 600 "$stratus" --root "$root" run --bundle "$bundle" r4 </dev/null >"$work/r4.out" 2>&1 &
 runner=$!
 for i in $(seq 600); do [ "$(S state r4 2>/dev/null | jq -r .status)" = running ] && break; sleep 0.2; done
+if [ -f "$work/rootfs.img" ]; then
+	expect_eq "io.stratus.rootfs.block: the root is the read-only ext4 disk" "/dev/vda ext4 ro" \
+		"$(S exec r4 sh -c "grep ' / ' /proc/mounts | tail -n 1" </dev/null | cut -d' ' -f1,3,4 | cut -d, -f1)"
+fi
 S kill r4 9
 wait $runner
 expect_eq "run killed by SIGKILL: exit 137" 137 $?

@@ -3,8 +3,8 @@
  * caller sees (OCI fields, live status, no private fields), the atomic replace leaving no
  * temp file, hostile or broken files refused with the field named, container ID rules, and
  * the monitor's liveness (a live PID with another start time is not our monitor, a zombie is
- * dead). Also the pure helpers next to it: signal names, the rootfs image size, the exec
- * process built from config.json.
+ * dead). Also the pure helpers next to it: signal names, the exec process built from
+ * config.json.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -20,7 +20,6 @@
 #include <cmocka.h>
 
 #include "exec_process.h"
-#include "rootfs.h"
 #include "signal_name.h"
 #include "state.h"
 
@@ -250,17 +249,6 @@ static void test_signals(void **state)
 	assert_string_equal(err.msg, "signal: unknown signal \"BOGUS\"");
 }
 
-static void test_rootfs_size(void **state)
-{
-	(void)state;
-	/* room for the data, its metadata and the fs's own, MiB-aligned */
-	assert_true(rootfs_image_size(100 << 20, 1000, true) >= (125ull << 20));
-	assert_int_equal(rootfs_image_size(100 << 20, 1000, true) % (1 << 20), 0);
-	assert_int_equal(rootfs_image_size(0, 0, false) - rootfs_image_size(0, 0, true),
-			 ROOTFS_RW_HEADROOM);
-	assert_true(rootfs_image_size(0, 200000, true) > 200000ull * 256);
-}
-
 static void test_exec_process(void **state)
 {
 	const char *config =
@@ -320,7 +308,6 @@ int main(void)
 		cmocka_unit_test(test_liveness),
 		cmocka_unit_test(test_timestamp),
 		cmocka_unit_test(test_signals),
-		cmocka_unit_test(test_rootfs_size),
 		cmocka_unit_test(test_exec_process),
 	};
 

@@ -1,0 +1,20 @@
+# shellcheck shell=bash
+# common.sh (sourced by the peer tests' helpers): small shared functions.
+
+# peers_pids_mentioning TEXT: PIDs of the processes whose command line contains TEXT,
+# other than this shell and its subshells.
+peers_pids_mentioning() {
+	local p cmd
+	for p in /proc/[0-9]*; do
+		p=${p#/proc/}
+		[[ $p == "$$" || $p == "$BASHPID" ]] && continue
+		{ cmd=$(tr '\0' ' ' <"/proc/$p/cmdline"); } 2>/dev/null || continue
+		[[ $cmd == *"$1"* ]] && echo "$p"
+	done
+	return 0
+}
+
+# peers_mounts_under DIR: mount points at or below DIR, deepest first.
+peers_mounts_under() {
+	awk -v d="$1" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r
+}

@@ -202,6 +202,7 @@ struct process {
 	int setup_status;
 	int64_t setup_deadline_ms; /* reply_pending: the 120 s bound */
 	int pty_master;
+	int console_sock; /* PROC_SETUP with a terminal: where the child sends the pty master */
 	struct relay
 		*relays[AGENT_STREAM_NR]; /* indexed by stream; pty uses [PTY] out, [STDIN] in */
 	int64_t report_deadline_ms;	  /* PROC_REAPED: report at the latest then */
@@ -243,8 +244,7 @@ struct spawn_request {
 /* The fds a child gets (-1: /dev/null) and the agent's ends of them. */
 struct child_io {
 	int child[3], agent[3]; /* stdin, stdout, stderr */
-	int pty_master, pty_slave;
-	char pty_name[64];
+	int console[2]; /* process.terminal: the agent's end and the child's (agent_pty.c) */
 };
 /* CREATE: *report (if not NULL) is the pipe on which a failed exec after START shows. */
 /* agent.c */
@@ -295,12 +295,17 @@ int setup_report_error(const char *buf, size_t have, bool eof, char *err, size_t
 int setup_report_parse(struct process *p, bool eof, char *err, size_t err_len);
 int setup_container_dir(struct agent *a, const char *cid, char **out, char *err, size_t err_len);
 
+/* agent_pty.c: the terminal from the container's devpts (in the child), and its master */
+int pty_child_setup(int sock, const struct process_spec *spec, bool console, char *err,
+		    size_t err_len);
+int pty_recv_master(int sock); /* the master fd, or -errno */
+
 /* agent_mount.c: in the container's child, before it runs anything of the container's */
 int mount_parse(const struct agent_mount *m, struct mount_spec *out, char *err, size_t err_len);
 void mount_spec_free(struct mount_spec *m, size_t n);
 int mount_rootfs(const struct agent_create *req, const char *dir, char *err, size_t err_len);
 int mount_all(const char *root, const struct mount_spec *m, size_t n,
-	      const struct container_spec *cs, const char *console, char *err, size_t err_len);
+	      const struct container_spec *cs, bool console, char *err, size_t err_len);
 /* mkdir -p path inside root (RESOLVE_IN_ROOT; the last component a file if is_file): O_PATH fd */
 int mount_create_in_root(int root, const char *path, bool is_file);
 

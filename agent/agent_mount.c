@@ -4,7 +4,7 @@
  * / becomes private, the rootfs is mounted on the container's directory (virtio-fs tag, block
  * device or, for native tests, a bind-mounted directory), then CREATE's mounts with their
  * options parsed as runc parses them (flags for mount(2), propagation, the rest as the
- * filesystem's data), a minimal /dev (and the terminal as /dev/console), pivot_root with the
+ * filesystem's data), a minimal /dev (and /dev/console for a terminal), pivot_root with the
  * old root detached, masked and
  * read-only paths, and root.readonly last.
  *
@@ -361,9 +361,8 @@ int mount_create_in_root(int root, const char *path, bool is_file)
 }
 
 int mount_all(const char *root_dir, const struct mount_spec *m, size_t n,
-	      const struct container_spec *cs, const char *console, char *err, size_t err_len)
+	      const struct container_spec *cs, bool console, char *err, size_t err_len)
 {
-	struct mount_spec tty = { console, "/dev/console", "bind", MS_BIND, 0, true, false, NULL };
 	static const struct mount_spec dev_mounts[] = {
 		{ "tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, 0, false, false,
 		  "mode=755,size=65536k" },
@@ -388,9 +387,18 @@ int mount_all(const char *root_dir, const struct mount_spec *m, size_t n,
 		r = devices_create(root, cs, err, err_len);
 	if (r == 0)
 		r = dev_populate(root, err, err_len);
-	/* A terminal is also the container's /dev/console, as runc does it. */
-	if (r == 0 && console)
-		r = mount_one(root, &tty, err, err_len);
+	/*
+	 * A terminal is also the container's /dev/console, as runc does it: the mount point
+	 * now, the pty bound on it once the container's devpts gave one (agent_pty.c).
+	 */
+	if (r == 0 && console) {
+		int fd = create_in_root(root, "/dev/console", true);
+
+		if (fd < 0)
+			r = mount_fail(err, err_len, "process.terminal", "/dev/console");
+		else
+			close(fd);
+	}
 	close(root);
 	return r;
 }

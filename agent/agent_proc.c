@@ -2,7 +2,8 @@
  * Processes and their exit records (docs/agent-protocol.md "Exit records"). CREATE forks the
  * init process, which waits on a pipe until START; EXEC forks and execs at once. Each stream
  * named in the stdio mask must already be attached (ENOTCONN otherwise): it becomes a pipe, or
- * for a terminal a pty, relayed by agent_relay.c. SIGCHLD reaps every child; one we started
+ * for a terminal a pty the child opens in the container's devpts and sends back (agent_pty.c),
+ * relayed by agent_relay.c. SIGCHLD reaps every child; one we started
  * gets an exit record, reported (EVENT_EXIT, held WAITs) once its stdout and stderr reached EOF,
  * or AGENT_EXIT_GRACE_MS after the reap, and kept until ACK_EXIT whether or not a host is
  * connected. Others (grandchildren re-parented to PID 1, or to the agent as a subreaper in
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -45,30 +47,19 @@ static void io_close(struct child_io *io)
 			close(io->agent[i]);
 		io->child[i] = io->agent[i] = -1;
 	}
-	if (io->pty_master >= 0)
-		close(io->pty_master);
-	if (io->pty_slave >= 0)
-		close(io->pty_slave);
-	io->pty_master = io->pty_slave = -1;
+	for (int i = 0; i < 2; i++) {
+		if (io->console[i] >= 0)
+			close(io->console[i]);
+		io->console[i] = -1;
+	}
 }
 
+/* Pipes for the streams; a terminal's pty comes from the container later (agent_pty.c). */
 static int io_open(struct child_io *io, uint32_t stdio, const struct process_spec *spec)
 {
-	struct winsize ws = { .ws_row = (unsigned short)spec->rows,
-			      .ws_col = (unsigned short)spec->cols };
-
-	if (spec->terminal) {
-		io->pty_master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-		if (io->pty_master < 0 || grantpt(io->pty_master) < 0 ||
-		    unlockpt(io->pty_master) < 0 ||
-		    ptsname_r(io->pty_master, io->pty_name, sizeof(io->pty_name)) != 0)
-			return -errno;
-		if ((spec->rows || spec->cols) && ioctl(io->pty_master, TIOCSWINSZ, &ws) < 0)
-			return -errno;
-		/* Opened here: the container's own /dev/pts does not have it. */
-		io->pty_slave = open(io->pty_name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-		return io->pty_slave < 0 ? -errno : 0;
-	}
+	if (spec->terminal)
+		return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, io->console) < 0 ? -errno
+											   : 0;
 	for (int i = 0; i < 3; i++) {
 		int fds[2];
 
@@ -102,25 +93,11 @@ static int check_streams(struct agent *a, const char *cid, const char *eid, uint
 	return 0;
 }
 
-/* Hand the attached streams and the agent's ends of the pipes or pty to relays. */
+/* Hand the attached streams and the agent's ends of the pipes to relays. */
 static int proc_relays(struct agent *a, struct process *p, struct child_io *io, uint32_t stdio)
 {
 	const char *c = p->container_id, *e = p->exec_id;
 
-	if (io->pty_master >= 0) {
-		int conn = agent_take_stream(a, c, e, AGENT_STREAM_PTY);
-
-		if (conn < 0)
-			return 0; /* a terminal nobody watches: the pty still exists */
-		/* Before the relays pump: they must never block the loop on the master. */
-		fcntl(io->pty_master, F_SETFL, O_NONBLOCK | O_RDWR);
-		p->relays[AGENT_STREAM_PTY] =
-			relay_new(a, p, fcntl(io->pty_master, F_DUPFD_CLOEXEC, 3), conn, false);
-		p->relays[AGENT_STREAM_STDIN] =
-			relay_new(a, p, fcntl(conn, F_DUPFD_CLOEXEC, 3),
-				  fcntl(io->pty_master, F_DUPFD_CLOEXEC, 3), true);
-		return 0;
-	}
 	for (int s = 0; s < 3; s++) {
 		int conn;
 
@@ -136,6 +113,30 @@ static int proc_relays(struct agent *a, struct process *p, struct child_io *io, 
 	return 0;
 }
 
+/* The child sent its pty master before 'R': take it, and relay it to the attached stream. */
+static int proc_take_pty(struct agent *a, struct process *p, char *err, size_t err_len)
+{
+	int conn, fd = pty_recv_master(p->console_sock);
+
+	if (fd < 0) {
+		snprintf(err, err_len, "process.terminal: no pty from the container: %s",
+			 strerror(-fd));
+		return fd;
+	}
+	close(p->console_sock);
+	p->console_sock = -1;
+	p->pty_master = fd;
+	conn = agent_take_stream(a, p->container_id, p->exec_id, AGENT_STREAM_PTY);
+	if (conn < 0)
+		return 0; /* a terminal nobody watches: the pty still exists */
+	/* Before the relays pump: they must never block the loop on the master. */
+	fcntl(fd, F_SETFL, O_NONBLOCK | O_RDWR);
+	p->relays[AGENT_STREAM_PTY] = relay_new(a, p, fcntl(fd, F_DUPFD_CLOEXEC, 3), conn, false);
+	p->relays[AGENT_STREAM_STDIN] = relay_new(a, p, fcntl(conn, F_DUPFD_CLOEXEC, 3),
+						  fcntl(fd, F_DUPFD_CLOEXEC, 3), true);
+	return 0;
+}
+
 static struct process *proc_new(struct agent *a, const char *cid, const char *eid)
 {
 	struct process *p = calloc(1, sizeof(*p));
@@ -144,7 +145,7 @@ static struct process *proc_new(struct agent *a, const char *cid, const char *ei
 		return NULL;
 	p->container_id = strdup(cid);
 	p->exec_id = strdup(eid);
-	p->start_fd = p->pty_master = p->report_fd = p->helper = -1;
+	p->start_fd = p->pty_master = p->report_fd = p->helper = p->console_sock = -1;
 	if (!p->container_id || !p->exec_id) {
 		free(p->container_id);
 		free(p->exec_id);
@@ -294,6 +295,11 @@ static void report_ready(struct agent *a, struct agent_watch *w, uint32_t events
 		return;
 	}
 	r = setup_report_parse(p, eof, err, sizeof(err));
+	if (r >= 0 && p->ready && p->console_sock >= 0) {
+		int t = proc_take_pty(a, p, err, sizeof(err));
+
+		r = t < 0 ? t : r;
+	}
 	/* EXEC: the process is ready and the agent knows its pid: let it exec. */
 	if (r == 1 && p->exec_id[0] && p->ready && p->pid > 0 && p->start_fd >= 0) {
 		if (write(p->start_fd, "g", 1) != 1) {
@@ -310,7 +316,7 @@ static void report_ready(struct agent *a, struct agent_watch *w, uint32_t events
 int proc_spawn(struct agent *a, const struct spawn_request *req, const char *eid, uint32_t stdio,
 	       struct ctl_conn *conn, const struct agent_msg *m, char *err, size_t err_len)
 {
-	struct child_io io = { { -1, -1, -1 }, { -1, -1, -1 }, -1, -1, "" };
+	struct child_io io = { { -1, -1, -1 }, { -1, -1, -1 }, { -1, -1 } };
 	const char *cid = req->c->id;
 	int start[2] = { -1, -1 };
 	struct process *p;
@@ -338,10 +344,10 @@ int proc_spawn(struct agent *a, const struct spawn_request *req, const char *eid
 	p->oom_kills_at_start = req->c->cgroup ? cgroup_oom_kills(req->c->cgroup) : 0;
 	p->start_fd = start[1];
 	start[1] = -1;
+	p->console_sock = io.console[0];
+	io.console[0] = -1;
 	if ((r = proc_relays(a, p, &io, stdio)) == 0)
 		r = proc_await(a, p, conn, m);
-	p->pty_master = io.pty_master;
-	io.pty_master = -1;
 	if (r < 0) {
 		snprintf(err, err_len, "%s: %s", agent_type_name(m->type), strerror(-r));
 		setup_kill(p);
@@ -531,6 +537,8 @@ void proc_free(struct agent *a, struct process *p)
 		close(p->report_fd);
 	if (p->pty_master >= 0)
 		close(p->pty_master);
+	if (p->console_sock >= 0)
+		close(p->console_sock);
 	if (p->state == PROC_EXITED)
 		a->nexits--;
 	free(p->waiters);
@@ -556,7 +564,32 @@ void proc_kill_all(struct agent *a)
 	}
 }
 
-/* pid, ppid and command from /proc/PID/stat, uid from the owner of /proc/PID. */
+/*
+ * The command: the name argv[0] gives (what ps shows as CMD, and the name the user ran),
+ * else comm (a kernel thread or zombie has no argv). comm alone misleads: it is the base
+ * name of the file execve was given, and busybox runs its applets by re-executing
+ * /proc/self/exe with argv[0] the applet ("sleep"), so comm reads "exe" for every one.
+ */
+static char *ps_command(pid_t pid, const char *comm)
+{
+	char path[64], buf[AGENT_MAX_NAME + 1], *base;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0 || !buf[0])
+		return strdup(comm);
+	buf[n] = '\0'; /* argv[0] ends at its NUL, or is cut at AGENT_MAX_NAME */
+	base = strrchr(buf, '/');
+	base = base && base[1] ? base + 1 : buf;
+	return strdup(base);
+}
+
+/* pid, ppid and comm from /proc/PID/stat, the command, uid from the owner of /proc/PID. */
 static int ps_entry(pid_t pid, const char *exec_id, struct agent_process_info *out)
 {
 	char path[64], buf[512], *open_paren, *close_paren;
@@ -584,7 +617,7 @@ static int ps_entry(pid_t pid, const char *exec_id, struct agent_process_info *o
 	out->pid = (uint32_t)pid;
 	out->ppid = (uint32_t)ppid;
 	out->exec_id = strdup(exec_id);
-	out->command = strdup(open_paren + 1);
+	out->command = ps_command(pid, open_paren + 1);
 	if (out->exec_id && out->command)
 		return 0;
 	free(out->exec_id);
@@ -688,11 +721,14 @@ int proc_ps(struct agent *a, const char *cid, struct agent_ps *out)
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *eid = "";
+		bool helper = false;
 
-		for (struct process *p = a->procs; p; p = p->next)
+		for (struct process *p = a->procs; p; p = p->next) {
 			if (p->pid == pids[i] && is_running(p) && !strcmp(p->container_id, cid))
 				eid = p->exec_id;
-		if (ps_entry(pids[i], eid, &out->procs.v[out->procs.n]) == 0)
+			helper |= p->helper == pids[i]; /* EXEC's, a moment in the cgroup: ours */
+		}
+		if (!helper && ps_entry(pids[i], eid, &out->procs.v[out->procs.n]) == 0)
 			out->procs.n++;
 	}
 	free(pids);

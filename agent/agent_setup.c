@@ -16,7 +16,7 @@
  * a hang, and a slow set-up never holds up other requests.
  *
  * Order in the child (as runc): namespaces, stdio, hostname, oom_score_adj, the filesystem
- * (agent_mount.c), sysctl, rlimits, then the bounding set, the ids (additionalGids, gid,
+ * (agent_mount.c), the terminal (agent_pty.c), sysctl, rlimits, then the bounding set, the ids (additionalGids, gid,
  * uid) and the capability sets, umask, cwd, no_new_privs, and seccomp last. Without
  * no_new_privs, loading a filter needs CAP_SYS_ADMIN, so the filter is loaded before the
  * capabilities are dropped when the process will not keep CAP_SYS_ADMIN.
@@ -75,15 +75,8 @@ static void child_stdio(int report, const struct child_io *io)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	setsid();
-	if (io->pty_slave >= 0) {
-		if (ioctl(io->pty_slave, TIOCSCTTY, 0) < 0)
-			child_fail(report, "terminal: set the controlling tty: %s",
-				   strerror(errno));
-		for (int i = 0; i < 3; i++)
-			if (dup2(io->pty_slave, i) < 0)
-				child_fail(report, "terminal: %s", strerror(errno));
-		return;
-	}
+	if (io->console[1] >= 0)
+		return; /* the terminal comes once the container's /dev is there: child_tty() */
 	for (int i = 0; i < 3; i++) {
 		int fd = io->child[i];
 
@@ -95,6 +88,17 @@ static void child_stdio(int report, const struct child_io *io)
 		if (dup2(fd, i) < 0)
 			child_fail(report, "stdio: %s", strerror(errno));
 	}
+}
+
+/* process.terminal: a pty of the container's devpts as stdio (agent_pty.c). */
+static void child_tty(int report, const struct child_io *io, const struct process_spec *spec,
+		      bool console)
+{
+	char err[AGENT_MAX_ERROR_MSG];
+
+	if (io->console[1] >= 0 &&
+	    pty_child_setup(io->console[1], spec, console, err, sizeof(err)) < 0)
+		child_fail(report, "%s", err);
 }
 
 static void child_oom_score(int report, const struct process_spec *spec)
@@ -325,10 +329,11 @@ static _Noreturn void child_create(const struct spawn_request *req, const struct
 		if (chdir("/") < 0)
 			child_fail(report, "linux.namespaces: mount: chdir /: %s", strerror(errno));
 	} else if (mount_rootfs(req->create_req, req->c->rootfs_dir, err, sizeof(err)) < 0 ||
-		   mount_all(req->c->rootfs_dir, req->mounts, req->nmounts, cs,
-			     io->pty_slave >= 0 ? io->pty_name : NULL, err, sizeof(err)) < 0 ||
+		   mount_all(req->c->rootfs_dir, req->mounts, req->nmounts, cs, io->console[1] >= 0,
+			     err, sizeof(err)) < 0 ||
 		   mount_pivot(req->c->rootfs_dir, cs, err, sizeof(err)) < 0)
 		child_fail(report, "%s", err);
+	child_tty(report, io, req->spec, !joined_mnt);
 	child_sysctl(report, cs->sysctl);
 	child_process(report, req->spec, cs->seccomp, start_fd);
 }
@@ -411,6 +416,7 @@ static _Noreturn void child_exec_helper(const struct spawn_request *req, const s
 		child_fail(report, "clone into the container: %s", strerror(errno));
 	if (pid == 0) {
 		child_stdio(report, io);
+		child_tty(report, io, req->spec, false);
 		child_process(report, req->spec, req->c->spec.seccomp, start_fd);
 	}
 	memcpy(msg + 1, &pid, sizeof(pid));

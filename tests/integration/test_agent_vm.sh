@@ -5,8 +5,10 @@
 # host side is stratus-agentctl (agent/agentctl.c), the runtime's real agent client. Checks,
 # all against that one VM: HELLO and PING; the PID-1 set-up on the console; containers from
 # the block rootfs exiting 0, 1 and 137 (SIGKILL); env, cwd, hostname, user and groups;
-# 10 MiB of stdout intact and in order; stderr apart; stdin through cat; a tty with
-# consoleSize and RESIZE; EXEC in a running container, PS and STATS; SIGTERM to a trapping
+# 10 MiB of stdout intact and in order; stderr apart; stdin through cat; a tty (the
+# container's own /dev/pts/0: tty and stty work) with consoleSize and RESIZE; EXEC in a
+# running container, with a tty too, PS (each process named by its command) and STATS;
+# SIGTERM to a trapping
 # shell that is its container's PID 1; capabilities the config drops are gone; a seccomp
 # rule blocks its syscall; a memory limit OOM-kills and is reported as OOM; no exit record
 # left behind; PID 1 reaps orphans and has lo up; SHUTDOWN powers the VM off (VMM exit 0).
@@ -179,7 +181,7 @@ expect_eq "stdin through cat: 1 MiB back, intact" "$(sha <"$work/stdin.data")" \
 	"$(sha <"$work/cat.out")"
 
 # A terminal: consoleSize, then RESIZE while it runs.
-cfg tty 'stty size; read line; stty size; echo "got $line"' \
+cfg tty 'tty; stty size; read line; stty size; echo "got $line"' \
 	'.process.terminal = true | .process.consoleSize = {height: 24, width: 80}'
 mkfifo "$work/tty.in"
 tty_id=tty-$((n += 1))
@@ -198,6 +200,8 @@ wait "$tty_pid"
 expect_eq "tty: status" 0 "$?"
 tr -d '\r' <"$work/tty.out" >"$work/tty.txt"
 expect_grep "tty: the new size" '^30 100$' "$work/tty.txt"
+expect_grep "tty: stdin is the container's own /dev/pts/0" '^/dev/pts/0$' "$work/tty.txt"
+expect_no_grep "tty: tty and stty find the terminal" 'not a tty|stty:' "$work/tty.txt"
 expect_grep "tty: input read through the terminal" '^got hello$' "$work/tty.txt"
 
 # EXEC in a running container, PS, STATS, then SIGKILL from the host.
@@ -213,12 +217,33 @@ expect_eq "exec: its exit code" 5 "$?"
 expect_grep "exec: its output" '^exec-ok$' "$work/exec.out"
 expect_grep "exec: in the container's pid namespace (pid 1 is the init)" '^sleep$' \
 	"$work/exec.out"
-ctl ps long
+# EXEC with a terminal: its pty from the container's devpts too (pts/0 is the first free).
+jq '.process | .terminal = true | .consoleSize = {height: 40, width: 100} |
+	.args = ["sh", "-c", "tty; stty size"]' "$work/base.json" >"$work/exectty.json"
+timeout 600 "$agentctl" "$sock" exec long etty --process "$work/exectty.json" --tty \
+	--stdout "$work/exectty.out" >"$work/exectty.rec" 2>"$work/exectty.err"
+expect_eq "exec --tty: its exit code" 0 "$?"
+tr -d '\r' <"$work/exectty.out" >"$work/exectty.txt"
+expect_grep "exec --tty: a pty of the container's devpts" '^/dev/pts/[0-9]+$' "$work/exectty.txt"
+expect_grep "exec --tty: consoleSize" '^40 100$' "$work/exectty.txt"
+# PS names each process by its own command (busybox runs applets through /proc/self/exe).
+jq '.process | .args = ["sleep", "100001"]' "$work/base.json" >"$work/exec2.json"
+timeout 600 "$agentctl" "$sock" exec long e2 --process "$work/exec2.json" >/dev/null 2>&1 &
+exec_pid=$!
+for _ in $(seq 120); do
+	ctl ps long
+	grep -Eq '^[0-9]+ [0-9]+ 0 e2 sleep' "$work/ctl.out" && break
+	sleep 1
+done
 expect_grep "ps: the init is listed" '^[0-9]+ [0-9]+ 0 - sleep' "$work/ctl.out"
+expect_grep "ps: the exec'd sleep is listed as sleep" '^[0-9]+ [0-9]+ 0 e2 sleep' \
+	"$work/ctl.out"
+expect_no_grep "ps: no process named exe" ' exe$' "$work/ctl.out"
 ctl stats long
 expect_grep "stats: the container's cgroup counts its process" '^pids_current=[1-9]' \
 	"$work/ctl.out"
 expect_ctl "SIGKILL to the init" signal long KILL
+wait "$exec_pid" # the exec'd sleep dies with the init (pid namespace)
 ctl wait long
 expect_grep "SIGKILL to the init: killed, signal 9" 'status=137 code=0 signal=9 oom=0' \
 	"$work/ctl.out"

@@ -6,7 +6,7 @@
  * it mounts reaches the host; containers run in a rootfs made of the static busybox (rootfs
  * kind DIR), with their own namespaces. Covered: the handshake and a version mismatch, exit codes and a signal, env and cwd,
  * 10 MiB of stdout in order, stdin through cat, stderr apart, a terminal and its resize, an
- * exec beside the init, SIGNAL to one and to all, an exit while no host is connected
+ * exec with a terminal and PS's command names, an exec beside the init, SIGNAL to one and to all, an exit while no host is connected
  * (LIST_EXITS, kept until ACK_EXIT), the 500 ms exit grace, an unknown message type, and a
  * stdio connection that never attaches. The container set-up is covered in test_agent_setup.c.
  */
@@ -200,7 +200,8 @@ static void read_until(int fd, const char *needle, char *buf, size_t cap)
 		struct pollfd pfd = { fd, POLLIN, 0 };
 		ssize_t r;
 
-		assert_int_equal(poll(&pfd, 1, TIMEOUT_MS), 1);
+		if (poll(&pfd, 1, TIMEOUT_MS) != 1)
+			fail_msg("no \"%s\" in \"%s\"", needle, buf);
 		r = read(fd, buf + n, cap - 1 - n);
 		assert_true(r > 0);
 		n += (size_t)r;
@@ -218,9 +219,12 @@ static void test_tty_resize(void **state)
 	pty = stream_open(h, "tty", "", AGENT_STREAM_PTY);
 	run(h, "tty", PTY,
 	    "{\"terminal\": true, \"consoleSize\": {\"height\": 24, \"width\": 80}, \"args\": "
-	    "[\"sh\", \"-c\", \"stty size; read x; stty -F /dev/console size\"], \"env\": "
-	    "[\"PATH=/usr/bin:/bin\"], \"cwd\": \"/\"}");
+	    "[\"sh\", \"-c\", \"tty; stty size; read x; stty -F /dev/console size\"], "
+	    "\"env\": [\"PATH=/usr/bin:/bin\"], \"cwd\": \"/\"}");
+	/* The container's own devpts: tty resolves its stdin there, and stty works on it. */
 	read_until(pty, "24 80", buf, sizeof(buf));
+	assert_non_null(strstr(buf, "/dev/pts/0\r\n"));
+	assert_null(strstr(buf, "not a tty"));
 	assert_int_equal(agent_client_resize(&h->c, "tty", "", 50, 132), 0);
 	assert_int_equal(write(pty, "\n", 1), 1);
 	read_until(pty, "50 132", buf, sizeof(buf)); /* the terminal is /dev/console too */
@@ -228,6 +232,83 @@ static void test_tty_resize(void **state)
 	assert_int_equal(wait_status(h, "tty", ""), 0);
 	/* No terminal, no resize. */
 	assert_int_equal(agent_client_resize(&h->c, "nope", "", 1, 1), -ENOENT);
+}
+
+/* PS's view as "exec_id:command" lines, sorted by exec id; NULL until it has n processes. */
+static char *ps_names(struct harness *h, const char *cid, uint32_t n)
+{
+	struct agent_msg req = { .type = AGENT_PS }, reply;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	req.u.container.container_id = (char *)cid;
+	assert_int_equal(agent_client_call(&h->c, &req, &reply, TIMEOUT_MS), 0);
+	if (reply.u.ps.procs.n != n) {
+		agent_msg_clear(&reply);
+		return NULL;
+	}
+	f = open_memstream(&out, &len);
+	assert_non_null(f);
+	for (int e = 0; e < 3; e++) { /* "", "e1", "e2": in that order */
+		static const char *ids[] = { "", "e1", "e2" };
+
+		for (uint32_t i = 0; i < n; i++)
+			if (!strcmp(reply.u.ps.procs.v[i].exec_id, ids[e]))
+				fprintf(f, "%s:%s\n", ids[e], reply.u.ps.procs.v[i].command);
+	}
+	fclose(f);
+	agent_msg_clear(&reply);
+	return out;
+}
+
+/*
+ * EXEC with a terminal gets its pty from the container's devpts too (the init has pts/0),
+ * and PS names each process by its own command: the init "sh", the exec'd "sleep"s, one of
+ * them run the way busybox runs its applets, from a file of another name with argv[0] the
+ * applet (comm is "busybox" there, as it reads "exe" when busybox re-executes /proc/self/exe).
+ */
+static void test_tty_exec_and_ps_names(void **state)
+{
+	struct harness *h = *state;
+	char buf[4096], p[256], *names = NULL;
+	int pty, epty;
+
+	host_connect(h);
+	pty = stream_open(h, "tsh", "", AGENT_STREAM_PTY);
+	run(h, "tsh", PTY,
+	    "{\"terminal\": true, \"args\": [\"sh\"], \"env\": [\"PATH=/usr/bin:/bin\"], "
+	    "\"cwd\": \"/\"}");
+	assert_int_equal(write(pty, "tty\n", 4), 4);
+	read_until(pty, "/dev/pts/0\r\n", buf, sizeof(buf));
+	epty = stream_open(h, "tsh", "e1", AGENT_STREAM_PTY);
+	assert_int_equal(
+		exec(h, "tsh", "e1", PTY,
+		     "{\"terminal\": true, \"consoleSize\": {\"height\": 40, \"width\": "
+		     "100}, \"args\": [\"sh\", \"-c\", \"tty; stty size; exec sleep 30\"], "
+		     "\"env\": [\"PATH=/usr/bin:/bin\"], \"cwd\": \"/\"}"),
+		0);
+	read_until(epty, "40 100", buf, sizeof(buf));
+	assert_non_null(strstr(buf, "/dev/pts/1\r\n"));
+	snprintf(p, sizeof(p), SH, "exec -a sleep /bin/busybox 31");
+	assert_int_equal(exec(h, "tsh", "e2", 0, p), 0);
+	/* The exec'd shell execs sleep on its own time: poll until it did. */
+	for (int i = 0; i < 200; i++) {
+		free(names);
+		names = ps_names(h, "tsh", 3);
+		if (names && !strcmp(names, ":sh\ne1:sleep\ne2:sleep\n"))
+			break;
+		usleep(50 * 1000);
+	}
+	assert_non_null(names);
+	assert_string_equal(names, ":sh\ne1:sleep\ne2:sleep\n");
+	free(names);
+	assert_int_equal(agent_client_signal(&h->c, "tsh", "", SIGKILL, AGENT_SIGNAL_ALL), 0);
+	assert_int_equal(wait_status(h, "tsh", "e1"), 137);
+	assert_int_equal(wait_status(h, "tsh", "e2"), 137);
+	assert_int_equal(wait_status(h, "tsh", ""), 137);
+	close(epty);
+	close(pty);
 }
 
 static void test_exec_and_signal_one(void **state)
@@ -437,6 +518,7 @@ int main(void)
 		T(test_stdin_cat),
 		T(test_stderr_separate),
 		T(test_tty_resize),
+		T(test_tty_exec_and_ps_names),
 		T(test_exec_and_signal_one),
 		T(test_signal_all),
 		T(test_exit_while_disconnected),

@@ -387,7 +387,8 @@ static void rmdir_tree(const char *dir, int depth)
 
 		if (e->d_type != DT_DIR || e->d_name[0] == '.')
 			continue;
-		snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name);
+		if (snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name) >= (int)sizeof(sub))
+			continue; /* deeper than any cgroup we made */
 		rmdir_tree(sub, depth + 1);
 	}
 	if (d)
@@ -492,7 +493,8 @@ static int pids_collect(const char *dir, int depth, pid_t **v, size_t *n, size_t
 	DIR *d;
 	int r = 0;
 
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	if (snprintf(path, sizeof(path), "%s/cgroup.procs", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
@@ -503,7 +505,8 @@ static int pids_collect(const char *dir, int depth, pid_t **v, size_t *n, size_t
 	while (r == 0 && d && (e = readdir(d))) {
 		if (e->d_type != DT_DIR || e->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
+			continue;
 		r = pids_collect(path, depth + 1, v, n, cap);
 	}
 	if (d)

@@ -209,7 +209,7 @@ static int hotplug_blockdev_add(struct hotplug *hp, yajl_val args, struct error 
 					    "discard", "auto-read-only", NULL };
 	static const char *const cache_keys[] = { "direct", "no-flush", NULL };
 	struct hotplug_node node = { .fd = -1 }, *slot = NULL;
-	const char *name, *driver, *path;
+	const char *name = NULL, *driver = NULL, *path = NULL;
 	yajl_val cache = hotplug_get(args, "cache");
 	unsigned int i;
 	int r;

@@ -18,7 +18,10 @@
 /* containerd 1.6 puts shim sockets here; STRATUS_SHIM_SOCKET_DIR overrides it (tests). */
 #define SHIM_SOCKET_DIR_DEFAULT "/run/containerd/s"
 /* The listening socket handed from `start` to the server it forks. */
-#define SHIM_LISTEN_FD		3
+#define SHIM_LISTEN_FD 3
+/* libstratus's state root for the shim's containers: DIR/<namespace>. */
+#define SHIM_ROOT_DEFAULT	"/run/stratus/containerd"
+#define SHIM_ROOT_ENV		"STRATUS_SHIM_ROOT"
 #define SHIM_SANDBOX_ANNOTATION "io.kubernetes.cri.sandbox-id"
 
 enum shim_action {
@@ -61,6 +64,8 @@ int shim_address_alive(const char *address);
 
 int shim_start(const struct shim_options *opts, const char *self_exe, struct error *err);
 int shim_delete(const struct shim_options *opts, struct error *err);
+/* SHIM_ROOT_ENV or SHIM_ROOT_DEFAULT, "/" ns: where libstratus keeps the shim's containers. */
+int shim_state_root(const char *ns, char *out, size_t out_len);
 int shim_serve(const struct shim_options *opts, struct error *err);
 
 #endif

@@ -2,8 +2,9 @@
  * `containerd-shim-stratus-v2 ... delete`: containerd's cleanup after a shim it can no longer
  * reach (it died, or Delete over ttrpc failed). Prints a containerd.task.v2.DeleteResponse on
  * stdout, as containerd expects: the task is reported killed (exit status 128 + SIGKILL, as
- * runc's shim reports it) at the current time. What is ours to clean today is the dead
- * shim's socket; tearing down a VM left behind needs libstratus (docs/shim.md).
+ * runc's shim reports it) at the current time. It removes the dead shim's socket and, through
+ * libstratus, the container the shim left behind (its monitor, hence its VM, is killed and its
+ * state removed); containerd itself unmounts <bundle>/rootfs afterwards.
  */
 #include <limits.h>
 #include <signal.h>
@@ -13,8 +14,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "container.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "shim.h"
+
+/* The container of a dead shim: force-delete it; a container that is not there is fine. */
+static void remove_container(const struct shim_options *opts)
+{
+	struct error e = { 0 };
+	char root[4096];
+	int r;
+
+	if (!opts->id || shim_state_root(opts->namespace, root, sizeof(root)) < 0)
+		return;
+	r = container_delete(root, opts->id, true, &e);
+	if (r < 0 && r != -ENOENT)
+		fprintf(stderr, "%s: delete %s: %s\n", SHIM_NAME, opts->id, e.msg);
+}
 
 /* Remove the socket the bundle's address file names if nothing serves it any more. */
 static void remove_stale_socket(const char *bundle)
@@ -47,6 +63,7 @@ int shim_delete(const struct shim_options *opts, struct error *err)
 	else if (!getcwd(bundle, sizeof(bundle)))
 		return error_set_errno(err, -errno, "working directory (the bundle)");
 	remove_stale_socket(bundle);
+	remove_container(opts);
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	ts.seconds = now.tv_sec;

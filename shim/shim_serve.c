@@ -69,6 +69,17 @@ static void socket_path(int fd, char *out, size_t out_len)
 		 addr.sun_path);
 }
 
+int shim_state_root(const char *ns, char *out, size_t out_len)
+{
+	const char *base = getenv(SHIM_ROOT_ENV);
+	int n;
+
+	if (!base || !base[0])
+		base = SHIM_ROOT_DEFAULT;
+	n = snprintf(out, out_len, "%s/%s", base, ns && ns[0] ? ns : "default");
+	return n < 0 || (size_t)n >= out_len ? -ENAMETOOLONG : 0;
+}
+
 int shim_serve(const struct shim_options *opts, struct error *err)
 {
 	struct shim_publisher_config pc = {
@@ -80,7 +91,7 @@ int shim_serve(const struct shim_options *opts, struct error *err)
 	struct shim_publisher *publisher = NULL;
 	struct task_service *ts = NULL;
 	struct ttrpc_server *srv = NULL;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1], root[4096];
 	_cleanup_close_ int sig_fd = -1;
 	int type = 0, r;
 	socklen_t type_len = sizeof(type);
@@ -119,6 +130,12 @@ int shim_serve(const struct shim_options *opts, struct error *err)
 		error_set_errno(err, r, "register %s", TASK_SERVICE_NAME);
 		goto out;
 	}
+	r = shim_state_root(opts->namespace, root, sizeof(root));
+	r = r ?: task_service_set_root(ts, root);
+	if (r < 0) {
+		error_set_errno(err, r, "state root");
+		goto out;
+	}
 	r = ttrpc_server_add_fd(srv, sig_fd, EPOLLIN, on_signal, srv);
 	if (r == 0)
 		r = ttrpc_server_add_listener(srv, SHIM_LISTEN_FD);
@@ -135,6 +152,8 @@ int shim_serve(const struct shim_options *opts, struct error *err)
 out:
 	if (path[0])
 		unlink(path);
+	if (ts)
+		task_service_stop_tasks(ts);
 	ttrpc_server_destroy(srv);
 	task_service_destroy(ts);
 	shim_publisher_destroy(publisher, PUBLISH_DRAIN_MS);

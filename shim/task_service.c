@@ -4,10 +4,10 @@
  * are exactly the service's and each request is decoded with its own message descriptor
  * before anything looks at it.
  *
- * Connect answers the shim's pid and version (no task process exists yet: task_pid 0).
- * Shutdown behaves as containerd's runc shim: with no container left it answers and stops the
- * server, so the process exits; now=true changes nothing here since nothing runs. Every
- * other method answers Unimplemented with a message saying why, never a fake success.
+ * Connect answers the shim's pid and the task's (the monitor's) pid. Shutdown behaves as
+ * containerd's runc shim: with no container left it answers and stops the server, so the
+ * process exits. The container methods are task_container.c's (one container per VM);
+ * Exec, ResizePty and Checkpoint answer Unimplemented with a message saying why.
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,23 +16,10 @@
 #include "containerd/task/v2/shim.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
 #include "shim.h"
+#include "task_internal.h"
 #include "task_service.h"
 
-struct task_method {
-	struct task_service *ts;
-	const ProtobufCMethodDescriptor *desc;
-};
-
-struct task_service {
-	struct ttrpc_server *srv;
-	char *id;
-	struct shim_publisher *publisher;
-	unsigned int containers; /* tasks this shim serves; none until Create exists */
-	bool shutdown;
-	struct task_method methods[];
-};
-
-static void reply_message(struct ttrpc_call *call, const ProtobufCMessage *msg)
+void task_reply_message(struct ttrpc_call *call, const ProtobufCMessage *msg)
 {
 	size_t len = protobuf_c_message_get_packed_size(msg);
 	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
@@ -50,12 +37,11 @@ static void task_connect(struct task_service *ts, struct ttrpc_call *call,
 {
 	Containerd__Task__V2__ConnectResponse resp = CONTAINERD__TASK__V2__CONNECT_RESPONSE__INIT;
 
-	(void)ts;
 	(void)in;
 	resp.shim_pid = (uint32_t)getpid();
-	resp.task_pid = 0;
+	resp.task_pid = (uint32_t)ts->task.pid;
 	resp.version = SHIM_VERSION;
-	reply_message(call, &resp.base);
+	task_reply_message(call, &resp.base);
 }
 
 static void task_shutdown(struct task_service *ts, struct ttrpc_call *call,
@@ -64,7 +50,7 @@ static void task_shutdown(struct task_service *ts, struct ttrpc_call *call,
 	Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
 
 	(void)in;
-	reply_message(call, &empty.base);
+	task_reply_message(call, &empty.base);
 	/* Still serving containers: stay (containerd asks again after deleting them). */
 	if (ts->containers)
 		return;
@@ -89,12 +75,19 @@ static void task_dispatch(struct ttrpc_call *call, const uint8_t *payload, size_
 		task_connect(ts, call, in);
 	else if (!strcmp(name, "Shutdown"))
 		task_shutdown(ts, call, in);
-	else
-		ttrpc_call_fail(
-			call, TTRPC_UNIMPLEMENTED,
-			"%s/%s: not implemented yet: the stratus shim cannot run containers "
-			"until libstratus has its container API",
-			TASK_SERVICE_NAME, name);
+	else if (!strcmp(name, "Checkpoint"))
+		ttrpc_call_fail(call, TTRPC_UNIMPLEMENTED,
+				"%s/%s: not implemented yet: checkpointing a VM's container needs "
+				"container snapshots",
+				TASK_SERVICE_NAME, name);
+	else if (!strcmp(name, "Exec") || !strcmp(name, "ResizePty"))
+		ttrpc_call_fail(call, TTRPC_UNIMPLEMENTED,
+				"%s/%s: not implemented yet: the shim cannot exec processes in a "
+				"task (libstratus's exec relays and waits in the caller)",
+				TASK_SERVICE_NAME, name);
+	else if (!task_container_dispatch(ts, name, call, in))
+		ttrpc_call_fail(call, TTRPC_UNIMPLEMENTED, "%s/%s: not implemented",
+				TASK_SERVICE_NAME, name);
 	protobuf_c_message_free_unpacked(in, NULL);
 }
 
@@ -110,6 +103,7 @@ int task_service_register(struct ttrpc_server *srv, const char *id,
 		return -ENOMEM;
 	ts->srv = srv;
 	ts->publisher = publisher;
+	ts->task.pidfd = ts->task.stdin_keep = -1;
 	ts->id = strdup(id ? id : "");
 	if (!ts->id) {
 		free(ts);
@@ -133,6 +127,8 @@ void task_service_destroy(struct task_service *ts)
 {
 	if (!ts)
 		return;
+	task_container_cleanup(ts);
+	free(ts->root);
 	free(ts->id);
 	free(ts);
 }
@@ -140,4 +136,20 @@ void task_service_destroy(struct task_service *ts)
 bool task_service_shutdown_requested(const struct task_service *ts)
 {
 	return ts->shutdown;
+}
+
+int task_service_set_root(struct task_service *ts, const char *root)
+{
+	char *copy = strdup(root);
+
+	if (!copy)
+		return -ENOMEM;
+	free(ts->root);
+	ts->root = copy;
+	return 0;
+}
+
+void task_service_stop_tasks(struct task_service *ts)
+{
+	task_container_cleanup(ts);
 }

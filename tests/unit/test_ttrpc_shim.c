@@ -1,8 +1,10 @@
 /*
  * Unit tests for the shim around ttrpc (shim/): the Go-style command line, the socket address
  * containerd 1.6 expects (checked against a sha256 computed by hand), the bundle's address
- * file and pod annotation, the Task service over a real ttrpc connection (Connect, an
- * Unimplemented method, a malformed request, Shutdown stopping the server), the event
+ * file and pod annotation, the Task service over a real ttrpc connection (Connect, Create
+ * refused without a state root, for a missing bundle, an empty id or a checkpoint, every task
+ * method's NotFound before Create, Exec and Checkpoint Unimplemented, a malformed request,
+ * Shutdown stopping the server), the event
  * publisher over both transports (a fake publish binary; a fake containerd Events service
  * that fails twice before accepting, to exercise retry), and the binary itself: start prints
  * an address that serves Task, a pod container joins its sandbox's shim, Shutdown makes the
@@ -243,6 +245,11 @@ static void test_task_service(void **state)
 	Containerd__Task__V2__CreateTaskRequest create =
 		CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
 	Containerd__Task__V2__ShutdownRequest sreq = CONTAINERD__TASK__V2__SHUTDOWN_REQUEST__INIT;
+	/* WaitRequest's {id = 1} decodes as each of these methods' request. */
+	Containerd__Task__V2__WaitRequest wreq = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
+	static const char *const no_task[] = { "Start",	 "Wait",    "State", "Kill",
+					       "Delete", "Pids",    "Pause", "Resume",
+					       "Stats",	 "CloseIO", "Update" };
 	Containerd__Task__V2__ConnectResponse *cresp;
 	struct server s;
 	struct task_service *ts;
@@ -270,11 +277,42 @@ static void test_task_service(void **state)
 	free(resp);
 
 	create.id = "c1";
-	create.bundle = "/b";
+	create.bundle = "/nonexistent-bundle";
+	/* Without a state root the container methods refuse to run. */
+	call(c, "Create", &create.base, &st, &resp, &len);
+	assert_int_equal(st.code, TTRPC_FAILED_PRECONDITION);
+	assert_non_null(strstr(st.message, "Task/Create: the shim has no state root"));
+	assert_int_equal(task_service_set_root(ts, tmpdir), 0);
+	/* A bundle that does not exist: refused before anything is made, naming it. */
+	call(c, "Create", &create.base, &st, &resp, &len);
+	assert_int_equal(st.code, TTRPC_NOT_FOUND);
+	assert_non_null(strstr(st.message, "/nonexistent-bundle"));
+	call(c, "Connect", &creq.base, &st, &resp, &len);
+	cresp = containerd__task__v2__connect_response__unpack(NULL, len, resp);
+	assert_non_null(cresp);
+	assert_int_equal(cresp->task_pid, 0); /* the failed Create left no task */
+	containerd__task__v2__connect_response__free_unpacked(cresp, NULL);
+	free(resp);
+	create.checkpoint = "/cp";
 	call(c, "Create", &create.base, &st, &resp, &len);
 	assert_int_equal(st.code, TTRPC_UNIMPLEMENTED);
-	assert_non_null(strstr(st.message, "containerd.task.v2.Task/Create: not implemented yet"));
-	call(c, "Wait", NULL, &st, &resp, &len);
+	assert_non_null(strstr(st.message, "checkpoint:"));
+	create.checkpoint = "";
+	create.id = "";
+	call(c, "Create", &create.base, &st, &resp, &len);
+	assert_int_equal(st.code, TTRPC_INVALID_ARGUMENT);
+	assert_string_equal(st.message, "id: empty");
+	/* No task yet: every task method answers NotFound, naming the task. */
+	wreq.id = "c1";
+	for (size_t i = 0; i < sizeof(no_task) / sizeof(no_task[0]); i++) {
+		call(c, no_task[i], &wreq.base, &st, &resp, &len);
+		assert_int_equal(st.code, TTRPC_NOT_FOUND);
+		assert_string_equal(st.message, "task c1: not found");
+	}
+	call(c, "Exec", NULL, &st, &resp, &len);
+	assert_int_equal(st.code, TTRPC_UNIMPLEMENTED);
+	assert_non_null(strstr(st.message, "Task/Exec: not implemented yet"));
+	call(c, "Checkpoint", NULL, &st, &resp, &len);
 	assert_int_equal(st.code, TTRPC_UNIMPLEMENTED);
 	/* Not a method of the service. */
 	call(c, "Frobnicate", NULL, &st, &resp, &len);
@@ -582,7 +620,7 @@ static void test_binary(void **state)
 	assert_int_equal(
 		ttrpc_client_call(c, TASK_SERVICE_NAME, "Pids", NULL, 0, 10000, &st, &resp, &len),
 		0);
-	assert_int_equal(st.code, TTRPC_UNIMPLEMENTED);
+	assert_int_equal(st.code, TTRPC_NOT_FOUND);
 	sreq.id = "pod";
 	call(c, "Shutdown", &sreq.base, &st, &resp, &len);
 	assert_int_equal(st.code, TTRPC_OK);

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# containerd 1.6 driving containerd-shim-stratus-v2 (`ctr run --runtime io.containerd.stratus.v2`),
+# one microVM per container (docs/shim.md "Tasks"). A containerd of the test's own
+# (peers/containerd-private.sh: own root, state, sockets, network namespace), the local busybox
+# image (peers/make-busybox-image.sh), the shim first on PATH, its libstratus state root and
+# socket directory under the temp dir. With ctr:
+#   1. run --rm echo hi prints hi (the rootfs is containerd's overlay mount, stdout its FIFO);
+#      exit codes 0 and 3 are run's status; stdout and stderr stay apart.
+#   2. a detached task: task ls RUNNING, ps, metrics, pause/resume (PAUSED, RUNNING),
+#      kill -s SIGKILL (STOPPED), task delete reports 137; exec answers "not implemented".
+#   3. run --rm with its stdin from a FIFO: cat sees the input, and its EOF once ctr's stdin
+#      ends (CloseIO).
+#   4. run -t (under script(1)): the init's stdout is a terminal, its exit status is run's.
+#   5. the shim is killed: containerd's `shim delete` takes the orphaned VM down.
+# Afterwards: no task or container; once containerd stops, no shim, no monitor, no mount under
+# the temp dir, no shim socket, nothing under the shim's state root.
+# usage: test_shim.sh SHIM VMLINUX INITRAMFS   (as root with /dev/kvm; skipped otherwise)
+source "$(dirname "$0")/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/peers/containerd-private.sh"
+abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+
+shim=$(abs "${1:?usage: test_shim.sh SHIM VMLINUX INITRAMFS}")
+kernel=$(abs "${2:?usage: test_shim.sh SHIM VMLINUX INITRAMFS}")
+initramfs=$(abs "${3:?usage: test_shim.sh SHIM VMLINUX INITRAMFS}")
+need_file "$shim" containerd-shim-stratus-v2
+need_file "$kernel" vmlinux
+need_file "$initramfs" stratus-initramfs.cpio
+[ "$(id -u)" = 0 ] || { echo "SKIP: containerd tests need root"; exit 77; }
+for tool in containerd ctr unshare; do
+	command -v $tool >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }
+done
+need_kvm
+
+# containerd runs the shim from PATH and hands it its environment.
+mkdir -p "$work/bin" "$work/s" "$work/shimroot"
+ln -s "$shim" "$work/bin/containerd-shim-stratus-v2"
+export PATH=$work/bin:$PATH
+export STRATUS_KERNEL=$kernel STRATUS_INITRAMFS=$initramfs
+export STRATUS_SHIM_ROOT=$work/shimroot STRATUS_SHIM_SOCKET_DIR=$work/s
+image=localhost/stratus-busybox:latest
+rt=io.containerd.stratus.v2
+
+cleanup() {
+	containerd_private_stop
+	for p in $(peers_pids_mentioning "$work"); do kill -KILL "$p" 2>/dev/null; done
+	for m in $(peers_mounts_under "$work"); do umount -l "$m" 2>/dev/null; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+containerd_private_start "$work/containerd" "$rt" || { echo "FAIL: containerd"; exit 1; }
+echo "# $(containerd --version | awk '{print $1, $3}'), in $work"
+
+# run_out WHAT EXPECTED-STATUS EXPECTED-STDOUT CTR-ARGS...
+run_out() {
+	local what=$1 want_status=$2 want_out=$3 status
+	shift 3
+	c "$@" </dev/null >"$work/out" 2>"$work/err"
+	status=$?
+	expect_eq "$what: exit status" "$want_status" "$status"
+	expect_eq "$what: output" "$want_out" "$(cat "$work/out")"
+	[ "$status" = "$want_status" ] || sed 's/^/    | /' "$work/err" | tail -n 5
+}
+task_status() { c task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
+wait_status() {
+	local i
+	for i in $(seq $((${3:-60} * 2))); do
+		[ "$(task_status "$1")" = "$2" ] && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
+"$here/peers/make-busybox-image.sh" "$work/busybox.tar" --name "$image" >/dev/null ||
+	{ echo "FAIL: make-busybox-image.sh"; exit 1; }
+c images import "$work/busybox.tar" >"$work/import.out" 2>&1
+expect_eq "images import: exit status" 0 $?
+
+# ---- 1. run --rm ----------------------------------------------------------------------------
+run_out "run echo hi" 0 hi run --rm --runtime $rt "$image" r1 echo hi
+run_out "run: exit 3, stderr apart" 3 out run --rm --runtime $rt "$image" r2 \
+	sh -c 'echo out; echo err >&2; exit 3'
+expect_eq "run: stderr" err "$(cat "$work/err")"
+
+# ---- 2. a detached task -------------------------------------------------------------------------
+c run -d --null-io --runtime $rt "$image" d1 sh -c 'while :; do sleep 1000 & wait; done' \
+	>/dev/null 2>"$work/d1.err"
+expect_eq "run -d: exit status" 0 $?
+wait_status d1 RUNNING 120 || fail "run -d: not RUNNING ($(task_status d1)): $(cat "$work/d1.err")"
+c task ps d1 >"$work/ps.out" 2>&1
+expect_eq "task ps: exit status" 0 $?
+expect_grep "task ps: lists processes" '^[0-9]+ ' "$work/ps.out"
+c task metrics d1 >"$work/metrics.out" 2>&1
+expect_eq "task metrics: exit status" 0 $?
+expect_grep "task metrics: memory usage" 'memory\.usage_in_bytes|memory.usage' "$work/metrics.out"
+c task pause d1 >/dev/null 2>"$work/pause.err"
+expect_eq "task pause: exit status" 0 $?
+expect_eq "task pause: status" PAUSED "$(task_status d1)"
+c task resume d1 >/dev/null 2>"$work/resume.err"
+expect_eq "task resume: exit status" 0 $?
+expect_eq "task resume: status" RUNNING "$(task_status d1)"
+c task exec --exec-id e1 d1 echo x >/dev/null 2>"$work/exec.err"
+expect_eq "task exec: refused" 1 $?
+expect_grep "task exec: says it is not implemented" 'not implemented' "$work/exec.err"
+c task kill -s SIGKILL d1 >/dev/null 2>"$work/kill.err"
+expect_eq "task kill -s SIGKILL: exit status" 0 $?
+wait_status d1 STOPPED 120
+expect_eq "task kill -s SIGKILL: STOPPED" STOPPED "$(task_status d1)"
+c task delete d1 >"$work/delete.out" 2>&1
+expect_grep "task delete: exit status 137" 'exit code 137|status 137' "$work/delete.out"
+c container delete d1 >/dev/null 2>&1
+expect_eq "container delete" 0 $?
+
+# ---- 3. stdin ------------------------------------------------------------------------------------
+# ctr asks for CloseIO when its stdin ends, but only once the task exists: the input's end
+# comes after the container said ready (a FIFO the test holds open until then).
+mkfifo "$work/in.fifo"
+c run --rm --runtime $rt "$image" i1 sh -c 'echo ready; cat; echo eof' <"$work/in.fifo" \
+	>"$work/in.out" 2>"$work/in.err" &
+i1=$!
+exec 7>"$work/in.fifo"
+wait_for '^ready' "$work/in.out" 120 || fail "run i1: never printed ready: $(cat "$work/in.err")"
+printf 'line1\nline2\n' >&7
+exec 7>&-
+wait $i1
+expect_eq "run with stdin: exit status" 0 $?
+expect_eq "run with stdin: cat saw the input and its EOF (CloseIO)" "ready
+line1
+line2
+eof" "$(cat "$work/in.out")"
+
+# ---- 4. a terminal ---------------------------------------------------------------------------------
+if command -v script >/dev/null; then
+	SHELL=/bin/sh timeout -k 10 300 script -qefc "$(printf '%q ' ctr -a "$ctd_sock" -n peers run -t \
+		--rm --runtime $rt "$image" t1 sh -c 'tty; [ -t 1 ] && echo is-a-tty; exit 5')" \
+		"$work/tty.out" </dev/null >/dev/null 2>&1
+	expect_eq "run -t: exit status" 5 $?
+	expect_grep "run -t: stdout is a terminal" 'is-a-tty' "$work/tty.out"
+fi
+
+# ---- 5. the shim dies -------------------------------------------------------------------------------
+# containerd runs `containerd-shim-stratus-v2 delete`, which must take the orphaned VM down.
+c run -d --null-io --runtime $rt "$image" k1 sh -c 'while :; do sleep 1000 & wait; done' \
+	>/dev/null 2>"$work/k1.err"
+wait_status k1 RUNNING 120 || fail "k1: not RUNNING ($(task_status k1)): $(cat "$work/k1.err")"
+for p in $(peers_pids_mentioning "-id k1 "); do
+	[ "$(cat "/proc/$p/comm" 2>/dev/null)" = containerd-shim ] && kill -KILL "$p"
+done
+for i in $(seq 120); do
+	[ -z "$(peers_pids_mentioning "-id k1 ")" ] && break
+	sleep 0.5
+done
+expect_eq "shim killed: no monitor left" "" "$(peers_pids_mentioning "-id k1 ")"
+c task delete k1 >/dev/null 2>&1
+c container delete k1 >/dev/null 2>&1
+expect_eq "shim killed: nothing left under the state root" "" "$(find "$work/shimroot" -mindepth 2)"
+
+# ---- nothing left ---------------------------------------------------------------------------------
+expect_eq "no task left" "" "$(c task ls -q)"
+expect_eq "no container left" "" "$(c container ls -q)"
+# Shims and their monitors (forked, not exec'd) carry -address .../containerd.sock.
+expect_eq "no shim or monitor left" "" "$(peers_pids_mentioning "$ctd_sock")"
+containerd_private_stop
+sleep 1
+expect_eq "no shim left" "" "$(peers_pids_mentioning containerd-shim-stratus-v2)"
+expect_eq "no mount left" "" "$(peers_mounts_under "$work")"
+expect_eq "no shim socket left" "" "$(ls -A "$work/s")"
+expect_eq "nothing under the shim's state root" "" "$(find "$work/shimroot" -mindepth 2)"
+finish

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "agent_client.h"
+#include "unix_path.h"
 
 #ifndef STRATUS_VERSION
 #define STRATUS_VERSION "dev"
@@ -112,24 +113,28 @@ static int vsock_read_ok(int fd, int64_t deadline)
 
 int agent_vsock_connect(const char *path, uint32_t port, int timeout_ms, char *err, size_t err_len)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr;
 	int64_t deadline = deadline_of(timeout_ms);
 	char line[VSOCK_LINE_MAX];
-	int fd, r, n;
+	int fd, r, n, dirfd;
 
-	if (strlen(path) >= sizeof(addr.sun_path)) {
-		snprintf(err, err_len, "%s: vsock socket path too long", path);
-		return -ENAMETOOLONG;
+	r = unix_addr_fill(&addr, path, &dirfd);
+	if (r < 0) {
+		snprintf(err, err_len, "%s: vsock socket path: %s", path, strerror(-r));
+		return r;
 	}
-	strcpy(addr.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		r = -errno;
 		snprintf(err, err_len, "socket: %s", strerror(-r));
+		if (dirfd >= 0)
+			close(dirfd);
 		return r;
 	}
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		r = -errno;
+	r = connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ? -errno : 0;
+	if (dirfd >= 0)
+		close(dirfd);
+	if (r < 0) {
 		snprintf(err, err_len, "%s: connect: %s", path, strerror(-r));
 		goto fail;
 	}

@@ -25,6 +25,7 @@
 #include "monitor.h"
 #include "qmp.h"
 #include "relay.h"
+#include "unix_path.h"
 #include "vm.h"
 
 #define MONITOR_CONNECT_RETRY_MS 100
@@ -453,6 +454,34 @@ static int monitor_close_fds(int notify_fd)
 	return 3;
 }
 
+/*
+ * With a terminal the container's stdio is the pty handed to --console-socket: the caller's
+ * fds 0-2 (go-runc reads create's output from a pipe until it closes) must not be held for
+ * the container's life, as runc does not hold them either.
+ */
+static void monitor_null_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	for (int i = 0; i < 3; i++)
+		dup2(fd, i);
+	if (fd > 2)
+		close(fd);
+}
+
+/* DIR/NAME, or its /proc/self/fd form when too long for sun_path (unix_path.h). */
+static int monitor_socket_path(const char *dir, const char *name, char *buf, size_t len)
+{
+	char full[4200];
+	int dirfd;
+
+	if (snprintf(full, sizeof(full), "%s/%s", dir, name) >= (int)sizeof(full))
+		return -ENAMETOOLONG;
+	return unix_path_short(full, buf, len, &dirfd);
+}
+
 _Noreturn void monitor_main(const struct monitor_config *cfg)
 {
 	struct monitor m = { .cfg = cfg, .winch_fd = -1, .pty_slave = -1 };
@@ -476,8 +505,15 @@ _Noreturn void monitor_main(const struct monitor_config *cfg)
 			       O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW);
 	log_init(log_file >= 0 ? log_file : open("/dev/null", O_WRONLY | O_CLOEXEC),
 		 cfg->debug ? LOG_DEBUG : LOG_INFO);
-	snprintf(m.vsock_path, sizeof(m.vsock_path), "%s/%s", cfg->state_dir, MONITOR_VSOCK);
-	snprintf(qmp_path, sizeof(qmp_path), "%s/%s", cfg->state_dir, MONITOR_QMP);
+	if (cfg->console_socket)
+		monitor_null_stdio();
+	/* Kept open for the monitor's life when a socket path needs the short form. */
+	if (monitor_socket_path(cfg->state_dir, MONITOR_VSOCK, m.vsock_path, sizeof(m.vsock_path)) <
+		    0 ||
+	    monitor_socket_path(cfg->state_dir, MONITOR_QMP, qmp_path, sizeof(qmp_path)) < 0) {
+		monitor_fail(&m, "the state directory's path is too long for its sockets");
+		_exit(1);
+	}
 	/* Signals reach vm_run's signalfd or ours, never a thread at random. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -11,6 +11,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "qmp_client.h"
+#include "unix_path.h"
 
 struct qmp_conn {
 	int fd;
@@ -104,16 +105,16 @@ static int qmp_send(struct qmp_conn *q, const char *command, struct error *err)
 
 int qmp_client_command(const char *path, const char *command, int timeout_ms, struct error *err)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr;
 	_cleanup_free_ struct qmp_conn *q = malloc(sizeof(*q));
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int fd = -1, dirfd = -1;
 	int r;
 
 	if (!q)
 		return error_set(err, -ENOMEM, "out of memory");
-	if (strlen(path) >= sizeof(addr.sun_path))
-		return error_set(err, -ENAMETOOLONG, "qmp: socket path too long: %s", path);
-	strcpy(addr.sun_path, path);
+	r = unix_addr_fill(&addr, path, &dirfd);
+	if (r < 0)
+		return error_set_errno(err, r, "qmp: socket path %s", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return error_set_errno(err, -errno, "qmp: socket");

@@ -6,7 +6,7 @@
 # each refused by `create` with its message and nothing left under --root. With real
 # microVMs (a busybox rootfs from rootfs/make-busybox-rootfs.sh), boots kept few:
 #   1. run `echo hi`: prints hi, exits 0, leaves nothing; hooks see the state on stdin.
-#   2. run with stdout and stderr apart and exit 1; --keep; a --root whose parents are new;
+#   2. run with stdout and stderr apart and exit 1; --keep; a long --root whose parents are new;
 #      root.readonly (the `spec` default) refuses writes.
 #   3. create/start/state/list/ps/exec/events/update/pause/resume/kill --all/delete on one
 #      container, with the --pid-file PID being the monitor, a poststop hook, exec exit codes,
@@ -171,9 +171,12 @@ expect_grep "poststop hook sees status stopped" '^poststop: .*"status":"stopped"
 expect_eq "hooks in lifecycle order" "createRuntime createContainer startContainer poststart poststop" \
 	"$(cut -d: -f1 "$work/hooks.log" | tr '\n' ' ' | sed 's/ $//')"
 
-# 2. stdout and stderr apart, exit 1
+# 2. stdout and stderr apart, exit 1; a --root and id so long that the state directory's
+# sockets exceed sun_path (podman's 64-character ids under a long root), which runc allows
+deep="$root/deeper/$(printf 'd%.0s' $(seq 100))"
+long_id=r2-$(printf 'x%.0s' $(seq 61))
 make_config '["sh", "-c", "echo out; echo err >&2; touch /ro-test 2>/dev/null || echo ro-root; exit 1"]'
-timeout 600 "$stratus" --root "$root/deeper/root" run --keep --bundle "$bundle" r2 </dev/null \
+timeout 600 "$stratus" --root "$deep" run --keep --bundle "$bundle" "$long_id" </dev/null \
 	>"$work/r2.out" 2>"$work/r2.err"
 expect_eq "run exit 1: status" 1 $?
 expect_eq "run exit 1: stdout (root.readonly refused a write)" "out ro-root" \
@@ -182,8 +185,8 @@ expect_eq "root.readonly: nothing written to the bundle's rootfs" no \
 	"$([ -e "$bundle/rootfs/ro-test" ] && echo yes || echo no)"
 expect_eq "run exit 1: stderr" "err" "$(cat "$work/r2.err")"
 expect_eq "run --keep: the container stays, stopped" stopped \
-	"$("$stratus" --root "$root/deeper/root" state r2 | jq -r .status)"
-"$stratus" --root "$root/deeper/root" delete r2
+	"$("$stratus" --root "$deep" state "$long_id" | jq -r .status)"
+"$stratus" --root "$deep" delete "$long_id"
 expect_eq "delete of the kept container" 0 $?
 rm -rf "$root/deeper"
 expect_nothing_left "run exit 1"

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -71,6 +72,24 @@ static inline void *ptr_steal(void *pp)
 static inline bool range_fits(uint64_t off, uint64_t len, uint64_t size)
 {
 	return off <= size && len <= size - off;
+}
+
+/*
+ * Drop the first done bytes of iov[0 .. *nr) after a short preadv/pwritev; returns the new
+ * first element (*nr is decremented for each one used up).
+ */
+static inline struct iovec *iov_advance(struct iovec *iov, unsigned int *nr, size_t done)
+{
+	while (*nr && done >= iov->iov_len) {
+		done -= iov->iov_len;
+		iov++;
+		(*nr)--;
+	}
+	if (*nr) {
+		iov->iov_base = (uint8_t *)iov->iov_base + done;
+		iov->iov_len -= done;
+	}
+	return iov;
 }
 
 #endif

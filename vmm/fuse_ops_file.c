@@ -141,21 +141,6 @@ int fuse_do_open(struct fuse_req *req)
 	return fuse_reply(req, &out, sizeof(out));
 }
 
-/* Drop the first done bytes of iov[0 .. *nr) after a short transfer. */
-static struct iovec *fuse_iov_advance(struct iovec *iov, unsigned int *nr, size_t done)
-{
-	while (*nr && done >= iov->iov_len) {
-		done -= iov->iov_len;
-		iov++;
-		(*nr)--;
-	}
-	if (*nr) {
-		iov->iov_base = (uint8_t *)iov->iov_base + done;
-		iov->iov_len -= done;
-	}
-	return iov;
-}
-
 /* preadv/pwritev until len bytes or the end of the file; bytes done or a negative errno. */
 static int64_t fuse_rw(int fd, struct iovec *iov, unsigned int nr, uint64_t off, uint64_t len,
 		       bool write)
@@ -173,7 +158,7 @@ static int64_t fuse_rw(int fd, struct iovec *iov, unsigned int nr, uint64_t off,
 		if (n == 0)
 			break; /* end of file */
 		done += n;
-		iov = fuse_iov_advance(iov, &nr, n);
+		iov = iov_advance(iov, &nr, n);
 	}
 	return done;
 }

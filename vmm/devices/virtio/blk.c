@@ -111,21 +111,6 @@ static unsigned int blk_iov_slice(const struct iovec *src, unsigned int nr, uint
 	return n;
 }
 
-/* Drop the first done bytes of iov[0 .. *nr): after a short transfer. */
-static struct iovec *blk_iov_advance(struct iovec *iov, unsigned int *nr, size_t done)
-{
-	while (*nr && done >= iov->iov_len) {
-		done -= iov->iov_len;
-		iov++;
-		(*nr)--;
-	}
-	if (*nr) {
-		iov->iov_base = (uint8_t *)iov->iov_base + done;
-		iov->iov_len -= done;
-	}
-	return iov;
-}
-
 /*
  * preadv/pwritev of len bytes at off until done: the kernel may transfer less than asked
  * (at most 2 GiB a call, signals). Returns the bytes transferred, the end of the image
@@ -149,7 +134,7 @@ static int64_t blk_rw(int fd, struct iovec *iov, unsigned int nr, uint64_t off, 
 			break;
 		}
 		done += n;
-		iov = blk_iov_advance(iov, &nr, n);
+		iov = iov_advance(iov, &nr, n);
 	}
 	return done;
 }

@@ -20,7 +20,16 @@
 #define FUSE_DIRBUF_SIZE  KIB(128) /* a READDIR(PLUS) reply is built here, at most this big */
 #define FUSE_PROC_NAME	  16	   /* "%d" of an fd, for /proc/self/fd */
 
-/* An inode the guest has looked up: its O_PATH fd and how many lookups it owes us. */
+/*
+ * Seconds an unreferenced node stays cached (FORGET brought its count to 0): a later LOOKUP
+ * of the same inode needs no open. Checked at each request, so an idle share keeps them.
+ */
+#define FUSE_NODE_CACHE_TTL 30
+
+/*
+ * An inode the guest has looked up: its O_PATH fd and how many lookups it owes us. With
+ * nlookup 0 the node is cached (on the LRU list, its id no longer valid for the guest).
+ */
 struct fuse_node {
 	uint64_t id; /* the guest's nodeid; 0 while the slot is free */
 	dev_t dev;
@@ -30,6 +39,9 @@ struct fuse_node {
 	uint64_t nlookup;
 	uint32_t hash_next; /* slot + 1 of the next node in this hash chain, 0: none */
 	uint32_t gen;	    /* bumped each time the slot is reused: stale ids never match */
+	uint32_t lru_prev, lru_next; /* slot + 1 on the cached list (newest first), 0: none */
+	uint32_t cached_at;	     /* when it was cached, seconds (CLOCK_MONOTONIC_COARSE) */
+	bool gone; /* its last name was removed through us: closed when forgotten, not cached */
 };
 
 /* An open file or directory. */
@@ -51,6 +63,7 @@ struct fuse_server {
 
 	struct fuse_node *nodes;		 /* slot 0 is the root, FUSE_ROOT_ID */
 	uint32_t max_nodes, nr_nodes, node_hint; /* hint: no free slot before it */
+	uint32_t lru_head, lru_tail, nr_cached;	 /* cached nodes (nlookup 0), slot + 1 */
 	uint32_t *hash;				 /* (dev, ino) -> slot + 1 */
 	uint32_t hash_mask;
 	struct fuse_handle *handles;
@@ -62,6 +75,13 @@ struct fuse_server {
 	uint8_t *buf;	 /* the request's header and arguments, FUSE_REQ_COPY_MAX */
 	uint8_t *dirbuf; /* READDIR(PLUS) replies and getdents64 */
 	uint8_t *dents;
+	/*
+	 * What getdents64 returned beyond the last reply, for the directory handle dents_fh:
+	 * dents[dents_pos .. dents_len) continues at cookie dents_next, so a guest listing a
+	 * directory page by page costs neither a seek nor a second read of the same entries.
+	 */
+	uint64_t dents_fh, dents_next;
+	uint32_t dents_pos, dents_len;
 	struct iovec *iov; /* scratch, FUSE_SERVER_IOV_MAX */
 	uint64_t requests, errors;
 };
@@ -92,13 +112,34 @@ int fuse_table_init(struct fuse_server *s, int root_fd, const struct stat *root)
 void fuse_table_destroy(struct fuse_server *s);
 /* Forget everything but the root; close every handle. */
 void fuse_table_clear(struct fuse_server *s);
+/* A node the guest holds now (cached nodes are not: their ids are stale). */
 struct fuse_node *fuse_node_get(struct fuse_server *s, uint64_t id);
+/* The node (held or cached) for an inode we hold a descriptor on, or NULL. */
+struct fuse_node *fuse_node_find(struct fuse_server *s, dev_t dev, ino_t ino);
+/* One lookup more on a node fuse_node_find returned; a cached node comes back (new id). */
+void fuse_node_ref(struct fuse_server *s, struct fuse_node *n);
 /*
  * The node for (st->st_dev, st->st_ino), taking fd (closed here if the node exists or on
- * failure), one lookup more; -ENFILE when the table is full.
+ * failure), one lookup more; -ENFILE when the table is full of nodes the guest holds
+ * (cached ones are evicted, oldest first, to make room).
  */
 int fuse_node_add(struct fuse_server *s, int fd, const struct stat *st, struct fuse_node **out);
+/*
+ * FORGET: at count 0 the node is cached, unless its inode lost its last name through us
+ * (gone: closed now, so a deleted file's blocks are freed) or the descriptor budget is three
+ * quarters used.
+ */
 void fuse_node_forget(struct fuse_server *s, uint64_t id, uint64_t nlookup);
+/*
+ * A name whose inode was st (stat before the removal) was removed or replaced: if that was
+ * its last link (or a directory), a cached node for it is closed now, a held one when the
+ * guest forgets it.
+ */
+void fuse_node_unlinked(struct fuse_server *s, const struct stat *st);
+/* Close up to n cached nodes, oldest first (descriptor pressure); returns how many. */
+unsigned int fuse_node_cache_shrink(struct fuse_server *s, unsigned int n);
+/* Close the cached nodes older than FUSE_NODE_CACHE_TTL (called per request). */
+void fuse_node_cache_expire(struct fuse_server *s);
 struct fuse_handle *fuse_handle_get(struct fuse_server *s, uint64_t fh, bool dir);
 /* Takes fd (closed on failure: -EMFILE when the table is full). */
 int fuse_handle_add(struct fuse_server *s, int fd, bool dir, uint64_t *fh);
@@ -126,8 +167,14 @@ void fuse_fill_entry(const struct fuse_server *s, const struct fuse_node *node,
 void fuse_proc_name(int fd, char name[FUSE_PROC_NAME]);
 /* Open a child as O_PATH without following anything: one component under dir_fd. */
 int fuse_open_child(struct fuse_server *s, int dir_fd, const char *name);
-/* Look name up under parent: a node with one lookup more, its stat. */
-int fuse_lookup_name(struct fuse_server *s, struct fuse_node *parent, const char *name,
+/* After an open failed with err: true if cached nodes were closed to make room (retry). */
+bool fuse_retry_emfile(struct fuse_server *s, int err);
+/*
+ * Look name up under parent: a node with one lookup more, its stat. probe: stat the name
+ * first and take a node we hold for that inode without opening anything (false for a name
+ * just created, which no node can hold yet).
+ */
+int fuse_lookup_name(struct fuse_server *s, struct fuse_node *parent, const char *name, bool probe,
 		     struct fuse_node **out, struct stat *st);
 int fuse_stat_node(const struct fuse_node *node, struct stat *st);
 /*

@@ -51,7 +51,7 @@ int fuse_do_lookup(struct fuse_req *req)
 	r = fuse_req_name(req, &off, &name);
 	if (r < 0)
 		return r;
-	r = fuse_lookup_name(req->s, parent, name, &node, &st);
+	r = fuse_lookup_name(req->s, parent, name, true, &node, &st);
 	if (r < 0)
 		return r;
 	return fuse_reply_entry(req, node, &st);
@@ -120,7 +120,9 @@ static int fuse_reopen(struct fuse_server *s, const struct fuse_node *node, int 
 	if (node->type != S_IFREG)
 		return -EINVAL;
 	fuse_proc_name(node->fd, name);
-	fd = openat(s->proc_fd, name, flags | O_CLOEXEC);
+	do
+		fd = openat(s->proc_fd, name, flags | O_CLOEXEC);
+	while (fd < 0 && fuse_retry_emfile(s, errno));
 	return fd < 0 ? -errno : fd;
 }
 
@@ -246,7 +248,7 @@ int fuse_finish_create_node(struct fuse_req *req, struct fuse_node *parent, cons
 	struct stat pst;
 	int r;
 
-	r = fuse_lookup_name(s, parent, name, &node, st);
+	r = fuse_lookup_name(s, parent, name, false, &node, st);
 	if (r < 0)
 		return r;
 	/* A -runas since we started makes chown fail: handled below, once. */
@@ -270,6 +272,7 @@ int fuse_finish_create_node(struct fuse_req *req, struct fuse_node *parent, cons
 		r = fuse_stat_node(node, st);
 	if (r < 0) {
 		unlinkat(parent->fd, name, node->type == S_IFDIR ? AT_REMOVEDIR : 0);
+		node->gone = true;
 		fuse_node_forget(s, node->id, 1);
 		return r;
 	}
@@ -353,13 +356,22 @@ static int fuse_remove(struct fuse_req *req, int flags)
 	struct fuse_node *parent;
 	const char *name;
 	uint32_t off = 0;
+	struct stat st;
+	bool known;
 	int r;
 
 	r = fuse_req_parent_name(req, &off, &parent, &name);
 	if (r < 0)
 		return r;
+	/*
+	 * Which inode loses the name: a node we hold for it must not outlive it (fuse_table.c).
+	 * A rename racing in between only makes us close a node early or cache it a while.
+	 */
+	known = fstatat(parent->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	if (unlinkat(parent->fd, name, flags) < 0)
 		return -errno;
+	if (known)
+		fuse_node_unlinked(req->s, &st);
 	return fuse_reply(req, NULL, 0);
 }
 
@@ -378,6 +390,8 @@ static int fuse_rename_common(struct fuse_req *req, uint64_t newdir, uint32_t of
 {
 	struct fuse_node *parent, *newparent = fuse_node_get(req->s, newdir);
 	const char *oldname, *newname;
+	bool replaced;
+	struct stat st;
 	int r;
 
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
@@ -392,8 +406,13 @@ static int fuse_rename_common(struct fuse_req *req, uint64_t newdir, uint32_t of
 	r = fuse_req_name(req, &off, &newname);
 	if (r < 0)
 		return r;
+	/* A target the rename replaces loses a name (EXCHANGE and NOREPLACE replace nothing). */
+	replaced = !(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)) &&
+		   fstatat(newparent->fd, newname, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	if (renameat2(parent->fd, oldname, newparent->fd, newname, flags) < 0)
 		return -errno;
+	if (replaced)
+		fuse_node_unlinked(req->s, &st);
 	return fuse_reply(req, NULL, 0);
 }
 
@@ -435,7 +454,7 @@ int fuse_do_link(struct fuse_req *req)
 	fuse_proc_name(old->fd, proc);
 	if (linkat(req->s->proc_fd, proc, parent->fd, name, AT_SYMLINK_FOLLOW) < 0)
 		return -errno;
-	r = fuse_lookup_name(req->s, parent, name, &node, &st);
+	r = fuse_lookup_name(req->s, parent, name, true, &node, &st);
 	if (r < 0)
 		return r;
 	return fuse_reply_entry(req, node, &st);

@@ -93,7 +93,9 @@ int fuse_do_create(struct fuse_req *req)
 		return -EMFILE;
 	/* O_NOFOLLOW: a link planted under that name is never opened through. */
 	flags |= O_CREAT | O_NOFOLLOW | (in->flags & (O_EXCL | O_TRUNC));
-	fd = openat(parent->fd, name, flags, in->mode & 07777);
+	do
+		fd = openat(parent->fd, name, flags, in->mode & 07777);
+	while (fd < 0 && fuse_retry_emfile(s, errno));
 	if (fd < 0)
 		return -errno;
 	r = fuse_finish_create_node(req, parent, name, in->mode & 07777, &node, &st);
@@ -131,7 +133,9 @@ int fuse_do_open(struct fuse_req *req)
 	if (req->s->nr_handles >= req->s->max_handles)
 		return -EMFILE;
 	fuse_proc_name(node->fd, name);
-	fd = openat(req->s->proc_fd, name, flags);
+	do
+		fd = openat(req->s->proc_fd, name, flags);
+	while (fd < 0 && fuse_retry_emfile(req->s, errno));
 	if (fd < 0)
 		return -errno;
 	r = fuse_handle_add(req->s, fd, false, &out.fh);
@@ -260,7 +264,9 @@ int fuse_do_opendir(struct fuse_req *req)
 		return -ENOTDIR;
 	if (req->s->nr_handles >= req->s->max_handles)
 		return -EMFILE;
-	fd = openat(node->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	do
+		fd = openat(node->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	while (fd < 0 && fuse_retry_emfile(req->s, errno));
 	if (fd < 0)
 		return -errno;
 	r = fuse_handle_add(req->s, fd, true, &out.fh);
@@ -279,7 +285,7 @@ static void fuse_dirplus_entry(struct fuse_req *req, struct fuse_node *dir,
 
 	memset(e, 0, sizeof(*e));
 	if (strcmp(d->d_name, ".") && strcmp(d->d_name, "..") &&
-	    fuse_lookup_name(req->s, dir, d->d_name, &child, &st) == 0) {
+	    fuse_lookup_name(req->s, dir, d->d_name, true, &child, &st) == 0) {
 		fuse_fill_entry(req->s, child, &st, e);
 		return;
 	}
@@ -288,16 +294,41 @@ static void fuse_dirplus_entry(struct fuse_req *req, struct fuse_node *dir,
 	e->attr.mode = (uint32_t)d->d_type << 12;
 }
 
+/* Append one entry (and for READDIRPLUS its lookup) at out + *used; false: no room. */
+static bool fuse_dirent_add(struct fuse_req *req, struct fuse_node *dir, bool plus,
+			    const struct linux_dirent64 *d, uint8_t *out, size_t *used, size_t size)
+{
+	size_t namelen = strlen(d->d_name);
+	size_t dsize = FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET + namelen);
+	size_t esize = plus ? sizeof(struct fuse_entry_out) + dsize : dsize;
+	struct fuse_dirent *fd;
+
+	if (*used + esize > size)
+		return false;
+	if (plus)
+		fuse_dirplus_entry(req, dir, d, (struct fuse_entry_out *)(out + *used));
+	fd = (struct fuse_dirent *)(out + *used + (plus ? sizeof(struct fuse_entry_out) : 0));
+	fd->ino = d->d_ino;
+	fd->off = (uint64_t)d->d_off;
+	fd->namelen = (uint32_t)namelen;
+	fd->type = d->d_type;
+	memcpy(fd->name, d->d_name, namelen);
+	memset(fd->name + namelen, 0, dsize - FUSE_NAME_OFFSET - namelen);
+	*used += esize;
+	return true;
+}
+
 /* READDIR and READDIRPLUS: entries from in->offset (a d_off cookie) that fit in size. */
 int fuse_do_readdir(struct fuse_req *req)
 {
 	const struct fuse_read_in *in = (const void *)req->arg;
 	bool plus = req->in.opcode == FUSE_READDIRPLUS;
-	struct fuse_handle *h = fuse_handle_get(req->s, in->fh, true);
+	struct fuse_server *s = req->s;
+	struct fuse_handle *h = fuse_handle_get(s, in->fh, true);
 	struct fuse_node *dir = fuse_req_node(req);
-	uint8_t *out = req->s->dirbuf;
+	uint8_t *out = s->dirbuf;
 	size_t size = MIN((size_t)in->size, (size_t)FUSE_DIRBUF_SIZE), used = 0;
-	long n, pos;
+	uint64_t next = in->offset;
 
 	if (!h)
 		return -EBADF;
@@ -307,33 +338,39 @@ int fuse_do_readdir(struct fuse_req *req)
 				 : 0);
 	if (plus && (!dir || dir->type != S_IFDIR))
 		return -ESTALE;
-	if (in->offset > (uint64_t)INT64_MAX || lseek(h->fd, (off_t)in->offset, SEEK_SET) < 0)
+	if (in->offset > (uint64_t)INT64_MAX)
 		return -EINVAL;
-	n = syscall(SYS_getdents64, h->fd, req->s->dents, size);
-	if (n < 0)
-		return -errno;
-	for (pos = 0; pos < n;) {
-		const struct linux_dirent64 *d = (const void *)(req->s->dents + pos);
-		size_t namelen = strlen(d->d_name);
-		size_t dsize = FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET + namelen);
-		size_t esize = plus ? sizeof(struct fuse_entry_out) + dsize : dsize;
-		struct fuse_dirent *fd;
-
-		if (used + esize > size)
-			break;
-		if (plus)
-			fuse_dirplus_entry(req, dir, d, (struct fuse_entry_out *)(out + used));
-		fd = (struct fuse_dirent *)(out + used +
-					    (plus ? sizeof(struct fuse_entry_out) : 0));
-		fd->ino = d->d_ino;
-		fd->off = (uint64_t)d->d_off;
-		fd->namelen = (uint32_t)namelen;
-		fd->type = d->d_type;
-		memcpy(fd->name, d->d_name, namelen);
-		memset(fd->name + namelen, 0, dsize - FUSE_NAME_OFFSET - namelen);
-		used += esize;
-		pos += d->d_reclen;
+	/* Not where the last reply on this handle stopped: read from the guest's cookie. */
+	if (s->dents_fh != h->id || s->dents_next != in->offset) {
+		if (lseek(h->fd, (off_t)in->offset, SEEK_SET) < 0)
+			return -EINVAL;
+		s->dents_fh = h->id;
+		s->dents_pos = s->dents_len = 0;
 	}
+	for (;;) {
+		const struct linux_dirent64 *d;
+
+		if (s->dents_pos >= s->dents_len) {
+			long n = syscall(SYS_getdents64, h->fd, s->dents, FUSE_DIRBUF_SIZE);
+
+			s->dents_pos = s->dents_len = 0;
+			if (n < 0) {
+				s->dents_fh = 0;
+				if (used)
+					break; /* what we have; the guest asks again */
+				return -errno;
+			}
+			if (n == 0)
+				break;
+			s->dents_len = (uint32_t)n;
+		}
+		d = (const void *)(s->dents + s->dents_pos);
+		if (!fuse_dirent_add(req, dir, plus, d, out, &used, size))
+			break;
+		s->dents_pos += d->d_reclen;
+		next = (uint64_t)d->d_off; /* the guest's cookie for what comes after */
+	}
+	s->dents_next = next;
 	return fuse_reply(req, out, used);
 }
 

@@ -225,15 +225,25 @@ int fuse_open_child(struct fuse_server *s, int dir_fd, const char *name)
 	};
 	int fd, tries = 0;
 
-	if (s->openat2) {
-		do
+	for (;;) {
+		if (s->openat2)
 			fd = (int)syscall(SYS_openat2, dir_fd, name, &how, sizeof(how));
-		while (fd < 0 && errno == EAGAIN && ++tries < 8); /* a racing rename */
-	} else {
-		/* name is one component (fuse_req_name): nothing to walk, nothing followed. */
-		fd = openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		else /* name is one component (fuse_req_name): nothing to walk, nothing followed */
+			fd = openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 || ++tries >= 8)
+			break;
+		if (errno == EAGAIN && s->openat2)
+			continue; /* a racing rename */
+		if (!fuse_retry_emfile(s, errno))
+			break;
 	}
 	return fd < 0 ? -errno : fd;
+}
+
+bool fuse_retry_emfile(struct fuse_server *s, int err)
+{
+	/* The process is out of descriptors: give back some of the cached nodes' and retry. */
+	return (err == EMFILE || err == ENFILE) && fuse_node_cache_shrink(s, 16) > 0;
 }
 
 int fuse_stat_node(const struct fuse_node *node, struct stat *st)
@@ -241,16 +251,37 @@ int fuse_stat_node(const struct fuse_node *node, struct stat *st)
 	return fstatat(node->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
-int fuse_lookup_name(struct fuse_server *s, struct fuse_node *parent, const char *name,
+int fuse_lookup_name(struct fuse_server *s, struct fuse_node *parent, const char *name, bool probe,
 		     struct fuse_node **out, struct stat *st)
 {
+	struct fuse_node *n;
 	int fd;
 
 	if (parent->type != S_IFDIR)
 		return -ENOTDIR;
+	/*
+	 * The probe: one component, no link followed. An inode we already hold a descriptor on
+	 * (the guest holds it, or it is cached) cannot be freed and its number reused, so a
+	 * (dev, ino) match is that very inode and needs no open.
+	 */
+	if (probe) {
+		if (fstatat(parent->fd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		n = fuse_node_find(s, st->st_dev, st->st_ino);
+		if (n) {
+			fuse_node_ref(s, n);
+			*out = n;
+			return 0;
+		}
+	}
 	fd = fuse_open_child(s, parent->fd, name);
 	if (fd < 0)
 		return fd;
+	/*
+	 * What we answer is what we opened: if a rename replaced the name since the probe, the
+	 * reply, the node and its attributes are all the new inode's (fuse_node_add looks it
+	 * up again), never the probe's attributes with another inode's descriptor.
+	 */
 	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		int r = -errno;
 
@@ -405,6 +436,7 @@ uint32_t fuse_server_handle(struct fuse_server *s, const struct iovec *req, unsi
 	int ret;
 
 	s->requests++;
+	fuse_node_cache_expire(s);
 	ret = fuse_req_prepare(&r, req_len, &op);
 	if (ret == 0)
 		ret = op->fn(&r);

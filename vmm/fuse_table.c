@@ -2,8 +2,15 @@
  * The FUSE server's two bounded tables. Nodes: one per inode (dev, ino) the guest has
  * looked up, holding an O_PATH fd and the guest's lookup count; the nodeid we hand out is
  * the slot (+ 1) in the low 32 bits and the slot's generation in the high ones, so a
- * stale or forged id never reaches a reused slot. A node is freed (its fd closed) as soon
- * as FORGET brings its count to zero; slot 0 is the root and lives as long as the server.
+ * stale or forged id never reaches a reused slot. When FORGET brings a node's count to zero
+ * the node is cached, not closed: its id goes stale for the guest (the generation moves on
+ * if it comes back), but a later LOOKUP of the same inode finds its descriptor by (dev, ino)
+ * without opening anything. Cached nodes sit on an LRU list and are closed, oldest first,
+ * when a slot or a descriptor is needed, or after FUSE_NODE_CACHE_TTL seconds. A node whose
+ * last name the guest removes through us (UNLINK, RMDIR, a RENAME over it) is never cached:
+ * closed at once, or when forgotten, so a deleted file's blocks are not kept allocated by
+ * us (a name removed on the host directly: within the TTL). Slot 0 is the root and lives
+ * as long as the server.
  * Handles: one per OPEN/OPENDIR/CREATE, an fd each, freed by RELEASE(DIR), with the same
  * id scheme. Both tables are fixed in size, so the guest can hold at most max_nodes +
  * max_handles of our descriptors: past that a LOOKUP answers ENFILE and an OPEN EMFILE.
@@ -13,6 +20,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <stdatomic.h>
@@ -39,6 +47,22 @@ static bool fuse_fd_take(void)
 static void fuse_fd_give(void)
 {
 	atomic_fetch_sub(&fuse_fds_used, 1);
+}
+
+/* Caching a node keeps its descriptor: only while a quarter of the budget is still free. */
+static bool fuse_fd_plenty(void)
+{
+	unsigned int max = atomic_load(&fuse_fds_max);
+
+	return atomic_load(&fuse_fds_used) < max - max / 4;
+}
+
+static uint32_t fuse_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* the vDSO: no system call */
+	return (uint32_t)ts.tv_sec;
 }
 
 static uint32_t fuse_hash(dev_t dev, ino_t ino)
@@ -100,10 +124,41 @@ static void fuse_node_unhash(struct fuse_server *s, uint32_t slot)
 	n->hash_next = 0;
 }
 
+static void fuse_lru_unlink(struct fuse_server *s, struct fuse_node *n)
+{
+	if (n->lru_prev)
+		s->nodes[n->lru_prev - 1].lru_next = n->lru_next;
+	else
+		s->lru_head = n->lru_next;
+	if (n->lru_next)
+		s->nodes[n->lru_next - 1].lru_prev = n->lru_prev;
+	else
+		s->lru_tail = n->lru_prev;
+	n->lru_prev = n->lru_next = 0;
+	s->nr_cached--;
+}
+
+static void fuse_lru_push(struct fuse_server *s, uint32_t slot)
+{
+	struct fuse_node *n = &s->nodes[slot];
+
+	n->lru_prev = 0;
+	n->lru_next = s->lru_head;
+	if (s->lru_head)
+		s->nodes[s->lru_head - 1].lru_prev = slot + 1;
+	else
+		s->lru_tail = slot + 1;
+	s->lru_head = slot + 1;
+	n->cached_at = fuse_now();
+	s->nr_cached++;
+}
+
 static void fuse_node_free(struct fuse_server *s, uint32_t slot)
 {
 	struct fuse_node *n = &s->nodes[slot];
 
+	if (!n->nlookup)
+		fuse_lru_unlink(s, n);
 	fuse_node_unhash(s, slot);
 	close(n->fd);
 	fuse_fd_give();
@@ -121,6 +176,7 @@ void fuse_table_clear(struct fuse_server *s)
 	for (i = 1; s->nodes && i < s->max_nodes; i++)
 		if (s->nodes[i].id)
 			fuse_node_free(s, i);
+	s->lru_head = s->lru_tail = s->nr_cached = 0;
 	for (i = 0; s->handles && i < s->max_handles; i++)
 		if (s->handles[i].id) {
 			close(s->handles[i].fd);
@@ -129,6 +185,7 @@ void fuse_table_clear(struct fuse_server *s)
 		}
 	s->nr_handles = 0;
 	s->handle_hint = 0;
+	s->dents_fh = 0;
 	if (s->nodes)
 		s->nodes[0].nlookup = 1;
 }
@@ -150,27 +207,89 @@ struct fuse_node *fuse_node_get(struct fuse_server *s, uint64_t id)
 {
 	int64_t slot = fuse_id_slot(id, s->max_nodes);
 
-	if (slot < 0 || s->nodes[slot].id != id)
+	if (slot < 0 || s->nodes[slot].id != id || !s->nodes[slot].nlookup)
 		return NULL;
 	return &s->nodes[slot];
 }
 
-int fuse_node_add(struct fuse_server *s, int fd, const struct stat *st, struct fuse_node **out)
+struct fuse_node *fuse_node_find(struct fuse_server *s, dev_t dev, ino_t ino)
 {
-	uint32_t *head = &s->hash[fuse_hash(st->st_dev, st->st_ino) & s->hash_mask];
 	uint32_t i;
 
-	for (i = *head; i; i = s->nodes[i - 1].hash_next) {
+	for (i = s->hash[fuse_hash(dev, ino) & s->hash_mask]; i; i = s->nodes[i - 1].hash_next) {
 		struct fuse_node *n = &s->nodes[i - 1];
 
-		if (n->dev == st->st_dev && n->ino == st->st_ino) {
-			close(fd);
-			n->nlookup++;
-			*out = n;
-			return 0;
-		}
+		if (n->ino == ino && n->dev == dev)
+			return n;
 	}
-	if (s->nr_nodes >= s->max_nodes || !fuse_fd_take()) {
+	return NULL;
+}
+
+static void fuse_node_new_id(struct fuse_server *s, uint32_t slot)
+{
+	struct fuse_node *n = &s->nodes[slot];
+
+	n->gen++;
+	if (!n->gen)
+		n->gen = 1;
+	n->id = fuse_make_id(slot, n->gen);
+}
+
+void fuse_node_ref(struct fuse_server *s, struct fuse_node *n)
+{
+	if (!n->nlookup) {
+		/* Back from the cache: the id the guest forgot stays stale. */
+		fuse_lru_unlink(s, n);
+		fuse_node_new_id(s, (uint32_t)(n - s->nodes));
+	}
+	n->nlookup++;
+}
+
+unsigned int fuse_node_cache_shrink(struct fuse_server *s, unsigned int n)
+{
+	unsigned int done = 0;
+
+	while (done < n && s->lru_tail) {
+		fuse_node_free(s, s->lru_tail - 1);
+		done++;
+	}
+	return done;
+}
+
+void fuse_node_cache_expire(struct fuse_server *s)
+{
+	uint32_t now;
+
+	if (!s->lru_tail)
+		return;
+	now = fuse_now();
+	while (s->lru_tail && now - s->nodes[s->lru_tail - 1].cached_at > FUSE_NODE_CACHE_TTL)
+		fuse_node_free(s, s->lru_tail - 1);
+}
+
+/* A free slot and a descriptor from the budget, evicting cached nodes if need be. */
+static bool fuse_node_make_room(struct fuse_server *s)
+{
+	for (;;) {
+		if (s->nr_nodes < s->max_nodes && fuse_fd_take())
+			return true;
+		if (!fuse_node_cache_shrink(s, 1))
+			return false;
+	}
+}
+
+int fuse_node_add(struct fuse_server *s, int fd, const struct stat *st, struct fuse_node **out)
+{
+	uint32_t *head, i;
+	struct fuse_node *n = fuse_node_find(s, st->st_dev, st->st_ino);
+
+	if (n) {
+		close(fd);
+		fuse_node_ref(s, n);
+		*out = n;
+		return 0;
+	}
+	if (!fuse_node_make_room(s)) {
 		close(fd);
 		return -ENFILE;
 	}
@@ -178,17 +297,15 @@ int fuse_node_add(struct fuse_server *s, int fd, const struct stat *st, struct f
 	for (i = MAX(s->node_hint, 1u); s->nodes[i].id; i = i + 1 < s->max_nodes ? i + 1 : 1)
 		;
 	s->node_hint = i + 1 < s->max_nodes ? i + 1 : 1;
-	s->nodes[i].gen++;
-	if (!s->nodes[i].gen)
-		s->nodes[i].gen = 1;
-	s->nodes[i] = (struct fuse_node){ .id = fuse_make_id(i, s->nodes[i].gen),
-					  .dev = st->st_dev,
+	head = &s->hash[fuse_hash(st->st_dev, st->st_ino) & s->hash_mask];
+	s->nodes[i] = (struct fuse_node){ .dev = st->st_dev,
 					  .ino = st->st_ino,
 					  .fd = fd,
 					  .type = st->st_mode & S_IFMT,
 					  .nlookup = 1,
 					  .hash_next = *head,
 					  .gen = s->nodes[i].gen };
+	fuse_node_new_id(s, i);
 	*head = i + 1;
 	s->nr_nodes++;
 	*out = &s->nodes[i];
@@ -198,11 +315,29 @@ int fuse_node_add(struct fuse_server *s, int fd, const struct stat *st, struct f
 void fuse_node_forget(struct fuse_server *s, uint64_t id, uint64_t nlookup)
 {
 	struct fuse_node *n = fuse_node_get(s, id);
+	uint32_t slot;
 
 	if (!n || n == &s->nodes[0])
 		return; /* the root is never forgotten; unknown ids are ignored (no reply) */
 	n->nlookup -= MIN(nlookup, n->nlookup);
-	if (!n->nlookup)
+	if (n->nlookup)
+		return;
+	slot = (uint32_t)(n - s->nodes);
+	/* Cached with count 0 (the LRU list), unless it must be closed now. */
+	fuse_lru_push(s, slot);
+	if (n->gone || !fuse_fd_plenty())
+		fuse_node_free(s, slot);
+}
+
+void fuse_node_unlinked(struct fuse_server *s, const struct stat *st)
+{
+	struct fuse_node *n = fuse_node_find(s, st->st_dev, st->st_ino);
+
+	if (!n || n == &s->nodes[0] || (st->st_nlink > 1 && !S_ISDIR(st->st_mode)))
+		return;
+	if (n->nlookup)
+		n->gone = true;
+	else
 		fuse_node_free(s, (uint32_t)(n - s->nodes));
 }
 
@@ -219,7 +354,13 @@ int fuse_handle_add(struct fuse_server *s, int fd, bool dir, uint64_t *fh)
 {
 	uint32_t i;
 
-	if (s->nr_handles >= s->max_handles || !fuse_fd_take()) {
+	/* A cached node gives its descriptor back to the budget for an open file. */
+	while (s->nr_handles < s->max_handles && !fuse_fd_take())
+		if (!fuse_node_cache_shrink(s, 1)) {
+			close(fd);
+			return -EMFILE;
+		}
+	if (s->nr_handles >= s->max_handles) {
 		close(fd);
 		return -EMFILE;
 	}
@@ -243,6 +384,8 @@ int fuse_handle_release(struct fuse_server *s, uint64_t fh, bool dir)
 
 	if (!h)
 		return -EBADF;
+	if (s->dents_fh == h->id)
+		s->dents_fh = 0; /* what fuse_do_readdir kept of this directory */
 	close(h->fd);
 	fuse_fd_give();
 	h->id = 0;

@@ -1,6 +1,7 @@
 /*
  * The control port (docs/agent-protocol.md): up to AGENT_MAX_CONTROL connections at once
- * (the CLI and the shim may both talk; a further one replaces the oldest). Each one shakes
+ * (the CLI and the shim may both talk; a further one replaces the oldest, never one that sent
+ * CREATE: that is the host's monitor, which waits for the init's exit on it). Each one shakes
  * hands with HELLO first (anything else: EPROTO), then sends requests that are dispatched
  * here. Replies and events are queued on the connection and written without blocking the
  * loop; a host that stops reading past AGENT_CTL_MAX_BACKLOG is dropped (exit records stay
@@ -261,6 +262,7 @@ static void do_spawn(struct agent *a, struct ctl_conn *c, const struct agent_msg
 			       err, sizeof(err));
 	if (r == 0 && create) {
 		r = create_container(a, c, m, &spec, err, sizeof(err));
+		c->creator |= r == 0;
 	} else if (r == 0) {
 		struct spawn_request req = { .c = container_find(a, cid), .spec = &spec };
 
@@ -562,14 +564,23 @@ int ctl_adopt(struct agent *a, int fd)
 	c->w = (struct agent_watch){ fd, ctl_ready };
 	agent_reader_init(&c->reader, AGENT_MAX_PAYLOAD);
 	ev.data.ptr = &c->w;
-	/* All slots taken: the newest host wins over the oldest (e.g. a dead, half-open one). */
+	/*
+	 * All slots taken: the newest host wins over the oldest (e.g. a dead, half-open one), but
+	 * not over a creator: losing the monitor's connection would end the container's VM.
+	 */
 	while (slot < AGENT_MAX_CONTROL && a->ctl[slot])
 		slot++;
 	if (slot == AGENT_MAX_CONTROL) {
-		slot = 0;
-		for (unsigned int i = 1; i < AGENT_MAX_CONTROL; i++)
-			if (a->ctl[i]->seq < a->ctl[slot]->seq)
+		for (unsigned int i = 0; i < AGENT_MAX_CONTROL; i++)
+			if (!a->ctl[i]->creator &&
+			    (slot == AGENT_MAX_CONTROL || a->ctl[i]->seq < a->ctl[slot]->seq))
 				slot = i;
+		if (slot == AGENT_MAX_CONTROL) {
+			agent_reader_destroy(&c->reader);
+			free(c);
+			close(fd);
+			return -EBUSY;
+		}
 		ctl_close(a, a->ctl[slot]);
 	}
 	c->seq = a->ctl_seq++;

@@ -39,6 +39,7 @@ struct ctl_conn {
 	size_t out_off;
 	uint64_t seq; /* accept order: the oldest is replaced when all slots are taken */
 	bool hello_done;
+	bool creator; /* sent CREATE (the host's monitor): never the one replaced */
 };
 
 /* A stdio connection whose STREAM_ATTACH frame is still arriving (non-blocking). */

@@ -21,6 +21,7 @@
 #include "hooks.h"
 #include "monitor.h"
 #include "oci_spec.h"
+#include "phase.h"
 #include "qmp_client.h"
 
 #define CONTAINER_KILL_WAIT_MS 10000
@@ -133,16 +134,38 @@ int container_agent_connect(const char *root, const char *id, struct agent_clien
 	return r;
 }
 
-/* A container that must be alive (created, running or paused) for verb. */
-static int load_alive(const char *root, const char *id, const char *verb,
+/*
+ * What a verb that changes a container starts with: its lock (held until state_unlock(*lock),
+ * so racing verbs take turns, state_lock.c), then its state. On failure nothing is held.
+ */
+static int lock_and_load(const char *root, const char *id, int *lock, struct container_state *st,
+			 struct error *err)
+{
+	int r = state_id_check(id, err);
+
+	*lock = -1;
+	memset(st, 0, sizeof(*st));
+	r = r ?: state_lock(root, id, lock, err);
+	r = r ?: container_load(root, id, st, err);
+	if (r < 0) {
+		state_unlock(*lock);
+		*lock = -1;
+	}
+	return r;
+}
+
+/* lock_and_load a container that must be alive (created, running or paused) for verb. */
+static int load_alive(const char *root, const char *id, const char *verb, int *lock,
 		      struct container_state *st, struct error *err)
 {
-	int r = container_load(root, id, st, err);
+	int r = lock_and_load(root, id, lock, st, err);
 
 	if (r < 0)
 		return r;
 	if (st->status == CONTAINER_STOPPED) {
 		state_clear(st);
+		state_unlock(*lock);
+		*lock = -1;
 		return error_set(err, -ESRCH, "%s: container \"%s\" is stopped", verb, id);
 	}
 	return 0;
@@ -183,9 +206,9 @@ int container_start(const char *root, const char *id, struct error *err)
 	struct agent_client c;
 	struct oci_spec *spec;
 	struct error hook_err = { 0 };
-	int r;
+	int r, lock;
 
-	r = container_load(root, id, &st, err);
+	r = lock_and_load(root, id, &lock, &st, err);
 	if (r < 0)
 		return r;
 	if (st.status != CONTAINER_CREATED) {
@@ -208,12 +231,15 @@ int container_start(const char *root, const char *id, struct error *err)
 		st.status = CONTAINER_RUNNING;
 		r = container_save(root, &st, err);
 	}
+	if (r == 0)
+		phase_mark("started", "guest");
 	if (r == 0 && spec &&
 	    container_run_hooks(spec, OCI_HOOK_POSTSTART, &st, CONTAINER_RUNNING, &hook_err) < 0)
 		container_warn("%s", hook_err.msg);
 	oci_spec_free(spec);
 out:
 	state_clear(&st);
+	state_unlock(lock);
 	return r;
 }
 
@@ -221,19 +247,20 @@ int container_kill(const char *root, const char *id, int signal, bool all, struc
 {
 	struct container_state st;
 	struct agent_client c;
-	int r;
+	int r, lock;
 
-	r = load_alive(root, id, "kill", &st, err);
+	r = load_alive(root, id, "kill", &lock, &st, err);
 	if (r < 0)
 		return r;
 	state_clear(&st);
 	r = container_agent_connect(root, id, &c, err);
-	if (r < 0)
-		return r;
-	r = agent_client_signal(&c, id, "", signal, all ? AGENT_SIGNAL_ALL : 0);
-	if (r < 0)
-		error_set(err, r, "kill: agent: %s", c.err);
-	agent_client_destroy(&c);
+	if (r == 0) {
+		r = agent_client_signal(&c, id, "", signal, all ? AGENT_SIGNAL_ALL : 0);
+		if (r < 0)
+			error_set(err, r, "kill: agent: %s", c.err);
+		agent_client_destroy(&c);
+	}
+	state_unlock(lock);
 	return r;
 }
 
@@ -257,21 +284,43 @@ static int stop_monitor(const struct container_state *st, struct error *err)
 	return error_set(err, -ETIMEDOUT, "delete: the monitor (pid %d) did not die", (int)st->pid);
 }
 
+/*
+ * Holding the lock with no state.json: a create that died before writing it (a live create
+ * holds the lock until it has). --force removes what it left.
+ */
+static int delete_unfinished(const char *root, const char *id, bool force, struct error *err)
+{
+	if (!force)
+		return -ENOENT;
+	error_clear(err);
+	return state_remove_dir(root, id, container_remove_tree, err);
+}
+
 int container_delete(const char *root, const char *id, bool force, struct error *err)
 {
-	_cleanup_free_ char *dir = NULL;
 	struct error hook_err = { 0 };
 	struct container_state st;
 	struct oci_spec *spec;
-	int r;
+	int r, lock;
 
-	r = container_load(root, id, &st, err);
+	r = state_id_check(id, err);
+	r = r ?: state_lock(root, id, &lock, err);
 	if (r == -ENOENT && force) {
 		error_clear(err);
 		return 0;
 	}
 	if (r < 0)
 		return r;
+	r = container_load(root, id, &st, err);
+	if (r == -ENOENT) {
+		r = delete_unfinished(root, id, force, err);
+		state_unlock(lock);
+		return r;
+	}
+	if (r < 0) {
+		state_unlock(lock);
+		return r;
+	}
 	if ((st.status == CONTAINER_RUNNING || st.status == CONTAINER_PAUSED) && !force) {
 		r = error_set(err, -EBUSY,
 			      "delete: container \"%s\" is %s: stop it first or use --force", id,
@@ -287,15 +336,10 @@ int container_delete(const char *root, const char *id, bool force, struct error 
 	    container_run_hooks(spec, OCI_HOOK_POSTSTOP, &st, CONTAINER_STOPPED, &hook_err) < 0)
 		container_warn("%s", hook_err.msg);
 	oci_spec_free(spec);
-	if (state_dir_path(root, id, &dir) < 0) {
-		r = error_set(err, -ENOMEM, "out of memory");
-		goto out;
-	}
-	r = container_remove_tree(dir);
-	if (r < 0)
-		error_set_errno(err, r, "delete: cannot remove %s", dir);
+	r = state_remove_dir(root, id, container_remove_tree, err);
 out:
 	state_clear(&st);
+	state_unlock(lock);
 	return r;
 }
 
@@ -304,9 +348,9 @@ static int pause_or_resume(const char *root, const char *id, bool pause, struct 
 	_cleanup_free_ char *dir = NULL, *qmp = NULL;
 	const char *verb = pause ? "pause" : "resume";
 	struct container_state st;
-	int r;
+	int r, lock;
 
-	r = load_alive(root, id, verb, &st, err);
+	r = load_alive(root, id, verb, &lock, &st, err);
 	if (r < 0)
 		return r;
 	if (st.status != (pause ? CONTAINER_RUNNING : CONTAINER_PAUSED)) {
@@ -325,6 +369,7 @@ static int pause_or_resume(const char *root, const char *id, bool pause, struct 
 	}
 out:
 	state_clear(&st);
+	state_unlock(lock);
 	return r;
 }
 
@@ -395,6 +440,7 @@ void container_list_free(char **ids)
 	free(ids);
 }
 
+/* Read-only queries take no lock: they may run while another verb holds it. */
 static int agent_query(const char *root, const char *id, const char *verb, bool ps, void *out,
 		       struct error *err)
 {
@@ -402,9 +448,13 @@ static int agent_query(const char *root, const char *id, const char *verb, bool 
 	struct agent_client c;
 	int r;
 
-	r = load_alive(root, id, verb, &st, err);
+	r = container_load(root, id, &st, err);
 	if (r < 0)
 		return r;
+	if (st.status == CONTAINER_STOPPED) {
+		state_clear(&st);
+		return error_set(err, -ESRCH, "%s: container \"%s\" is stopped", verb, id);
+	}
 	state_clear(&st);
 	r = container_agent_connect(root, id, &c, err);
 	if (r < 0)

@@ -38,6 +38,8 @@ int container_kill(const char *root, const char *id, int signal, bool all, struc
 int container_delete(const char *root, const char *id, bool force, struct error *err);
 int container_pause(const char *root, const char *id, struct error *err);
 int container_resume(const char *root, const char *id, struct error *err);
+/* resources: a linux.resources JSON object (container_update.c says what a VM refuses). */
+int container_update(const char *root, const char *id, const char *resources, struct error *err);
 
 /* The state JSON as `stratus state` prints it (live status), malloc'd into *json. */
 int container_state_json(const char *root, const char *id, struct error *err, char **json);

@@ -17,6 +17,7 @@
 #include "container_internal.h"
 #include "monitor.h"
 #include "oci_spec.h"
+#include "phase.h"
 #include "rootfs.h"
 #include "vm_sizing.h"
 
@@ -173,7 +174,8 @@ static int fork_monitor(struct container_create_opts *o, struct monitor_config *
 }
 
 static int fill_state(struct container_state *st, const struct container_create_opts *o,
-		      const struct oci_spec *spec, const char *bundle)
+		      const struct oci_spec *spec, const char *bundle,
+		      const struct monitor_config *mc)
 {
 	char created[64];
 
@@ -184,6 +186,8 @@ static int fill_state(struct container_state *st, const struct container_create_
 	st->status = CONTAINER_CREATED;
 	st->pid = o->monitor_pid;
 	process_start_time(o->monitor_pid, &st->pid_start_time);
+	st->vm_vcpus = mc->vcpus;
+	st->vm_mem_mib = mc->mem_mib;
 	st->bundle = strdup(bundle);
 	st->rootfs = strdup(spec->root_path);
 	st->created = strdup(created);
@@ -204,13 +208,14 @@ static int fill_state(struct container_state *st, const struct container_create_
 
 /* The part of create after the monitor said ready: state, hooks, pid file. */
 static int create_finish(struct container_create_opts *o, const struct oci_spec *spec,
-			 const char *bundle, const char *dir, struct error *err)
+			 const char *bundle, const char *dir, const struct monitor_config *mc,
+			 struct error *err)
 {
 	struct container_state st;
 	char pid[32];
 	int r;
 
-	r = fill_state(&st, o, spec, bundle);
+	r = fill_state(&st, o, spec, bundle, mc);
 	if (r < 0) {
 		state_clear(&st);
 		return error_set(err, r, "out of memory");
@@ -254,23 +259,30 @@ static int create_in_dir(struct container_create_opts *o, struct oci_spec *spec,
 	r = fork_monitor(o, &mc, &rfd, err);
 	if (r < 0)
 		goto out;
+	phase_mark("fork", "host");
 	r = wait_monitor(rfd, o->monitor_pid, mc.agent_timeout_ms + 120000, err);
-	r = r ?: create_finish(o, spec, bundle, dir, err);
+	r = r ?: create_finish(o, spec, bundle, dir, &mc, err);
 	if (r < 0)
 		kill_monitor(o->monitor_pid);
+	else
+		phase_mark("create-done", "host");
 out:
 	rootfs_destroy(&rootfs);
 	return r;
 }
 
-/* Everything is checked (config.json, VM size, guest kernel) before anything is made. */
+/*
+ * Everything is checked (config.json, VM size, guest kernel) before anything is made. The
+ * container's lock is held from the moment its directory exists until create returns, so a
+ * rival create of the same ID fails at once ("already exists") and other verbs wait for us.
+ */
 int container_create(struct container_create_opts *o, struct error *err)
 {
 	struct monitor_config mc = { .id = o->id, .debug = o->debug };
 	_cleanup_free_ char *bundle = NULL, *dir = NULL;
 	struct guest_assets assets = { 0 };
 	struct oci_spec *spec = NULL;
-	int r;
+	int r, lock = -1;
 
 	r = state_id_check(o->id, err);
 	if (r < 0)
@@ -287,6 +299,7 @@ int container_create(struct container_create_opts *o, struct error *err)
 		goto out;
 	mc.assets = &assets;
 	o->terminal = spec->process.terminal;
+	phase_mark("config", "host");
 	r = mkdir_parents(o->root, 0711);
 	if (r < 0) {
 		error_set_errno(err, r, "--root: cannot create %s", o->root);
@@ -296,15 +309,16 @@ int container_create(struct container_create_opts *o, struct error *err)
 		r = error_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	if (mkdir(dir, 0700) < 0) {
-		r = errno == EEXIST
-			    ? error_set(err, -EEXIST, "container \"%s\" already exists", o->id)
-			    : error_set_errno(err, -errno, "cannot create %s", dir);
-		goto out;
-	}
-	r = create_in_dir(o, spec, bundle, dir, &mc, err);
+	r = state_lock_create(o->root, o->id, &lock, err);
 	if (r < 0)
-		container_remove_tree(dir);
+		goto out;
+	r = create_in_dir(o, spec, bundle, dir, &mc, err);
+	if (r < 0) {
+		struct error ignored = { 0 };
+
+		state_remove_dir(o->root, o->id, container_remove_tree, &ignored);
+	}
+	state_unlock(lock);
 out:
 	guest_assets_destroy(&assets);
 	oci_spec_free(spec);

@@ -23,6 +23,7 @@
 #include "console.h"
 #include "log.h"
 #include "monitor.h"
+#include "phase.h"
 #include "qmp.h"
 #include "relay.h"
 #include "unix_path.h"
@@ -281,6 +282,7 @@ static bool monitor_take_events(struct monitor *m)
 			m->exited = true;
 			m->status = exit_status(&ev.u.exit);
 			log_info("container init exited: status %d", m->status);
+			phase_mark("exited", "guest");
 		}
 		agent_msg_clear(&ev);
 	}
@@ -369,11 +371,13 @@ static void *monitor_supervise(void *opaque)
 		vm_request_exit(m->vm, VM_EXIT_QUIT);
 		return NULL;
 	}
+	phase_mark("agent-ready", "guest");
 	if (monitor_create_container(m) < 0) {
 		agent_client_destroy(&m->agent);
 		vm_request_exit(m->vm, VM_EXIT_QUIT);
 		return NULL;
 	}
+	phase_mark("created", "guest");
 	monitor_notify(m, MONITOR_READY);
 	monitor_relay(m);
 	/* a VM that is already over answers nothing: do not wait for its agent */
@@ -529,11 +533,13 @@ _Noreturn void monitor_main(const struct monitor_config *cfg)
 	}
 	log_info("container %s: VM with %u vCPU(s), %llu MiB", cfg->id, vc.nr_vcpus,
 		 (unsigned long long)cfg->mem_mib);
+	phase_mark("vm-built", "host");
 	if (pthread_create(&thread, NULL, monitor_supervise, &m) != 0) {
 		monitor_fail(&m, "cannot start the supervisor thread");
 		_exit(1);
 	}
 	reason = vm_run(m.vm);
+	phase_mark("vm-stopped", "guest");
 	log_info("VM stopped: %s", vm_exit_reason_name(reason));
 	eventfd_write(m.ended_fd, 1);
 	pthread_join(thread, NULL);

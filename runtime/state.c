@@ -108,6 +108,12 @@ static void gen_state(yajl_gen g, const struct container_state *st, bool private
 		yajl_gen_map_open(g);
 		GEN_STR(g, "pidStartTime");
 		yajl_gen_integer(g, (long long)st->pid_start_time);
+		if (st->vm_vcpus) {
+			GEN_STR(g, "vmVcpus");
+			yajl_gen_integer(g, st->vm_vcpus);
+			GEN_STR(g, "vmMemoryMiB");
+			yajl_gen_integer(g, (long long)st->vm_mem_mib);
+		}
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_map_close(g);
@@ -254,6 +260,8 @@ static int get_annotations(yajl_val root, struct container_state *st, struct err
 static int parse_tree(yajl_val root, struct container_state *st, struct error *err)
 {
 	const char *start_path[] = { "stratus", "pidStartTime", NULL };
+	const char *vcpus_path[] = { "stratus", "vmVcpus", NULL };
+	const char *mem_path[] = { "stratus", "vmMemoryMiB", NULL };
 	_cleanup_free_ char *status = NULL;
 	yajl_val v;
 	int r;
@@ -279,6 +287,15 @@ static int parse_tree(yajl_val root, struct container_state *st, struct error *e
 		return error_set(err, -EINVAL,
 				 "state.json: stratus.pidStartTime: must be an integer");
 	st->pid_start_time = v ? (uint64_t)YAJL_GET_INTEGER(v) : 0;
+	v = yajl_tree_get(root, vcpus_path, yajl_t_any);
+	if (v && (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 1 || YAJL_GET_INTEGER(v) > 4096))
+		return error_set(err, -EINVAL, "state.json: stratus.vmVcpus: must be 1 .. 4096");
+	st->vm_vcpus = v ? (unsigned int)YAJL_GET_INTEGER(v) : 0;
+	v = yajl_tree_get(root, mem_path, yajl_t_any);
+	if (v && (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 1))
+		return error_set(err, -EINVAL,
+				 "state.json: stratus.vmMemoryMiB: must be a positive integer");
+	st->vm_mem_mib = v ? (uint64_t)YAJL_GET_INTEGER(v) : 0;
 	return get_annotations(root, st, err);
 }
 

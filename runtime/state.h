@@ -44,10 +44,12 @@ struct container_state {
 	enum container_status status;
 	pid_t pid;		 /* the monitor */
 	uint64_t pid_start_time; /* /proc/<pid>/stat field 22, to detect PID reuse */
-	char *bundle;		 /* absolute */
-	char *rootfs;		 /* root.path, absolute */
-	char *created;		 /* RFC 3339, UTC, nanoseconds */
-	char *owner;		 /* "" */
+	unsigned int vm_vcpus;	 /* the VM's size, fixed at create (0: not recorded) */
+	uint64_t vm_mem_mib;
+	char *bundle;  /* absolute */
+	char *rootfs;  /* root.path, absolute */
+	char *created; /* RFC 3339, UTC, nanoseconds */
+	char *owner;   /* "" */
 	size_t n_annotations;
 	struct state_annotation *annotations;
 };
@@ -59,6 +61,39 @@ int state_id_check(const char *id, struct error *err);
 
 /* <root>/<id> into a malloc'd string. */
 int state_dir_path(const char *root, const char *id, char **out);
+
+/*
+ * Locks between racing stratus commands (state_lock.c, docs/runtime.md "Locking"): every verb
+ * that changes a container holds <root>/<id>/lock (flock) for its whole run; --root itself is
+ * locked exclusively only while a container's directory is made or removed. Waits are bounded
+ * by STRATUS_LOCK_TIMEOUT seconds (default STATE_LOCK_TIMEOUT_S), then fail with one line.
+ */
+#define STATE_LOCK_FILE	       "lock"
+#define STATE_LOCK_TIMEOUT_ENV "STRATUS_LOCK_TIMEOUT"
+#define STATE_LOCK_TIMEOUT_S   300
+
+int state_lock_timeout_ms(void);
+
+/* flock(op) on the --root directory into *fd (close it to unlock). */
+int state_lock_root(const char *root, int op, int *fd, struct error *err);
+
+/*
+ * create: make <root>/<id>/ (the root must exist) and hold its lock in *fd; -EEXIST
+ * ("container ... already exists") when the directory is there, made by a rival create.
+ */
+int state_lock_create(const char *root, const char *id, int *fd, struct error *err);
+
+/*
+ * The container's lock into *fd, waiting for another holder; -ENOENT ("container ... does
+ * not exist") when there is no such container, or it was deleted while we waited.
+ */
+int state_lock(const char *root, const char *id, int *fd, struct error *err);
+
+/* Remove <root>/<id>/ with remove_tree, --root locked exclusively meanwhile. */
+int state_remove_dir(const char *root, const char *id, int (*remove_tree)(const char *path),
+		     struct error *err);
+
+void state_unlock(int fd);
 
 /* Write <dir>/state.json atomically. */
 int state_write(const char *dir, const struct container_state *st, struct error *err);

@@ -9,6 +9,7 @@
 
 #include "stratus_cli.h"
 #include "container.h"
+#include "phase.h"
 
 static const struct {
 	const char *name;
@@ -80,6 +81,7 @@ int main(int argc, char **argv)
 	if (cli_global_parse(argc, argv, &g, &err) < 0)
 		return cli_fail(NULL, &err);
 	warn_global = &g;
+	phase_init(g.debug ? g.log_path : NULL, g.log_format == CLI_LOG_JSON);
 	container_set_warn(warn);
 	if (g.version) {
 		printf("stratus version %s\nspec: 1.2.0\n", STRATUS_VERSION);

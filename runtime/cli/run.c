@@ -15,6 +15,7 @@
 #include "stratus_cli.h"
 #include "console.h"
 #include "container.h"
+#include "phase.h"
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
 
@@ -93,10 +94,13 @@ int cli_run(struct cli_global *g)
 	if (o.terminal && !a.console_socket && isatty(0))
 		raw = console_set_raw(0, &saved) == 0;
 	status = wait_container(g, a.id, o.monitor_pid);
+	phase_mark("reaped", "host");
 	if (raw)
 		tcsetattr(0, TCSANOW, &saved);
 	if (!a.keep && container_delete(g->root, a.id, false, &err) < 0)
 		cli_fail(g, &err);
+	else if (!a.keep)
+		phase_mark("deleted", "host");
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);

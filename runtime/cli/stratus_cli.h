@@ -87,6 +87,30 @@ struct cli_events_args {
 };
 int cli_events_parse(int argc, char **argv, struct cli_events_args *a, struct error *err);
 
+#define CLI_UPDATE_MAX_FIELDS 16
+
+/* A linux.resources field set by one of update's flags (--memory: memory.limit). */
+struct cli_update_field {
+	const char *section, *name, *flag;
+	long long num;
+	const char *str; /* cpu.cpus, cpu.mems; NULL for numbers */
+};
+
+struct cli_update_args {
+	const char *id, *resources; /* --resources FILE|-, or NULL */
+	struct cli_update_field set[CLI_UPDATE_MAX_FIELDS];
+	unsigned int n_set;
+	long long blkio_weight; /* as cgroup v2's io.weight; 0: not given */
+};
+int cli_update_parse(int argc, char **argv, struct cli_update_args *a, struct error *err);
+
+/* The resources JSON to send: file_text (NULL: none) with the flags' fields in place. */
+int cli_update_json(const char *file_text, const struct cli_update_args *a, char **out,
+		    struct error *err);
+
+/* A memory value as runc takes it: -1, or a size with an optional k/m/g/t/p suffix. */
+int cli_parse_memory(const char *s, long long *out);
+
 /* Verbs: argv[0] is the verb's name. */
 int cli_create(struct cli_global *g);
 int cli_run(struct cli_global *g);

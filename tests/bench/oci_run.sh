@@ -4,7 +4,10 @@
 # side by side: alternating runs, each timed by bench-run (CLOCK_MONOTONIC fork -> reap, peak
 # RSS of the runtime's reaped process tree). A runtime whose first run fails is printed as
 # FAILED with its error line and left out, never aborting the others. Prints a table of
-# medians with ratios against crun and runc and writes it to OUT.
+# medians with ratios against crun and runc and writes it to OUT; then where stratus's time
+# goes, from the phase marks its CLI and monitor log at --debug (runtime/phase.h: ms since the
+# CLI started, each interval "host" or "guest"), medians per phase, the host-side total against
+# its 20 ms target, written to OUT's directory as oci-run-phases.txt.
 # usage: oci_run.sh [-n RUNS] [-o OUT] BUILD_DIR   (as root; RUNS default 20,
 #        OUT default BUILD_DIR/bench/oci-run.txt; stratus is BUILD_DIR/stratus, its guest
 #        kernel and initramfs next to it or STRATUS_KERNEL/STRATUS_INITRAMFS)
@@ -50,9 +53,11 @@ trap cleanup EXIT
 "$here/../integration/peers/make-busybox-bundle.sh" "$work/bundle" -- /bin/true
 
 # one NAME ID: a run of NAME in the bundle, bounded to 300 s; then its container removed.
+# stratus logs its phases (--debug adds a handful of lines, nothing per guest exit).
 one() {
-	local n=$1 id=$2
-	(cd "$work/bundle" && "$run" timeout -k 10 300 "${bin[$n]}" --root "$work/root-$n" run "$id")
+	local n=$1 id=$2 debug=()
+	[[ $n = stratus ]] && debug=(--debug --log "$work/phases-$id.json" --log-format json)
+	(cd "$work/bundle" && "$run" timeout -k 10 300 "${bin[$n]}" "${debug[@]}" --root "$work/root-$n" run "$id")
 	timeout 60 "${bin[$n]}" --root "$work/root-$n" delete --force "$id" >/dev/null 2>&1 || true
 }
 
@@ -107,3 +112,65 @@ ratio() {
 		fi
 	done
 } | tee "$out"
+
+# Where stratus's time goes: per run, the phase marks in time order, each interval named by the
+# mark that ends it; what is left of the wall time after the last mark is exec, start-up and
+# exit of the stratus process itself (host). Medians per phase over the runs.
+[[ ${status[stratus]} = ok ]] || exit 0
+phases_out=$(dirname "$out")/oci-run-phases.txt
+python3 - "$work" "$runs" <<'PY' | tee "$phases_out"
+import json, statistics, sys
+
+work, runs = sys.argv[1], int(sys.argv[2])
+what = {
+    "config": "CLI start-up, config.json parsed and checked, guest assets found",
+    "fork": "state directory, lock, rootfs shares planned, monitor forked",
+    "vm-built": "monitor: VM built (memory, devices, kernel and initramfs loaded)",
+    "agent-ready": "guest kernel boot, agent up, connected and handshaken",
+    "created": "CREATE: the agent mounts the rootfs, prepares the container",
+    "create-done": "ready reported; state.json, hooks, pid file",
+    "started": "START: the agent execs the process; state.json",
+    "exited": "the process runs; its exit reaches the monitor",
+    "vm-stopped": "stdio drained, SHUTDOWN, the guest powers off",
+    "reaped": "monitor: VM torn down, exits; reaped by stratus run",
+    "deleted": "delete: state directory removed",
+    "exec+exit": "exec and start-up of stratus before its first mark, and its exit",
+}
+walls = [float(l.split()[0]) for l in open(f"{work}/stratus.runs") if l.strip()]
+per, side, host, guest = {}, {}, [], []
+for i, wall in zip(range(1, runs + 1), walls):
+    marks = []
+    try:
+        for line in open(f"{work}/phases-bench-{i}.json"):
+            msg = json.loads(line).get("msg", "")
+            if msg.startswith("phase "):
+                _, name, ms, _, s = msg.split()
+                marks.append((float(ms), name, s))
+    except (OSError, ValueError):
+        continue
+    if not marks:
+        continue
+    marks.sort()
+    prev, h, g = 0.0, 0.0, 0.0
+    for ms, name, s in marks:
+        per.setdefault(name, []).append(ms - prev)
+        side[name] = s
+        h, g = (h + ms - prev, g) if s == "host" else (h, g + ms - prev)
+        prev = ms
+    per.setdefault("exec+exit", []).append(wall - prev)
+    side["exec+exit"] = "host"
+    host.append(h + wall - prev)
+    guest.append(g)
+if not host:
+    sys.exit("oci_run: no phase marks in the stratus runs' --debug logs")
+med = lambda v: statistics.median(v)
+print(f"stratus run /bin/true: where the time goes, medians of {len(host)} runs (--debug phase marks)")
+print(f"{'phase (the interval ending at the mark)':<80} {'side':<6} {'median ms':>10}")
+for name in what:
+    if name in per:
+        print(f"{what[name] + ' [' + name + ']':<80} {side[name]:<6} {med(per[name]):>10.2f}")
+print(f"{'host-side total (everything but the guest executing; target <= 20 ms)':<80} "
+      f"{'host':<6} {med(host):>10.2f}")
+print(f"{'guest total (the host waiting for the guest)':<80} {'guest':<6} {med(guest):>10.2f}")
+print(f"{'end to end (bench-run wall, fork -> reap)':<80} {'':<6} {med(walls):>10.2f}")
+PY

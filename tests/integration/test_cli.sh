@@ -20,6 +20,11 @@
 #   6. a terminal (process.terminal) through --console-socket: the pty master arrives over
 #      SCM_RIGHTS, input reaches the shell, its exit status is run's.
 #   7. the VM ends under a running container (QMP quit): the monitor exits 255 at once.
+#   8. racing verbs: 10 parallel creates of one ID (one wins, the rest "already exists"), two
+#      starts, pause/resume/update at once, a held lock timing out, delete --force racing kill.
+# Section 3 also runs update with runc's flags (checked in the guest's cgroup files) and its
+# refusals. State (created, running, paused, stopped, a hook's), features and `spec`
+# (--rootless too) are validated against the runtime-spec schemas (cli/validate-schema.py).
 # usage: test_cli.sh STRATUS VMLINUX INITRAMFS
 source "$(dirname "$0")/lib.sh"
 abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
@@ -89,6 +94,56 @@ mkdir -p "$work/spec/rootfs"
 expect_eq "spec: runc's default process" '["sh"]' "$(jq -c .process.args "$work/spec/config.json")"
 expect_failure "spec refuses to overwrite" 1 "^stratus: spec: ./config.json already exists" \
 	sh -c "cd '$work/spec' && exec '$stratus' spec"
+# The runtime-spec's JSON schemas (packaging/deps.txt): without them (or python3-jsonschema) the
+# schema checks are skipped, except under CI=true, where that is a failure.
+schema_dir=/usr/share/gocode/src/github.com/opencontainers/runtime-spec/schema
+if [ -f "$schema_dir/config-schema.json" ] && [ -f "$schema_dir/state-schema.json" ] &&
+	python3 -c 'import jsonschema' 2>/dev/null; then
+	schemas=yes
+elif [ "${CI:-}" = true ]; then
+	schemas=no
+	fail "runtime-spec schemas: $schema_dir or python3-jsonschema missing (CI=true: ./dev.sh setup)"
+else
+	schemas=no
+	echo "skip - runtime-spec schema checks: $schema_dir or python3-jsonschema missing"
+fi
+# expect_valid WHAT [--allow-status S] SCHEMA|--features FILE: valid against the schema
+expect_valid() {
+	local what=$1
+	shift
+	[ "$schemas" = yes ] || return 0
+	if [ "$1" = --features ]; then
+		python3 "$here/cli/validate-schema.py" "$@" >"$work/schema.out" 2>&1
+	elif [ "$1" = --allow-status ]; then
+		python3 "$here/cli/validate-schema.py" "$1" "$2" "$schema_dir" "$3" "$4" >"$work/schema.out" 2>&1
+	else
+		python3 "$here/cli/validate-schema.py" "$schema_dir" "$@" >"$work/schema.out" 2>&1
+	fi
+	if [ $? -eq 0 ]; then pass "$what"; else
+		fail "$what:"
+		sed 's/^/    | /' "$work/schema.out" | head -n 20
+	fi
+}
+expect_valid "features: valid per features.md and features-linux.md" --features "$work/features.json"
+expect_valid "spec: config.json valid against config-schema.json" config-schema.json \
+	"$work/spec/config.json"
+mkdir -p "$work/spec-rootless"
+(cd "$work/spec-rootless" && "$stratus" spec --rootless)
+expect_eq "spec --rootless: a user namespace" user \
+	"$(jq -r '.linux.namespaces[] | select(.type == "user") | .type' "$work/spec-rootless/config.json")"
+expect_valid "spec --rootless: config.json valid against config-schema.json" config-schema.json \
+	"$work/spec-rootless/config.json"
+if [ "$schemas" = yes ]; then # the validator itself must catch a broken document
+	jq '.process.args = "sh"' "$work/spec/config.json" >"$work/broken-config.json"
+	expect_failure "the schema check rejects a broken config.json" 1 "process.args: 'sh' is not of type 'array'" \
+		python3 "$here/cli/validate-schema.py" "$schema_dir" config-schema.json "$work/broken-config.json"
+	jq '.ociVersionMin = "1.4.0" | .linux.seccomp.actions += ["SCMP_ACT_BOGUS"] | .extra = 1' \
+		"$work/features.json" >"$work/broken-features.json"
+	python3 "$here/cli/validate-schema.py" --features "$work/broken-features.json" 2>"$work/schema.out"
+	status=$?
+	expect_eq "the features check rejects a broken document: 3 problems, exit 1" "3 1" \
+		"$(wc -l <"$work/schema.out") $status"
+fi
 "$stratus" --root "$root" --log "$work/log.json" --log-format json state ghost 2>/dev/null
 expect_eq "--log-format json: runc's JSON lines" 'error|container "ghost" does not exist|true' \
 	"$(jq -r '.level + "|" + .msg + "|" + (.time | test("^[0-9-]+T[0-9:.]+Z$") | tostring)' \
@@ -168,6 +223,10 @@ for h in createRuntime createContainer startContainer poststart poststop; do
 	expect_grep "hook $h ran with the state on stdin" "^$h: \\{.*\"id\":\"r1\"" "$work/hooks.log"
 done
 expect_grep "poststop hook sees status stopped" '^poststop: .*"status":"stopped"' "$work/hooks.log"
+for h in createRuntime poststop; do
+	sed -n "s/^$h: //p" "$work/hooks.log" >"$work/hook-state.json"
+	expect_valid "hook $h: its state valid against state-schema.json" state-schema.json "$work/hook-state.json"
+done
 expect_eq "hooks in lifecycle order" "createRuntime createContainer startContainer poststart poststop" \
 	"$(cut -d: -f1 "$work/hooks.log" | tr '\n' ' ' | sed 's/ $//')"
 
@@ -211,6 +270,7 @@ timeout 600 "$stratus" --root "$root" create --bundle "$bundle" --pid-file "$wor
 expect_eq "create: exit 0" 0 $?
 S state c1 >"$work/state.json"
 expect_eq "state after create: status" created "$(jq -r .status "$work/state.json")"
+expect_valid "state (created) valid against state-schema.json" state-schema.json "$work/state.json"
 expect_eq "state: pid is the --pid-file PID" "$(cat "$work/c1.pid")" "$(jq -r .pid "$work/state.json")"
 expect_eq "state: bundle" "$bundle" "$(jq -r .bundle "$work/state.json")"
 expect_eq "state: annotations" yes "$(jq -r '.annotations["org.example.test"]' "$work/state.json")"
@@ -223,6 +283,8 @@ expect_eq "list json" created "$(S list --format json | jq -r '.[0].status')"
 S start c1
 expect_eq "start: exit 0" 0 $?
 expect_eq "state after start" running "$(S state c1 | jq -r .status)"
+S state c1 >"$work/state.json"
+expect_valid "state (running) valid against state-schema.json" state-schema.json "$work/state.json"
 wait_for '^started$' "$work/c1.out" 60
 expect_grep "the init's stdout reached create's stdout" '^started$' "$work/c1.out"
 expect_failure "start twice" 1 '^stratus: start: container "c1" is running, not created' S start c1
@@ -276,14 +338,50 @@ echo '{"pids": {"limit": 77}}' | S update --resources - c1
 expect_eq "update --resources -: exit 0" 0 $?
 expect_eq "update: the pids limit reached the container's cgroup" 77 \
 	"$(S events --stats c1 | jq -r .data.pids.limit)"
-expect_failure "update without --resources" 1 "^stratus: update: --resources FILE\|- is required" \
+expect_failure "update with nothing to update" 1 "^stratus: update: nothing to update: give --resources" \
 	S update c1
+# runc's flags, parsed as runc does, overriding the file's fields; seen from inside the container
+echo '{"pids": {"limit": 10}, "cpu": {"shares": 512}}' >"$work/resources.json"
+S update --resources "$work/resources.json" --pids-limit 66 --memory 48m --memory-swap -1 \
+	--cpu-quota 50000 --cpu-period 100000 --cpuset-cpus 0 c1
+expect_eq "update with runc's flags: exit 0" 0 $?
+expect_eq "update: pids.max, memory.max, cpu.max, cpu.weight, cpuset.cpus in the container" \
+	"66 50331648 50000 100000 59 0" \
+	"$(S exec c1 cat /sys/fs/cgroup/pids.max /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max \
+		/sys/fs/cgroup/cpu.weight /sys/fs/cgroup/cpuset.cpus </dev/null | tr '\n' ' ' | sed 's/ $//')"
+S update --memory -1 --pids-limit -1 c1
+expect_eq "update -1: unlimited again" "max max" \
+	"$(S exec c1 cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max </dev/null | tr '\n' ' ' | sed 's/ $//')"
+vm_mib=$(jq -r .stratus.vmMemoryMiB "$root/c1/state.json")
+expect_failure "update --memory beyond the VM" 1 \
+	"^stratus: update: memory.limit: 4096 MiB is more than the VM's $vm_mib MiB" S update --memory 4g c1
+expect_failure "update --cpuset-cpus beyond the VM's vCPUs" 1 \
+	"^stratus: update: cpu.cpus: CPU 7: the VM has [0-9]+ vCPU" S update --cpuset-cpus 0,7 c1
+expect_failure "update --memory-swap: no swap in the VM" 1 \
+	"^stratus: update: memory.swap \(--memory-swap\): the VM has no swap" S update --memory-swap 1g c1
+expect_failure "update --kernel-memory: obsolete" 1 "^stratus: update: --kernel-memory: kernel memory limits are obsolete" \
+	S update --kernel-memory 10m c1
+expect_failure "update --cpu-rt-period: no cgroup v2 interface" 1 \
+	"^stratus: update: --cpu-rt-period: the real-time CPU scheduler has no cgroup v2" \
+	S update --cpu-rt-period 1000 c1
+expect_failure "update --mem-bw-schema: no RDT in a VM" 1 "^stratus: update: --mem-bw-schema: Intel RDT" \
+	S update --mem-bw-schema MB:0=20 c1
+expect_failure "update --memory with a bad size" 1 '^stratus: update: --memory: must be a size like 512m' \
+	S update --memory 12q c1
+expect_eq "refused updates changed nothing" "max max" \
+	"$(S exec c1 cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max </dev/null | tr '\n' ' ' | sed 's/ $//')"
 expect_eq "exec -t: stdin and stdout are a terminal" tty \
 	"$(S exec -t c1 sh -c '[ -t 0 ] && [ -t 1 ] && echo tty' </dev/null | tr -d '\r')"
 S pause c1
 expect_eq "pause: exit 0" 0 $?
 expect_eq "state after pause" paused "$(S state c1 | jq -r .status)"
+# "paused" is runc's own state, which runtime.md allows; the schema's enum has the spec's four
+S state c1 >"$work/state.json"
+expect_valid "state (paused) valid against state-schema.json plus \"paused\"" \
+	--allow-status paused state-schema.json "$work/state.json"
 expect_failure "exec while paused" 1 '^stratus: exec: container "c1" is paused' S exec c1 true
+expect_failure "update while paused" 1 '^stratus: update: container "c1" is paused \(its VM.s vCPUs are stopped\): resume it first' \
+	S update --pids-limit 5 c1
 S resume c1
 expect_eq "resume: exit 0" 0 $?
 expect_eq "state after resume" running "$(S state c1 | jq -r .status)"
@@ -296,6 +394,8 @@ expect_eq "kill --all KILL: exit 0" 0 $?
 for i in $(seq 100); do alive "$monitor" || break; sleep 0.2; done
 expect_eq "the monitor exits with the container" gone "$(alive "$monitor" && echo alive || echo gone)"
 expect_eq "state after the exit" "stopped 0" "$(S state c1 | jq -r '.status + " " + (.pid|tostring)')"
+S state c1 >"$work/state.json"
+expect_valid "state (stopped) valid against state-schema.json" state-schema.json "$work/state.json"
 expect_failure "kill of a stopped container" 1 '^stratus: kill: container "c1" is stopped' S kill c1
 S delete c1
 expect_eq "delete: exit 0" 0 $?
@@ -367,5 +467,83 @@ wait $runner
 expect_eq "VM gone under the container: run exits 255" 255 $?
 expect_eq "VM gone under the container: within 30 s" yes "$([ $((SECONDS - start)) -lt 30 ] && echo yes)"
 expect_nothing_left "VM gone"
+
+# 8. racing verbs (docs/runtime.md "Locking"): outcomes, not timing
+make_config '["sleep", "1000"]'
+for i in $(seq 10); do
+	timeout 600 "$stratus" --root "$root" create --bundle "$bundle" r8 </dev/null >/dev/null \
+		2>"$work/race-create-$i.err" &
+	pids[$i]=$!
+done
+won=0 lost=0
+for i in $(seq 10); do
+	if wait "${pids[$i]}"; then won=$((won + 1)); elif [ "$(cat "$work/race-create-$i.err")" = \
+		'stratus: container "r8" already exists' ]; then lost=$((lost + 1)); fi
+done
+expect_eq "10 racing creates of one ID: one wins, 9 fail with \"already exists\"" "1 9" "$won $lost"
+expect_eq "racing creates: one container, created" "r8 created" \
+	"$(S list --format json | jq -r '.[] | .id + " " + .status' | tr '\n' ' ' | sed 's/ $//')"
+monitors=0 # forked, not exec'd: the create's command line, comm "stratus-monitor"
+for p in $(pgrep -f -- "--root $root create --bundle $bundle r8"); do
+	[ "$(cat "/proc/$p/comm" 2>/dev/null)" = stratus-monitor ] && monitors=$((monitors + 1))
+done
+expect_eq "racing creates: one monitor" 1 "$monitors"
+S start r8 >"$work/race-start-1.out" 2>&1 &
+p1=$!
+S start r8 >"$work/race-start-2.out" 2>&1 &
+p2=$!
+wait $p1
+s1=$?
+wait $p2
+s2=$?
+expect_eq "two racing starts: one succeeds" 1 $(((s1 == 0) + (s2 == 0)))
+expect_eq "two racing starts: the other is refused" 'stratus: start: container "r8" is running, not created' \
+	"$(cat "$work/race-start-1.out" "$work/race-start-2.out")"
+for i in $(seq 4); do
+	S pause r8 >/dev/null 2>&1 &
+	S resume r8 >/dev/null 2>&1 &
+	S update --pids-limit $((100 + i)) r8 >"$work/race-update-$i.out" 2>&1 &
+done
+wait
+status=$(S state r8 | jq -r .status)
+[ "$status" = paused ] && S resume r8
+expect_eq "racing pause/resume/update: the state says what the VM does (exec answers)" ok \
+	"$(timeout 120 "$stratus" --root "$root" exec r8 echo ok </dev/null 2>&1)"
+ok=0
+for i in $(seq 4); do # applied (no output), or refused because a racing pause won
+	if [ ! -s "$work/race-update-$i.out" ] || grep -Eq \
+		'^stratus: update: container "r8" is paused \(its VM.s vCPUs are stopped\): resume it first$' \
+		"$work/race-update-$i.out"; then ok=$((ok + 1)); fi
+done
+expect_eq "racing updates: each either applied or refused while paused" 4 "$ok"
+expect_eq "racing updates: pids.max is one of them" yes \
+	"$(S exec r8 cat /sys/fs/cgroup/pids.max </dev/null | grep -qE '^(max|10[1-4])$' && echo yes)"
+# a held lock: a changing verb waits, then fails with one line; reading verbs do not wait
+flock "$root/r8/lock" sleep 4 &
+locker=$!
+sleep 0.5
+STRATUS_LOCK_TIMEOUT=1 expect_failure "a held lock: pause times out" 1 \
+	'^stratus: container "r8" is locked by another stratus command \(waited 1 s; STRATUS_LOCK_TIMEOUT\)$' \
+	S pause r8
+expect_eq "a held lock: state still answers" running "$(S state r8 | jq -r .status)"
+wait $locker
+# the agent takes 8 control connections; each detached exec's relay holds one: a 9th must
+# not replace the monitor's (it did: the VM ended with 255, "Connection reset by peer")
+for i in $(seq 8); do S exec --detach r8 sleep 600 </dev/null; done
+expect_eq "8 detached execs and one more exec: the container lives on" "ok running" \
+	"$(S exec r8 echo ok </dev/null) $(S state r8 | jq -r .status)"
+monitor=$(S state r8 | jq -r .pid)
+S kill r8 KILL >"$work/race-kill.out" 2>&1 &
+p1=$!
+S delete --force r8 >"$work/race-delete.out" 2>&1
+expect_eq "delete --force racing kill: delete succeeds" 0 $?
+wait $p1
+s1=$?
+expect_eq "delete --force racing kill: kill succeeded or found the container gone" yes \
+	"$({ [ $s1 = 0 ] || grep -Eq '^stratus: (container "r8" does not exist|kill: container "r8" is stopped)$' \
+		"$work/race-kill.out"; } && echo yes)"
+for i in $(seq 100); do alive "$monitor" || break; sleep 0.1; done
+expect_eq "delete --force racing kill: the monitor is gone" gone "$(alive "$monitor" && echo alive || echo gone)"
+expect_nothing_left "racing verbs"
 
 finish

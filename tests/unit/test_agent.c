@@ -486,6 +486,34 @@ static void test_connection_limit(void **state)
 		agent_client_destroy(&c[i]);
 }
 
+/*
+ * The connection that created a container is the host's monitor, which waits on it for the
+ * init's exit: a 9th host replaces the oldest other connection, never it (losing it ended the
+ * container's VM: 8 detached execs and one more killed the container).
+ */
+static void test_connection_limit_keeps_creator(void **state)
+{
+	struct harness *h = *state;
+	struct agent_client c[8];
+	char p[256];
+
+	host_connect(h);
+	snprintf(p, sizeof(p), SH, "exit 3");
+	assert_int_equal(create(h, "kept", 0, p), 0);
+	for (int i = 0; i < 8; i++) {
+		agent_client_init(&c[i], TIMEOUT_MS);
+		assert_int_equal(agent_client_attach(&c[i], unix_connect(h->control)), 0);
+	}
+	assert_int_equal(agent_client_ping(&h->c), 0);
+	assert_true(agent_client_ping(&c[0]) < 0);
+	for (int i = 1; i < 8; i++)
+		assert_int_equal(agent_client_ping(&c[i]), 0);
+	for (int i = 0; i < 8; i++)
+		agent_client_destroy(&c[i]);
+	assert_int_equal(agent_client_start(&h->c, "kept"), 0);
+	assert_int_equal(wait_status(h, "kept", ""), 3);
+}
+
 /* ADD_ENTROPY (1.2): credited to the pool (we run as root); 0 bytes is refused. */
 static void test_add_entropy(void **state)
 {
@@ -525,6 +553,7 @@ int main(void)
 		T(test_exit_event_and_grace),
 		T(test_unknown_type),
 		T(test_connection_limit),
+		T(test_connection_limit_keeps_creator),
 		T(test_add_entropy),
 	};
 

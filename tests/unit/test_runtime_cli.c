@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -255,12 +256,144 @@ static void test_format_events(void **state)
 	assert_non_null(strstr(err.msg, "events: --interval: not a duration"));
 }
 
+static void test_update_memory(void **state)
+{
+	long long v;
+
+	(void)state;
+	assert_int_equal(cli_parse_memory("-1", &v), 0);
+	assert_int_equal(v, -1);
+	assert_int_equal(cli_parse_memory("4096", &v), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(cli_parse_memory("512m", &v), 0);
+	assert_int_equal(v, 512LL << 20);
+	assert_int_equal(cli_parse_memory("1G", &v), 0);
+	assert_int_equal(v, 1LL << 30);
+	assert_int_equal(cli_parse_memory("1.5g", &v), 0);
+	assert_int_equal(v, 3LL << 29);
+	assert_int_equal(cli_parse_memory("64MiB", &v), 0);
+	assert_int_equal(v, 64LL << 20);
+	assert_int_equal(cli_parse_memory("100kb", &v), 0);
+	assert_int_equal(v, 102400);
+	assert_int_equal(cli_parse_memory("10 m", &v), 0);
+	assert_int_equal(v, 10LL << 20);
+	assert_int_equal(cli_parse_memory("", &v), -EINVAL);
+	assert_int_equal(cli_parse_memory("-2", &v), -EINVAL);
+	assert_int_equal(cli_parse_memory("m", &v), -EINVAL);
+	assert_int_equal(cli_parse_memory("12x", &v), -EINVAL);
+	assert_int_equal(cli_parse_memory("1mm", &v), -EINVAL);
+	assert_int_equal(cli_parse_memory("99999999p", &v), -EINVAL);
+}
+
+static void expect_update_error(char **argv, int argc, const char *msg)
+{
+	struct cli_update_args a;
+	struct error err = { 0 };
+
+	assert_int_equal(cli_update_parse(argc, argv, &a, &err), -EINVAL);
+	assert_string_equal(err.msg, msg);
+}
+
+#define UPDATE_ERROR(msg, ...) expect_update_error(ARGV(__VA_ARGS__), ARGC(__VA_ARGS__), msg)
+
+static void test_update(void **state)
+{
+	struct cli_update_args a;
+	struct error err = { 0 };
+	char *json = NULL;
+
+	(void)state;
+	assert_int_equal(CALL(cli_update_parse,
+			      ("update", "--memory", "256m", "--memory-swap=-1", "--pids-limit",
+			       "50", "--cpu-quota", "-1", "--cpu-period", "100000", "--cpu-shares",
+			       "512", "--cpuset-cpus", "0-1", "--cpuset-mems", "0",
+			       "--memory-reservation", "1g", "--blkio-weight", "500", "c"),
+			      &a, &err),
+			 0);
+	assert_string_equal(a.id, "c");
+	assert_null(a.resources);
+	assert_int_equal(a.n_set, 9);
+	assert_int_equal(a.blkio_weight, 1 + 490 * 9999 / 990);
+	assert_int_equal(cli_update_json(NULL, &a, &json, &err), 0);
+	assert_string_equal(json, "{\"memory\":{\"limit\":268435456,"
+				  "\"reservation\":1073741824},\"cpu\":{\"quota\":-1,"
+				  "\"period\":100000,\"shares\":512,\"cpus\":\"0-1\","
+				  "\"mems\":\"0\"},\"pids\":{\"limit\":50},"
+				  "\"unified\":{\"io.weight\":\"default 4950\"}}");
+	free(json);
+	/* the flags override the file's fields; the rest of the file is kept as written */
+	assert_int_equal(CALL(cli_update_parse,
+			      ("update", "-r", "-", "--pids-limit", "7", "--memory", "1k", "c"), &a,
+			      &err),
+			 0);
+	assert_string_equal(a.resources, "-");
+	assert_int_equal(
+		cli_update_json("{\"pids\": {\"limit\": 3}, \"memory\": {\"high\": 1.5e3, "
+				"\"limit\": 9}, \"cpu\": {\"cpus\": \"0\"}, \"x\": [null, true]}",
+				&a, &json, &err),
+		0);
+	assert_string_equal(json, "{\"pids\":{\"limit\":7},\"memory\":{\"high\":1.5e3,"
+				  "\"limit\":1024},\"cpu\":{\"cpus\":\"0\"},\"x\":[null,true]}");
+	free(json);
+	json = NULL;
+	assert_int_equal(cli_update_json("[1]", &a, &json, &err), -EINVAL);
+	assert_string_equal(err.msg, "update: --resources: -: must be a JSON object");
+	error_clear(&err);
+	/* the guest has no swap: -1 or the limit's value are dropped, others refused */
+	assert_int_equal(CALL(cli_update_parse,
+			      ("update", "--memory-swap", "2k", "--memory", "2k", "c"), &a, &err),
+			 0);
+	assert_int_equal(cli_update_json(NULL, &a, &json, &err), 0);
+	assert_string_equal(json, "{\"memory\":{\"limit\":2048}}");
+	free(json);
+	json = NULL;
+	assert_int_equal(CALL(cli_update_parse, ("update", "--memory-swap", "1g", "c"), &a, &err),
+			 0);
+	assert_int_equal(cli_update_json(NULL, &a, &json, &err), -EINVAL);
+	assert_string_equal(err.msg,
+			    "update: memory.swap (--memory-swap): the VM has no swap: only -1 "
+			    "or the memory limit's value");
+	assert_null(json);
+	error_clear(&err);
+
+	UPDATE_ERROR(
+		"update: --memory: must be a size like 512m, 1g or -1 (unlimited), not \"lots\"",
+		"update", "--memory", "lots", "c");
+	UPDATE_ERROR("update: --pids-limit: must be an integer, -1 for unlimited, not \"x\"",
+		     "update", "--pids-limit=x", "c");
+	UPDATE_ERROR("update: --cpu-period: must be a positive integer, not \"0\"", "update",
+		     "--cpu-period", "0", "c");
+	UPDATE_ERROR("update: --cpu-shares: must be a non-negative integer, not \"-5\"", "update",
+		     "--cpu-shares", "-5", "c");
+	UPDATE_ERROR("update: --cpuset-cpus: must be a list like 0-2,4, not \"all\"", "update",
+		     "--cpuset-cpus", "all", "c");
+	UPDATE_ERROR("update: --blkio-weight: must be a weight from 10 to 1000, not \"5\"",
+		     "update", "--blkio-weight", "5", "c");
+	UPDATE_ERROR("update: --kernel-memory: kernel memory limits are obsolete (cgroup v2 counts "
+		     "kernel memory in --memory)",
+		     "update", "--kernel-memory", "1m", "c");
+	UPDATE_ERROR("update: --cpu-rt-runtime: the real-time CPU scheduler has no cgroup v2 "
+		     "interface (the guest runs cgroup v2)",
+		     "update", "--cpu-rt-runtime", "10", "c");
+	UPDATE_ERROR("update: --l3-cache-schema: Intel RDT cannot be controlled from inside a VM",
+		     "update", "--l3-cache-schema", "L3:0=f", "c");
+	UPDATE_ERROR("update: --mem-bw-schema: Intel RDT cannot be controlled from inside a VM",
+		     "update", "--mem-bw-schema=MB:0=20", "c");
+	UPDATE_ERROR("update: nothing to update: give --resources FILE|- or a flag such as "
+		     "--memory or --pids-limit",
+		     "update", "c");
+	UPDATE_ERROR("update: --memory: needs a value", "update", "--memory");
+	UPDATE_ERROR("update: unknown flag --swappiness", "update", "--swappiness", "1", "c");
+	UPDATE_ERROR("update: requires exactly 1 argument (got 0)", "update", "--memory", "1m");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_global),	      cmocka_unit_test(test_create),
 		cmocka_unit_test(test_kill_delete),   cmocka_unit_test(test_exec),
-		cmocka_unit_test(test_format_events),
+		cmocka_unit_test(test_format_events), cmocka_unit_test(test_update_memory),
+		cmocka_unit_test(test_update),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

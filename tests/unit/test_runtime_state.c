@@ -59,6 +59,8 @@ static void fill(struct container_state *st)
 	st->rootfs = "/srv/bundle/rootfs";
 	st->created = "2026-01-01T00:00:00.000000001Z";
 	st->owner = "";
+	st->vm_vcpus = 2;
+	st->vm_mem_mib = 384;
 	st->annotations = ann;
 	st->n_annotations = 2;
 }
@@ -80,6 +82,8 @@ static void test_round_trip(void **state)
 	assert_int_equal(out.status, CONTAINER_CREATED);
 	assert_int_equal(out.pid, getpid());
 	assert_int_equal(out.pid_start_time, in.pid_start_time);
+	assert_int_equal(out.vm_vcpus, 2);
+	assert_int_equal(out.vm_mem_mib, 384);
 	assert_string_equal(out.bundle, "/srv/bundle");
 	assert_string_equal(out.rootfs, "/srv/bundle/rootfs");
 	assert_string_equal(out.created, in.created);
@@ -144,6 +148,12 @@ static void test_bad_files(void **state)
 			   "\"bundle\":\"/b\",\"pid\":4,\"annotations\":{\"a\":1}}",
 			   "state.json: annotations.a: must be a string");
 	expect_parse_error("{\"ociVersion\":1}", "state.json: ociVersion: must be a string");
+	expect_parse_error("{\"ociVersion\":\"1\",\"id\":\"x\",\"status\":\"running\","
+			   "\"bundle\":\"/b\",\"pid\":4,\"stratus\":{\"vmVcpus\":0}}",
+			   "state.json: stratus.vmVcpus: must be 1 .. 4096");
+	expect_parse_error("{\"ociVersion\":\"1\",\"id\":\"x\",\"status\":\"running\","
+			   "\"bundle\":\"/b\",\"pid\":4,\"stratus\":{\"vmMemoryMiB\":\"1\"}}",
+			   "state.json: stratus.vmMemoryMiB: must be a positive integer");
 }
 
 static void test_missing(void **state)
@@ -297,6 +307,91 @@ static void test_exec_process(void **state)
 	assert_non_null(strstr(err.msg, "no command"));
 }
 
+static char lock_root[64];
+
+static int remove_container_dir(const char *path)
+{
+	char file[256];
+
+	snprintf(file, sizeof(file), "%s/%s", path, STATE_LOCK_FILE);
+	unlink(file);
+	return rmdir(path) < 0 ? -errno : 0;
+}
+
+/* A child that waits for the lock of "c" and exits with what state_lock returned (negated). */
+static pid_t lock_in_child(int held)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct error err = { 0 };
+		int fd, r;
+
+		close(held); /* the parent's lock, which this fork shares */
+		r = state_lock(lock_root, "c", &fd, &err);
+
+		_exit(r == -ENOENT && strstr(err.msg, "does not exist") ? 100 : -r);
+	}
+	return pid;
+}
+
+static void test_locks(void **state)
+{
+	struct error err = { 0 };
+	int fd, fd2, status;
+	char path[128];
+	pid_t child;
+
+	(void)state;
+	strcpy(lock_root, "/tmp/stratus-lock-XXXXXX");
+	assert_non_null(mkdtemp(lock_root));
+	/* no container (and no root at all): does not exist */
+	assert_int_equal(state_lock(lock_root, "c", &fd, &err), -ENOENT);
+	assert_string_equal(err.msg, "container \"c\" does not exist");
+	error_clear(&err);
+	assert_int_equal(state_lock("/nonexistent/root", "c", &fd, &err), -ENOENT);
+	error_clear(&err);
+	/* create: the directory and its lock; a rival create fails at once, leaving it alone */
+	assert_int_equal(state_lock_create(lock_root, "c", &fd, &err), 0);
+	assert_int_equal(state_lock_create(lock_root, "c", &fd2, &err), -EEXIST);
+	assert_string_equal(err.msg, "container \"c\" already exists");
+	assert_int_equal(fd2, -1);
+	error_clear(&err);
+	snprintf(path, sizeof(path), "%s/c/%s", lock_root, STATE_LOCK_FILE);
+	assert_int_equal(access(path, F_OK), 0);
+	/* held: another command times out with one line naming the container */
+	setenv(STATE_LOCK_TIMEOUT_ENV, "0", 1);
+	assert_int_equal(state_lock(lock_root, "c", &fd2, &err), -ETIMEDOUT);
+	assert_string_equal(err.msg, "container \"c\" is locked by another stratus command "
+				     "(waited 0 s; STRATUS_LOCK_TIMEOUT)");
+	error_clear(&err);
+	unsetenv(STATE_LOCK_TIMEOUT_ENV);
+	/* released: the next one gets it */
+	state_unlock(fd);
+	assert_int_equal(state_lock(lock_root, "c", &fd, &err), 0);
+	/* a waiter whose container is deleted meanwhile: does not exist, nothing recreated */
+	child = lock_in_child(fd);
+	usleep(100000);
+	assert_int_equal(state_remove_dir(lock_root, "c", remove_container_dir, &err), 0);
+	state_unlock(fd);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 100);
+	snprintf(path, sizeof(path), "%s/c", lock_root);
+	assert_int_equal(access(path, F_OK), -1);
+	/* a waiter gets the lock once the holder dies (the kernel drops it) */
+	assert_int_equal(state_lock_create(lock_root, "c", &fd, &err), 0);
+	child = lock_in_child(fd);
+	usleep(100000);
+	assert_int_equal(waitpid(child, &status, WNOHANG), 0); /* still waiting */
+	state_unlock(fd);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(state_remove_dir(lock_root, "c", remove_container_dir, &err), 0);
+	assert_int_equal(rmdir(lock_root), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_timestamp),
 		cmocka_unit_test(test_signals),
 		cmocka_unit_test(test_exec_process),
+		cmocka_unit_test(test_locks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

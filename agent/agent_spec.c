@@ -17,6 +17,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "agent_internal.h"
+#include "common/rlimit.h"
 
 #define SPEC_MAX_ARGS	 4096
 #define SPEC_MAX_GROUPS	 65536
@@ -126,28 +127,6 @@ static int spec_user(yajl_val proc, const char *prefix, struct process_spec *s, 
 	return 0;
 }
 
-static const struct {
-	const char *name;
-	int resource;
-} rlimit_names[] = {
-	{ "RLIMIT_AS", RLIMIT_AS },
-	{ "RLIMIT_CORE", RLIMIT_CORE },
-	{ "RLIMIT_CPU", RLIMIT_CPU },
-	{ "RLIMIT_DATA", RLIMIT_DATA },
-	{ "RLIMIT_FSIZE", RLIMIT_FSIZE },
-	{ "RLIMIT_LOCKS", RLIMIT_LOCKS },
-	{ "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK },
-	{ "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE },
-	{ "RLIMIT_NICE", RLIMIT_NICE },
-	{ "RLIMIT_NOFILE", RLIMIT_NOFILE },
-	{ "RLIMIT_NPROC", RLIMIT_NPROC },
-	{ "RLIMIT_RSS", RLIMIT_RSS },
-	{ "RLIMIT_RTPRIO", RLIMIT_RTPRIO },
-	{ "RLIMIT_RTTIME", RLIMIT_RTTIME },
-	{ "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING },
-	{ "RLIMIT_STACK", RLIMIT_STACK },
-};
-
 static bool json_u64(yajl_val v, uint64_t *out)
 {
 	/* yajl keeps integers as long long: a limit past that (e.g. 2^64-1) is a double. */
@@ -182,17 +161,14 @@ static int spec_rlimits(yajl_val proc, const char *prefix, struct process_spec *
 		yajl_val e = v->u.array.values[i];
 		yajl_val t = yajl_tree_get(e, type_path, yajl_t_string);
 		struct rlimit_spec *r = &s->rlimits[s->nrlimits++];
-		size_t k = 0;
+		int resource = rlimit_from_name(t ? t->u.string : NULL);
 
-		while (t && k < ARRAY_SIZE(rlimit_names) &&
-		       strcmp(rlimit_names[k].name, t->u.string))
-			k++;
-		if (!t || k == ARRAY_SIZE(rlimit_names)) {
+		if (resource < 0) {
 			snprintf(what, sizeof(what), "rlimits[%zu].type: unknown rlimit %.40s", i,
 				 t ? t->u.string : "(missing)");
 			return spec_fail(err, err_len, prefix, what);
 		}
-		r->resource = rlimit_names[k].resource;
+		r->resource = resource;
 		if (!json_u64(yajl_tree_get(e, soft_path, yajl_t_any), &r->soft) ||
 		    !json_u64(yajl_tree_get(e, hard_path, yajl_t_any), &r->hard) ||
 		    r->soft > r->hard) {

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 
 #include "oci_json.h"
+#include "common/rlimit.h"
 
 static const char *const cap_names[OCI_CAP_LAST + 1] = {
 	"CAP_CHOWN",
@@ -57,28 +58,6 @@ const char *oci_capability_name(unsigned int cap)
 	return cap <= OCI_CAP_LAST ? cap_names[cap] : "?";
 }
 
-static const struct {
-	const char *name;
-	int type;
-} rlimit_types[] = {
-	{ "RLIMIT_AS", RLIMIT_AS },
-	{ "RLIMIT_CORE", RLIMIT_CORE },
-	{ "RLIMIT_CPU", RLIMIT_CPU },
-	{ "RLIMIT_DATA", RLIMIT_DATA },
-	{ "RLIMIT_FSIZE", RLIMIT_FSIZE },
-	{ "RLIMIT_LOCKS", RLIMIT_LOCKS },
-	{ "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK },
-	{ "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE },
-	{ "RLIMIT_NICE", RLIMIT_NICE },
-	{ "RLIMIT_NOFILE", RLIMIT_NOFILE },
-	{ "RLIMIT_NPROC", RLIMIT_NPROC },
-	{ "RLIMIT_RSS", RLIMIT_RSS },
-	{ "RLIMIT_RTPRIO", RLIMIT_RTPRIO },
-	{ "RLIMIT_RTTIME", RLIMIT_RTTIME },
-	{ "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING },
-	{ "RLIMIT_STACK", RLIMIT_STACK },
-};
-
 static int parse_cap_set(struct oci_parser *p, yajl_val caps, const char *key, uint64_t *mask)
 {
 	char path[OCI_PATH_MAX];
@@ -118,8 +97,7 @@ static int parse_rlimit(struct oci_parser *p, yajl_val v, const char *path, stru
 {
 	char *type = NULL;
 	char sub[OCI_PATH_MAX];
-	size_t t;
-	int r;
+	int t, r;
 
 	if (!YAJL_IS_OBJECT(v))
 		return oci_fail(p, path, "must be an object");
@@ -128,13 +106,11 @@ static int parse_rlimit(struct oci_parser *p, yajl_val v, const char *path, stru
 	r = r ?: oci_get_u64(p, v, path, "soft", UINT64_MAX, true, &rl->soft, NULL);
 	if (r)
 		return r;
-	for (t = 0; t < ARRAY_SIZE(rlimit_types); t++)
-		if (!strcmp(rlimit_types[t].name, type))
-			break;
-	if (t == ARRAY_SIZE(rlimit_types))
+	t = rlimit_from_name(type);
+	if (t < 0)
 		return oci_fail(p, oci_path_key(sub, path, "type"), "unknown rlimit \"%.64s\"",
 				type);
-	rl->type = rlimit_types[t].type;
+	rl->type = t;
 	if (rl->soft > rl->hard)
 		return oci_fail(p, oci_path_key(sub, path, "soft"), "must not exceed hard");
 	return 0;

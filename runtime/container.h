@@ -78,6 +78,41 @@ struct container_exec_opts {
 /* `stratus exec`: run a process in the container, relay its stdio, wait (unless detached). */
 int container_exec(struct container_exec_opts *opts, struct error *err);
 
+/*
+ * The non-blocking exec (the containerd shim's; container_exec is built on it): validate the
+ * runtime-spec Process JSON, EXEC it in the running container under exec_id, and fork a relay
+ * child (the caller's child, in its own session, holding no other fd of the caller) that moves
+ * bytes between the caller's fds and the process's streams. The child exits once the agent
+ * reported the exit and every byte of output reached stdio[1]/[2], with the process's status
+ * (its code, or 128+signal; MONITOR_EXIT_VM_LOST when the VM went away first): the caller
+ * watches it (pidfd, waitpid) on its own loop. A terminal process uses stdio[0] (input) and
+ * stdio[1] (the pty's output). The process's stdin ends when stdio[0] reads EOF, so the
+ * caller closes stdin by closing its write end. Fails with -EBUSY on a paused container,
+ * -ESRCH on a stopped one, the agent's errno when EXEC fails (a missing binary: -ENOENT).
+ */
+struct container_exec_start_opts {
+	const char *root, *id;
+	const char *exec_id; /* 1 to AGENT_MAX_ID bytes, unique among the container's */
+	const char *process; /* runtime-spec Process JSON */
+	size_t process_len;
+	int stdio[3]; /* the relay's fds; -1: /dev/null */
+};
+
+struct container_exec_handle {
+	pid_t relay_pid; /* the relay child */
+	uint32_t pid;	 /* the process in the guest (container_ps's pid namespace) */
+	bool terminal;
+};
+
+int container_exec_start(const struct container_exec_start_opts *o, struct container_exec_handle *h,
+			 struct error *err);
+/* Window size of a process's terminal (exec_id "" or NULL: the container's init). */
+int container_exec_resize(const char *root, const char *id, const char *exec_id, uint32_t rows,
+			  uint32_t cols, struct error *err);
+/* A signal to one exec'd process (container_kill signals the init). */
+int container_exec_kill(const char *root, const char *id, const char *exec_id, int signal,
+			struct error *err);
+
 /* The agent timeout: STRATUS_AGENT_TIMEOUT seconds, else CONTAINER_AGENT_TIMEOUT_S. */
 int container_agent_timeout_ms(void);
 

@@ -1,11 +1,15 @@
 /*
- * `stratus exec` (container_exec, see container.h): the process object (--process, or
- * config.json's process with the flags applied), a control connection and the stdio streams
- * to the agent, EXEC, then the relay of our stdio (or a pty whose master went to
- * --console-socket) until the agent reports the exit, whose status becomes ours. Signals we
- * get (INT, TERM, HUP, QUIT, USR1, USR2) go to the process; window changes become RESIZE.
- * --detach forks the relay into a child (its PID is the --pid-file PID) and returns once the
- * process runs.
+ * Exec (see container.h). One agent exchange for both callers: a control connection and the
+ * stdio streams to the agent, EXEC, then the relay of the caller's fds until the agent reports
+ * the exit (exec_launch, exec_relay).
+ * - `stratus exec` (container_exec): the process object (--process, or config.json's process
+ *   with the flags applied); our stdio (or a pty whose master went to --console-socket) is
+ *   relayed in this process and the exit status becomes ours. Signals we get (INT, TERM, HUP,
+ *   QUIT, USR1, USR2) go to the process; window changes become RESIZE. --detach forks the
+ *   relay into a child (its PID is the --pid-file PID) and returns once the process runs.
+ * - the containerd shim (container_exec_start): a validated Process JSON and the caller's fds;
+ *   the relay always runs in a forked child whose exit status is the process's, so the shim's
+ *   event loop only watches a pidfd.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -29,13 +33,15 @@
 #define EXEC_DRAIN_MS 5000
 
 struct exec_session {
-	const struct container_exec_opts *o;
-	char exec_id[40];
+	const char *root, *id;
+	char exec_id[AGENT_MAX_ID + 1];
 	char vsock[4200];
 	struct agent_client agent;
 	int streams[AGENT_STREAM_NR];
+	int stdio[3];  /* the host side of the relay: in, out, err */
 	int pty_slave; /* with --console-socket */
 	bool terminal;
+	bool cli_tty; /* stdio is the CLI's own terminal: raw mode, its size, SIGWINCH */
 	bool exited;
 	int status;
 };
@@ -121,7 +127,7 @@ static int exec_build_process(const struct container_exec_opts *o, const char *b
 static int exec_open_stream(struct exec_session *s, enum agent_stream stream, struct error *err)
 {
 	char msg[512];
-	int fd = agent_stream_open(s->vsock, s->o->id, s->exec_id, stream, s->agent.timeout_ms, msg,
+	int fd = agent_stream_open(s->vsock, s->id, s->exec_id, stream, s->agent.timeout_ms, msg,
 				   sizeof(msg));
 
 	if (fd < 0)
@@ -132,7 +138,6 @@ static int exec_open_stream(struct exec_session *s, enum agent_stream stream, st
 
 static int exec_open_stdio(struct exec_session *s, uint32_t *mask, struct error *err)
 {
-	_cleanup_close_ int master = -1;
 	int r;
 
 	if (!s->terminal) {
@@ -143,18 +148,25 @@ static int exec_open_stdio(struct exec_session *s, uint32_t *mask, struct error 
 		return r ?: exec_open_stream(s, AGENT_STREAM_STDERR, err);
 	}
 	*mask = AGENT_STDIO_BIT(AGENT_STREAM_PTY);
-	if (s->o->console_socket) {
-		r = console_open_pty(0, 0, false, &master, &s->pty_slave, err);
-		r = r ?: console_send_fd(s->o->console_socket, master, err);
-		if (r < 0)
-			return r;
-	}
 	return exec_open_stream(s, AGENT_STREAM_PTY, err);
+}
+
+/* --console-socket: a pty whose master goes there; its slave is the relay's stdio. */
+static int exec_console_socket(struct exec_session *s, const char *path, struct error *err)
+{
+	_cleanup_close_ int master = -1;
+	int r = console_open_pty(0, 0, false, &master, &s->pty_slave, err);
+
+	r = r ?: console_send_fd(path, master, err);
+	if (r < 0)
+		return r;
+	s->stdio[0] = s->stdio[1] = s->pty_slave;
+	return 0;
 }
 
 static void exec_note_exit(struct exec_session *s, const struct agent_exit *e)
 {
-	if (strcmp(e->container_id, s->o->id) || strcmp(e->exec_id, s->exec_id) || s->exited)
+	if (strcmp(e->container_id, s->id) || strcmp(e->exec_id, s->exec_id) || s->exited)
 		return;
 	s->exited = true;
 	s->status = e->flags & AGENT_EXIT_SIGNALED ? 128 + (int)e->status : (int)e->status;
@@ -184,10 +196,9 @@ static void exec_send_size(struct exec_session *s)
 {
 	uint32_t rows, cols;
 
-	if (s->terminal &&
-	    console_get_size(s->pty_slave >= 0 ? s->pty_slave : 0, &rows, &cols) == 0 && rows &&
+	if (s->terminal && s->cli_tty && console_get_size(s->stdio[0], &rows, &cols) == 0 && rows &&
 	    cols)
-		agent_client_resize(&s->agent, s->o->id, s->exec_id, rows, cols);
+		agent_client_resize(&s->agent, s->id, s->exec_id, rows, cols);
 }
 
 static void exec_on_signal(struct exec_session *s, int sig_fd)
@@ -198,8 +209,7 @@ static void exec_on_signal(struct exec_session *s, int sig_fd)
 		if (info.ssi_signo == SIGWINCH)
 			exec_send_size(s);
 		else
-			agent_client_signal(&s->agent, s->o->id, s->exec_id, (int)info.ssi_signo,
-					    0);
+			agent_client_signal(&s->agent, s->id, s->exec_id, (int)info.ssi_signo, 0);
 	}
 }
 
@@ -226,10 +236,11 @@ static uint64_t now_ms(void)
 /* Relay until the exit is reported and the output drained; the process's status. */
 static int exec_relay(struct exec_session *s, bool forward_signals)
 {
-	_cleanup_close_ int sig_fd = exec_signal_fd(forward_signals);
+	_cleanup_close_ int sig_fd =
+		s->cli_tty || forward_signals ? exec_signal_fd(forward_signals) : -1;
 	struct pollfd extra[2] = { { .fd = agent_client_fd(&s->agent), .events = POLLIN },
 				   { .fd = sig_fd, .events = POLLIN } };
-	int outputs[2] = { -1, -1 }, in = s->pty_slave >= 0 ? s->pty_slave : 0;
+	int outputs[2] = { -1, -1 };
 	struct termios saved;
 	bool raw = false;
 	uint64_t deadline = 0;
@@ -237,15 +248,14 @@ static int exec_relay(struct exec_session *s, bool forward_signals)
 
 	relay_init(&relay);
 	if (!s->terminal) {
-		relay_add(&relay, 0, s->streams[AGENT_STREAM_STDIN], true);
-		outputs[0] = relay_add(&relay, s->streams[AGENT_STREAM_STDOUT], 1, false);
-		outputs[1] = relay_add(&relay, s->streams[AGENT_STREAM_STDERR], 2, false);
+		relay_add(&relay, s->stdio[0], s->streams[AGENT_STREAM_STDIN], true);
+		outputs[0] = relay_add(&relay, s->streams[AGENT_STREAM_STDOUT], s->stdio[1], false);
+		outputs[1] = relay_add(&relay, s->streams[AGENT_STREAM_STDERR], s->stdio[2], false);
 	} else {
-		relay_add(&relay, in, s->streams[AGENT_STREAM_PTY], false);
-		outputs[0] = relay_add(&relay, s->streams[AGENT_STREAM_PTY],
-				       s->pty_slave >= 0 ? s->pty_slave : 1, false);
-		if (s->pty_slave < 0 && isatty(0))
-			raw = console_set_raw(0, &saved) == 0;
+		relay_add(&relay, s->stdio[0], s->streams[AGENT_STREAM_PTY], false);
+		outputs[0] = relay_add(&relay, s->streams[AGENT_STREAM_PTY], s->stdio[1], false);
+		if (s->cli_tty && s->pty_slave < 0 && isatty(s->stdio[0]))
+			raw = console_set_raw(s->stdio[0], &saved) == 0;
 		exec_send_size(s);
 	}
 	exec_take_events(s);
@@ -268,10 +278,10 @@ static int exec_relay(struct exec_session *s, bool forward_signals)
 		}
 	}
 	if (raw)
-		tcsetattr(0, TCSANOW, &saved);
+		tcsetattr(s->stdio[0], TCSANOW, &saved);
 	if (!s->exited)
 		return MONITOR_EXIT_VM_LOST;
-	agent_client_ack_exit(&s->agent, s->o->id, s->exec_id);
+	agent_client_ack_exit(&s->agent, s->id, s->exec_id);
 	return s->status;
 }
 
@@ -292,62 +302,213 @@ static void exec_session_close(struct exec_session *s)
 	agent_client_destroy(&s->agent);
 }
 
-static int exec_start(struct exec_session *s, const char *bundle, struct error *err)
+static void exec_session_init(struct exec_session *s, const char *root, const char *id)
 {
-	_cleanup_free_ char *process = NULL;
-	struct agent_exec req = { 0 };
-	uint64_t rnd = 0;
-	uint32_t pid;
-	int r;
+	memset(s, 0, sizeof(*s));
+	s->root = root;
+	s->id = id;
+	s->pty_slave = -1;
+	for (int i = 0; i < AGENT_STREAM_NR; i++)
+		s->streams[i] = -1;
+	for (int i = 0; i < 3; i++)
+		s->stdio[i] = i;
+	agent_client_init(&s->agent, container_agent_timeout_ms());
+}
 
-	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-		rnd = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
-	snprintf(s->exec_id, sizeof(s->exec_id), "exec-%016llx", (unsigned long long)rnd);
-	r = exec_build_process(s->o, bundle, &s->terminal, &process, err);
+/* The container must be running; its bundle into *bundle when asked. */
+static int exec_check_state(const char *root, const char *id, char **bundle, struct error *err)
+{
+	struct container_state st;
+	int r = container_load(root, id, &st, err);
+
 	if (r < 0)
 		return r;
-	if (s->terminal && !s->o->console_socket && s->o->detach)
-		return error_set(err, -EINVAL,
-				 "exec: --detach with a terminal needs "
-				 "--console-socket");
-	if (!s->terminal && s->o->console_socket)
-		return error_set(err, -EINVAL, "exec: --console-socket: only with --tty");
-	r = container_agent_connect(s->o->root, s->o->id, &s->agent, err);
+	if (st.status == CONTAINER_STOPPED || st.status == CONTAINER_PAUSED)
+		r = error_set(err, st.status == CONTAINER_PAUSED ? -EBUSY : -ESRCH,
+			      "exec: container \"%s\" is %s", id, container_status_name(st.status));
+	else if (bundle && !(*bundle = strdup(st.bundle)))
+		r = error_set(err, -ENOMEM, "out of memory");
+	state_clear(&st);
+	return r;
+}
+
+/* The agent exchange: control connection, stdio streams, EXEC of process under s->exec_id. */
+static int exec_launch(struct exec_session *s, const char *process, uint32_t *pid,
+		       struct error *err)
+{
+	struct agent_exec req = { 0 };
+	int r;
+
+	snprintf(s->vsock, sizeof(s->vsock), "%s/%s/%s", s->root, s->id, MONITOR_VSOCK);
+	r = container_agent_connect(s->root, s->id, &s->agent, err);
 	if (r < 0)
 		return r;
 	r = exec_open_stdio(s, &req.stdio, err);
 	if (r < 0)
 		return r;
-	req.container_id = (char *)s->o->id;
+	req.container_id = (char *)s->id;
 	req.exec_id = s->exec_id;
-	req.process = process;
-	r = agent_client_exec(&s->agent, &req, &pid);
+	req.process = (char *)process;
+	r = agent_client_exec(&s->agent, &req, pid);
 	if (r < 0)
-		return error_set(err, r, "exec: agent: %s", s->agent.err);
+		return error_set(err, r, "exec: %s", s->agent.err);
 	return 0;
 }
 
+/* In the relay child: close every fd but the session's and 0/1/2. */
+static void exec_close_other_fds(const struct exec_session *s)
+{
+	int keep[3 + AGENT_STREAM_NR + 2], n = 0, low = 3;
+
+	for (int i = 0; i < 3; i++)
+		keep[n++] = s->stdio[i];
+	for (int i = 0; i < AGENT_STREAM_NR; i++)
+		keep[n++] = s->streams[i];
+	keep[n++] = s->pty_slave;
+	keep[n++] = agent_client_fd(&s->agent);
+	/* ascending: close the gaps between the fds we keep */
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			int t = keep[j];
+
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	for (int i = 0; i < n; i++) {
+		if (keep[i] < low)
+			continue;
+		if (keep[i] > low)
+			close_range((unsigned int)low, (unsigned int)keep[i] - 1, 0);
+		low = keep[i] + 1;
+	}
+	close_range((unsigned int)low, ~0u, 0);
+}
+
+/* Fork the relay child; it exits with the process's status. */
+static int exec_fork_relay(struct exec_session *s, pid_t *child, struct error *err)
+{
+	fflush(NULL);
+	*child = fork();
+	if (*child < 0)
+		return error_set_errno(err, -errno, "exec: fork");
+	if (*child == 0) {
+		setsid();
+		exec_close_other_fds(s);
+		_exit(exec_relay(s, false));
+	}
+	return 0;
+}
+
+int container_exec_start(const struct container_exec_start_opts *o, struct container_exec_handle *h,
+			 struct error *err)
+{
+	struct exec_session s;
+	_cleanup_close_ int null_fd = -1;
+	_cleanup_free_ char *process = NULL;
+	uint32_t pid;
+	int r;
+
+	exec_session_init(&s, o->root, o->id);
+	if (!o->exec_id || !o->exec_id[0] || strlen(o->exec_id) > AGENT_MAX_ID) {
+		r = error_set(err, -EINVAL, "exec id: must be 1 to %d bytes", AGENT_MAX_ID);
+		goto out;
+	}
+	snprintf(s.exec_id, sizeof(s.exec_id), "%s", o->exec_id);
+	r = exec_process_check("exec", o->process, o->process_len, &s.terminal, err);
+	if (r < 0)
+		goto out;
+	process = strndup(o->process, o->process_len);
+	if (!process) {
+		r = error_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < 3; i++) {
+		if (o->stdio[i] >= 0) {
+			s.stdio[i] = o->stdio[i];
+			continue;
+		}
+		if (null_fd < 0 && (null_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
+			r = error_set_errno(err, -errno, "exec: /dev/null");
+			goto out;
+		}
+		s.stdio[i] = null_fd;
+	}
+	r = exec_check_state(o->root, o->id, NULL, err);
+	r = r ?: exec_launch(&s, process, &pid, err);
+	r = r ?: exec_fork_relay(&s, &h->relay_pid, err);
+	if (r < 0)
+		goto out;
+	h->pid = pid;
+	h->terminal = s.terminal;
+out:
+	exec_session_close(&s);
+	return r;
+}
+
+int container_exec_resize(const char *root, const char *id, const char *exec_id, uint32_t rows,
+			  uint32_t cols, struct error *err)
+{
+	struct agent_client c;
+	int r = container_agent_connect(root, id, &c, err);
+
+	if (r < 0)
+		return r;
+	r = agent_client_resize(&c, id, exec_id ? exec_id : "", rows, cols);
+	if (r < 0)
+		error_set(err, r, "resize: %s", c.err);
+	agent_client_destroy(&c);
+	return r;
+}
+
+int container_exec_kill(const char *root, const char *id, const char *exec_id, int signal,
+			struct error *err)
+{
+	struct agent_client c;
+	int r = container_agent_connect(root, id, &c, err);
+
+	if (r < 0)
+		return r;
+	r = agent_client_signal(&c, id, exec_id, signal, 0);
+	if (r < 0)
+		error_set(err, r, "kill: %s", c.err);
+	agent_client_destroy(&c);
+	return r;
+}
+
+/* `stratus exec`: the process from the flags, then exec_launch and the relay here or forked. */
 int container_exec(struct container_exec_opts *o, struct error *err)
 {
-	struct exec_session s = { .o = o, .pty_slave = -1 };
-	struct container_state st;
+	struct exec_session s;
+	_cleanup_free_ char *bundle = NULL, *process = NULL;
+	uint64_t rnd = 0;
+	uint32_t pid;
 	pid_t child;
 	int r;
 
-	for (int i = 0; i < AGENT_STREAM_NR; i++)
-		s.streams[i] = -1;
-	r = container_load(o->root, o->id, &st, err);
+	exec_session_init(&s, o->root, o->id);
+	s.cli_tty = true;
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		rnd = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
+	snprintf(s.exec_id, sizeof(s.exec_id), "exec-%016llx", (unsigned long long)rnd);
+	r = exec_check_state(o->root, o->id, &bundle, err);
+	r = r ?: exec_build_process(o, bundle, &s.terminal, &process, err);
 	if (r < 0)
-		return r;
-	if (st.status == CONTAINER_STOPPED || st.status == CONTAINER_PAUSED) {
-		r = error_set(err, -EINVAL, "exec: container \"%s\" is %s", o->id,
-			      container_status_name(st.status));
-		state_clear(&st);
-		return r;
+		goto out;
+	if (s.terminal && !o->console_socket && o->detach) {
+		r = error_set(err, -EINVAL,
+			      "exec: --detach with a terminal needs --console-socket");
+		goto out;
 	}
-	snprintf(s.vsock, sizeof(s.vsock), "%s/%s/%s", o->root, o->id, MONITOR_VSOCK);
-	r = exec_start(&s, st.bundle, err);
-	state_clear(&st);
+	if (!s.terminal && o->console_socket) {
+		r = error_set(err, -EINVAL, "exec: --console-socket: only with --tty");
+		goto out;
+	}
+	if (s.terminal && o->console_socket) {
+		r = exec_console_socket(&s, o->console_socket, err);
+		if (r < 0)
+			goto out;
+	}
+	r = exec_launch(&s, process, &pid, err);
 	if (r < 0)
 		goto out;
 	if (!o->detach) {
@@ -356,17 +517,8 @@ int container_exec(struct container_exec_opts *o, struct error *err)
 		o->exit_status = exec_relay(&s, true);
 		goto out;
 	}
-	fflush(NULL);
-	child = fork();
-	if (child < 0) {
-		r = error_set_errno(err, -errno, "exec: fork");
-		goto out;
-	}
-	if (child == 0) {
-		setsid();
-		_exit(exec_relay(&s, false));
-	}
-	if (o->pid_file)
+	r = exec_fork_relay(&s, &child, err);
+	if (r == 0 && o->pid_file)
 		r = write_pid_file(o->pid_file, child, err);
 out:
 	exec_session_close(&s);

@@ -4,14 +4,17 @@
  * command line's args, cwd, user, terminal, noNewPrivileges and capabilities in place of the
  * template's, and --env entries replacing the template's entries of the same name. Keys we
  * do not override are copied as they are, so everything the agent understands in
- * config.json's process applies to an exec too.
+ * config.json's process applies to an exec too. exec_process_check() validates a process
+ * object that arrives whole (containerd's Exec) with config.json's own process parser.
  */
 #include <stdio.h>
 #include <string.h>
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include "agent_proto.h"
 #include "exec_process.h"
+#include "oci_json.h"
 
 #define S(g, s) yajl_gen_string(g, (const unsigned char *)(s), strlen(s))
 
@@ -213,4 +216,66 @@ int exec_process_json(const char *config_json, const struct exec_process_opts *o
 	yajl_gen_free(g);
 	yajl_tree_free(root);
 	return r;
+}
+
+/* "config.json: process.x: ..." from oci_spec's parser, told as "WHAT: process.x: ...". */
+static int check_fail(struct error *err, const char *what, int r)
+{
+	static const char prefix[] = "config.json: ";
+	char msg[sizeof(err->msg)];
+	const char *rest = err->msg;
+
+	if (!strncmp(rest, prefix, sizeof(prefix) - 1))
+		rest += sizeof(prefix) - 1;
+	snprintf(msg, sizeof(msg), "%s", rest);
+	error_clear(err);
+	return error_set(err, r, "%s: %s", what, msg);
+}
+
+int exec_process_check(const char *what, const char *json, size_t len, bool *terminal,
+		       struct error *err)
+{
+	const char *keys[] = { "process" };
+	struct oci_process proc = { 0 };
+	struct oci_parser p = { .err = err };
+	struct yajl_val_s root = { .type = yajl_t_object };
+	_cleanup_free_ char *text = NULL;
+	yajl_val tree, values[1];
+	char yerr[256] = "";
+	int r;
+
+	if (len > AGENT_MAX_PROCESS)
+		return error_set(err, -EFBIG, "%s: the process is larger than %u KiB", what,
+				 (unsigned int)(AGENT_MAX_PROCESS >> 10));
+	if (!len || memchr(json, '\0', len))
+		return error_set(err, -EINVAL, "%s: the process is not JSON text", what);
+	r = oci_json_prescan(json, len, err);
+	if (r)
+		return check_fail(err, what, r);
+	text = strndup(json, len);
+	if (!text)
+		return error_set(err, -ENOMEM, "out of memory");
+	tree = yajl_tree_parse(text, yerr, sizeof(yerr));
+	if (!tree)
+		return error_set(err, -EINVAL, "%s: the process is not valid JSON", what);
+	if (!YAJL_IS_OBJECT(tree)) {
+		yajl_tree_free(tree);
+		return error_set(err, -EINVAL, "%s: the process is not a JSON object", what);
+	}
+	/* the parser reads config.json's "process" member: give it {"process": tree} */
+	values[0] = tree;
+	root.u.object.keys = keys;
+	root.u.object.values = values;
+	root.u.object.len = 1;
+	p.arena = oci_arena_new();
+	if (!p.arena) {
+		yajl_tree_free(tree);
+		return error_set(err, -ENOMEM, "out of memory");
+	}
+	r = oci_json_check_duplicates(&p, &root, "", 0);
+	r = r ?: oci_parse_process(&p, &root, &proc);
+	*terminal = proc.terminal;
+	oci_arena_free(p.arena);
+	yajl_tree_free(tree);
+	return r ? check_fail(err, what, r) : 0;
 }

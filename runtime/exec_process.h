@@ -1,6 +1,7 @@
 /*
  * Building the OCI process object for `stratus exec` from config.json's process and the
- * command line (runc's rules; see exec_process.c). Pure: no I/O, unit-tested.
+ * command line (runc's rules; see exec_process.c), and the validation of a process object that
+ * arrives whole (containerd's Exec). Pure: no I/O, unit-tested.
  */
 #ifndef STRATUS_RUNTIME_EXEC_PROCESS_H
 #define STRATUS_RUNTIME_EXEC_PROCESS_H
@@ -24,5 +25,14 @@ struct exec_process_opts {
 /* The process JSON into *out (malloc'd). */
 int exec_process_json(const char *config_json, const struct exec_process_opts *o, char **out,
 		      struct error *err);
+
+/*
+ * Validate a runtime-spec Process object given as JSON text (len bytes, need not be
+ * NUL-terminated): containerd's Exec request, a `--process` file. The checks are config.json's
+ * `process` checks (oci_spec's parser); a failure is one line naming the field, prefixed with
+ * what ("exec: process.args: must be a non-empty array of strings"). *terminal: the process's.
+ */
+int exec_process_check(const char *what, const char *json, size_t len, bool *terminal,
+		       struct error *err);
 
 #endif

@@ -62,8 +62,10 @@ int shim_delete(const struct shim_options *opts, struct error *err)
 		snprintf(bundle, sizeof(bundle), "%s", opts->bundle);
 	else if (!getcwd(bundle, sizeof(bundle)))
 		return error_set_errno(err, -errno, "working directory (the bundle)");
-	remove_stale_socket(bundle);
+	/* the container first: until its processes are gone, one of them may still hold the
+	 * socket open and make it look served */
 	remove_container(opts);
+	remove_stale_socket(bundle);
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	ts.seconds = now.tv_sec;

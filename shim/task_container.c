@@ -3,7 +3,7 @@
  * VM: each Create makes its own VM through libstratus, as `stratus create` does). The monitor
  * libstratus forks is our child: its pidfd sits on the ttrpc loop, and when it exits (after
  * draining the container's output) we reap it, publish TaskExit and answer the kept Waits.
- * docs/shim.md "Tasks".
+ * Requests naming an exec go to task_exec.c. docs/shim.md "Tasks".
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -42,7 +42,7 @@ static int code_of(int r)
 	}
 }
 
-static void fail_err(struct ttrpc_call *call, const struct error *err, int r)
+void task_fail_err(struct ttrpc_call *call, const struct error *err, int r)
 {
 	ttrpc_call_fail(call, code_of(r), "%s", err->msg[0] ? err->msg : strerror(-r));
 }
@@ -59,13 +59,13 @@ static void empty_reply(struct ttrpc_call *call)
 	task_reply_message(call, &empty.base);
 }
 
-static void publish(struct task_service *ts, const char *topic, const ProtobufCMessage *ev)
+void task_publish(struct task_service *ts, const char *topic, const ProtobufCMessage *ev)
 {
 	if (ts->publisher && shim_publisher_publish(ts->publisher, topic, ev) < 0)
 		fprintf(stderr, "%s: event %s dropped: queue full\n", SHIM_NAME, topic);
 }
 
-/* The request names our task (its id) and no exec (exec ids are not supported yet). */
+/* The request names our task (its id) and no exec (task_exec.c serves those). */
 static bool check_task(struct task_service *ts, struct ttrpc_call *call, const char *id,
 		       const char *exec_id, bool need_created)
 {
@@ -121,13 +121,14 @@ static void task_exited(struct task_service *ts, int status)
 		close(t->stdin_keep);
 		t->stdin_keep = -1;
 	}
+	task_events_close(ts); /* takes an OOM event still buffered: it comes before the exit */
 	timestamp_set(&at, &t->exited_at);
 	ev.container_id = t->id;
 	ev.id = t->id;
 	ev.pid = (uint32_t)t->pid;
 	ev.exit_status = (uint32_t)t->exit_status;
 	ev.exited_at = &at;
-	publish(ts, "/tasks/exit", &ev.base);
+	task_publish(ts, "/tasks/exit", &ev.base);
 	resp.exit_status = (uint32_t)t->exit_status;
 	resp.exited_at = &at;
 	for (unsigned int i = 0; i < t->n_waiters; i++)
@@ -216,7 +217,7 @@ static void publish_create(struct task_service *ts,
 	ev.io = &io;
 	ev.checkpoint = q->checkpoint;
 	ev.pid = (uint32_t)ts->task.pid;
-	publish(ts, "/tasks/create", &ev.base);
+	task_publish(ts, "/tasks/create", &ev.base);
 }
 
 static void task_create(struct task_service *ts, struct ttrpc_call *call,
@@ -228,6 +229,7 @@ static void task_create(struct task_service *ts, struct ttrpc_call *call,
 	struct shim_task *t = &ts->task;
 	struct error err = { 0 };
 	int stdio[3] = { -1, -1, -1 }, r;
+	uint64_t lib_start;
 
 	if (t->pid) {
 		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS,
@@ -263,7 +265,9 @@ static void task_create(struct task_service *ts, struct ttrpc_call *call,
 		goto fail;
 	/* A terminal: the monitor relays fds 0/1 to the guest's pty (stdout carries it all). */
 	o.foreground = q->terminal;
+	lib_start = task_now_ns();
 	r = create_with_stdio(&o, stdio, &err);
+	ts->lib_ns += task_now_ns() - lib_start;
 	for (int i = 0; i < 3; i++)
 		close(stdio[i]);
 	if (r < 0)
@@ -276,6 +280,7 @@ static void task_create(struct task_service *ts, struct ttrpc_call *call,
 			t->id, (int)t->pid, strerror(errno));
 	ts->containers = 1;
 	publish_create(ts, q);
+	task_events_open(ts);
 	resp.pid = (uint32_t)t->pid;
 	task_reply_message(call, &resp.base);
 	return;
@@ -285,7 +290,7 @@ fail:
 	if (t->stdin_keep >= 0)
 		close(t->stdin_keep);
 	task_free_fields(t);
-	fail_err(call, &err, r);
+	task_fail_err(call, &err, r);
 }
 
 static void task_start(struct task_service *ts, struct ttrpc_call *call,
@@ -295,6 +300,7 @@ static void task_start(struct task_service *ts, struct ttrpc_call *call,
 	Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
 	struct shim_task *t = &ts->task;
 	struct error err = { 0 };
+	uint64_t lib_start;
 	int r;
 
 	if (!check_task(ts, call, q->id, q->exec_id, true))
@@ -304,15 +310,17 @@ static void task_start(struct task_service *ts, struct ttrpc_call *call,
 				t->exited ? "stopped" : "started");
 		return;
 	}
+	lib_start = task_now_ns();
 	r = container_start(ts->root, t->id, &err);
+	ts->lib_ns += task_now_ns() - lib_start;
 	if (r < 0) {
-		fail_err(call, &err, r);
+		task_fail_err(call, &err, r);
 		return;
 	}
 	t->started = true;
 	ev.container_id = t->id;
 	ev.pid = (uint32_t)t->pid;
-	publish(ts, "/tasks/start", &ev.base);
+	task_publish(ts, "/tasks/start", &ev.base);
 	resp.pid = (uint32_t)t->pid;
 	task_reply_message(call, &resp.base);
 }
@@ -337,7 +345,7 @@ static void task_kill(struct task_service *ts, struct ttrpc_call *call,
 	}
 	r = container_kill(ts->root, t->id, (int)q->signal, q->all, &err);
 	if (r < 0) {
-		fail_err(call, &err, r);
+		task_fail_err(call, &err, r);
 		return;
 	}
 	empty_reply(call);
@@ -365,6 +373,7 @@ static void task_delete(struct task_service *ts, struct ttrpc_call *call,
 	Google__Protobuf__Timestamp at = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 	struct shim_task *t = &ts->task;
 	struct error err = { 0 };
+	uint64_t lib_start;
 	int r;
 
 	if (!check_task(ts, call, q->id, q->exec_id, true))
@@ -375,7 +384,10 @@ static void task_delete(struct task_service *ts, struct ttrpc_call *call,
 		return;
 	}
 	task_reap_now(ts); /* created, never started: as runc, delete kills it */
+	task_exec_cleanup(ts);
+	lib_start = task_now_ns();
 	r = container_delete(ts->root, t->id, true, &err);
+	ts->lib_ns += task_now_ns() - lib_start;
 	if (r < 0 && r != -ENOENT)
 		fprintf(stderr, "%s: task %s: delete: %s\n", SHIM_NAME, t->id, err.msg);
 	if (t->rootfs)
@@ -385,7 +397,7 @@ static void task_delete(struct task_service *ts, struct ttrpc_call *call,
 	resp.exit_status = ev.exit_status = (uint32_t)t->exit_status;
 	resp.exited_at = ev.exited_at = &at;
 	ev.container_id = ev.id = t->id;
-	publish(ts, "/tasks/delete", &ev.base);
+	task_publish(ts, "/tasks/delete", &ev.base);
 	task_reply_message(call, &resp.base);
 	task_free_fields(t);
 	ts->containers = 0;
@@ -487,14 +499,14 @@ static void task_pause_resume(struct task_service *ts, struct ttrpc_call *call, 
 	}
 	r = pause ? container_pause(ts->root, id, &err) : container_resume(ts->root, id, &err);
 	if (r < 0) {
-		fail_err(call, &err, r);
+		task_fail_err(call, &err, r);
 		return;
 	}
 	paused.container_id = resumed.container_id = ts->task.id;
 	if (pause)
-		publish(ts, "/tasks/paused", &paused.base);
+		task_publish(ts, "/tasks/paused", &paused.base);
 	else
-		publish(ts, "/tasks/resumed", &resumed.base);
+		task_publish(ts, "/tasks/resumed", &resumed.base);
 	empty_reply(call);
 }
 
@@ -516,7 +528,7 @@ static void task_pids(struct task_service *ts, struct ttrpc_call *call,
 	}
 	r = container_ps(ts->root, q->id, &ps, &err);
 	if (r < 0) {
-		fail_err(call, &err, r);
+		task_fail_err(call, &err, r);
 		return;
 	}
 	infos = calloc(ps.procs.n + 1, sizeof(*infos));
@@ -562,7 +574,7 @@ static void task_stats(struct task_service *ts, struct ttrpc_call *call,
 	}
 	r = container_stats(ts->root, q->id, &s, &err);
 	if (r < 0) {
-		fail_err(call, &err, r);
+		task_fail_err(call, &err, r);
 		return;
 	}
 	pids.current = s.pids_current;
@@ -631,7 +643,7 @@ static void task_update(struct task_service *ts, struct ttrpc_call *call,
 	}
 	r = container_agent_connect(ts->root, q->id, &c, &err);
 	if (r < 0) {
-		fail_err(call, &err, r);
+		task_fail_err(call, &err, r);
 		return;
 	}
 	r = agent_client_update(&c, q->id, json);
@@ -652,6 +664,8 @@ bool task_container_dispatch(struct task_service *ts, const char *name, struct t
 		return true;
 	}
 	container_set_warn(warn_log);
+	if (task_exec_dispatch(ts, name, call, in))
+		return true;
 	if (!strcmp(name, "Create"))
 		task_create(ts, call, (const void *)in);
 	else if (!strcmp(name, "Start"))
@@ -691,6 +705,7 @@ void task_container_cleanup(struct task_service *ts)
 	for (unsigned int i = 0; i < t->n_waiters; i++)
 		ttrpc_call_fail(t->waiters[i], TTRPC_UNAVAILABLE, "the shim is exiting");
 	t->n_waiters = 0;
+	task_exec_cleanup(ts);
 	if (t->pid && !t->exited) {
 		task_reap_now(ts);
 		container_delete(ts->root, t->id, true, &err);
@@ -701,5 +716,6 @@ void task_container_cleanup(struct task_service *ts)
 		close(t->pidfd);
 	if (t->stdin_keep >= 0)
 		close(t->stdin_keep);
+	task_events_close(ts);
 	task_free_fields(t);
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "exec_process.h"
 #include "task_internal.h"
 
 static char tmpdir[64];
@@ -171,11 +172,73 @@ static void test_rootfs_mounts(void **state)
 	assert_string_equal(err.msg, "rootfs[0].source: empty");
 }
 
+/* Exec's process spec (JSON inside the Any): config.json's process checks, named fields. */
+static void check_process(const char *json, int want, const char *want_msg, bool want_tty)
+{
+	struct error err = { 0 };
+	bool terminal = !want_tty;
+
+	assert_int_equal(exec_process_check("exec", json, strlen(json), &terminal, &err), want);
+	if (want_msg && !strstr(err.msg, want_msg))
+		fail_msg("message \"%s\" does not contain \"%s\"", err.msg, want_msg);
+	if (!want)
+		assert_int_equal(terminal, want_tty);
+}
+
+static void test_exec_process_check(void **state)
+{
+	struct error err = { 0 };
+	bool terminal;
+
+	(void)state;
+	check_process("{\"args\":[\"sh\",\"-c\",\"exit 5\"],\"cwd\":\"/\","
+		      "\"env\":[\"PATH=/bin\"],\"user\":{\"uid\":0,\"gid\":0}}",
+		      0, NULL, false);
+	check_process("{\"terminal\":true,\"args\":[\"tty\"],\"cwd\":\"/"
+		      "\",\"user\":{\"uid\":0,\"gid\":0}}",
+		      0, NULL, true);
+	check_process("{\"args\":[],\"cwd\":\"/\",\"user\":{\"uid\":0,\"gid\":0}}", -EINVAL,
+		      "exec: process.args: must be a non-empty array of strings", false);
+	check_process("{\"args\":[\"x\"],\"user\":{\"uid\":0,\"gid\":0}}", -EINVAL,
+		      "exec: process.cwd", false);
+	check_process("{\"args\":[\"x\"],\"cwd\":\"/\"}", -EINVAL,
+		      "exec: process.user: is required", false);
+	check_process("{\"args\":[\"x\"],\"cwd\":\"rel\",\"user\":{\"uid\":0,\"gid\":0}}", -EINVAL,
+		      "exec: process.cwd: must be an absolute path", false);
+	check_process("{\"args\":[\"x\"],\"cwd\":\"/\",\"user\":{\"uid\":0,\"gid\":0},"
+		      "\"env\":[\"NOEQUALS\"]}",
+		      -EINVAL, "exec: process.env[0]", false);
+	check_process("{\"args\":[\"x\"],\"args\":[\"y\"],\"cwd\":\"/\"}", -EINVAL,
+		      "exec: process: duplicate key \"args\"", false);
+	check_process("[1,2]", -EINVAL, "exec: the process is not a JSON object", false);
+	check_process("{\"args\":", -EINVAL, "exec: the process is not valid JSON", false);
+	/* nesting deep enough to overflow yajl's recursive free is refused before parsing */
+	{
+		size_t n = 100000;
+		char *deep = malloc(n + 1);
+
+		assert_non_null(deep);
+		memset(deep, '[', n);
+		deep[n] = '\0';
+		assert_true(exec_process_check("exec", deep, n, &terminal, &err) < 0);
+		assert_non_null(strstr(err.msg, "exec: "));
+		assert_null(strstr(err.msg, "config.json"));
+		free(deep);
+	}
+	/* a NUL inside, or nothing at all */
+	error_clear(&err);
+	assert_int_equal(exec_process_check("exec", "{}\0{}", 5, &terminal, &err), -EINVAL);
+	assert_string_equal(err.msg, "exec: the process is not JSON text");
+	error_clear(&err);
+	assert_int_equal(exec_process_check("exec", "", 0, &terminal, &err), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stdio_fifos),
 		cmocka_unit_test(test_rootfs_mounts),
+		cmocka_unit_test(test_exec_process_check),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -3,8 +3,8 @@
  * containerd 1.6 expects (checked against a sha256 computed by hand), the bundle's address
  * file and pod annotation, the Task service over a real ttrpc connection (Connect, Create
  * refused without a state root, for a missing bundle, an empty id or a checkpoint, every task
- * method's NotFound before Create, Exec and Checkpoint Unimplemented, a malformed request,
- * Shutdown stopping the server), the event
+ * method's NotFound before Create (with and without an exec id), Checkpoint Unimplemented, a
+ * malformed request, Shutdown stopping the server), the event
  * publisher over both transports (a fake publish binary; a fake containerd Events service
  * that fails twice before accepting, to exercise retry), and the binary itself: start prints
  * an address that serves Task, a pod container joins its sandbox's shim, Shutdown makes the
@@ -247,9 +247,11 @@ static void test_task_service(void **state)
 	Containerd__Task__V2__ShutdownRequest sreq = CONTAINERD__TASK__V2__SHUTDOWN_REQUEST__INIT;
 	/* WaitRequest's {id = 1} decodes as each of these methods' request. */
 	Containerd__Task__V2__WaitRequest wreq = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
-	static const char *const no_task[] = { "Start",	 "Wait",    "State", "Kill",
-					       "Delete", "Pids",    "Pause", "Resume",
-					       "Stats",	 "CloseIO", "Update" };
+	static const char *const no_task[] = { "Start",	 "Wait",  "State",    "Kill",  "Delete",
+					       "Pids",	 "Pause", "Resume",   "Stats", "CloseIO",
+					       "Update", "Exec",  "ResizePty" };
+	static const char *const with_exec[] = { "Start",  "Wait", "State",	"Kill",
+						 "Delete", "Exec", "ResizePty", "CloseIO" };
 	Containerd__Task__V2__ConnectResponse *cresp;
 	struct server s;
 	struct task_service *ts;
@@ -309,9 +311,14 @@ static void test_task_service(void **state)
 		assert_int_equal(st.code, TTRPC_NOT_FOUND);
 		assert_string_equal(st.message, "task c1: not found");
 	}
-	call(c, "Exec", NULL, &st, &resp, &len);
-	assert_int_equal(st.code, TTRPC_UNIMPLEMENTED);
-	assert_non_null(strstr(st.message, "Task/Exec: not implemented yet"));
+	/* ... and so does every method given an exec id (field 2 in each of these) */
+	wreq.exec_id = "e1";
+	for (size_t i = 0; i < sizeof(with_exec) / sizeof(with_exec[0]); i++) {
+		call(c, with_exec[i], &wreq.base, &st, &resp, &len);
+		assert_int_equal(st.code, TTRPC_NOT_FOUND);
+		assert_string_equal(st.message, "task c1: not found");
+	}
+	wreq.exec_id = "";
 	call(c, "Checkpoint", NULL, &st, &resp, &len);
 	assert_int_equal(st.code, TTRPC_UNIMPLEMENTED);
 	/* Not a method of the service. */

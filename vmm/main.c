@@ -220,6 +220,9 @@ static int run(struct cli_options *opts)
 		if (parent_fd < 0)
 			goto fail;
 	}
+	opts->vm.runas = opts->runas; /* virtio-fs shares' processes switch too */
+	opts->vm.runas_uid = opts->runas_uid;
+	opts->vm.runas_gid = opts->runas_gid;
 	opts->vm.seccomp = opts->disable_seccomp ? SECCOMP_OFF
 			   : opts->seccomp_log	 ? SECCOMP_LOG
 						 : SECCOMP_KILL;

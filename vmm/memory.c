@@ -43,6 +43,7 @@ static void vm_mem_insert(struct vm_mem *mem, uint64_t gpa, uint64_t size, void 
 
 int vm_mem_alloc_region(struct vm_mem *mem, uint64_t gpa, uint64_t size, struct error *err)
 {
+	int share = mem->shared ? MAP_SHARED : MAP_PRIVATE;
 	void *hva;
 	int r;
 
@@ -51,14 +52,17 @@ int vm_mem_alloc_region(struct vm_mem *mem, uint64_t gpa, uint64_t size, struct 
 	r = vm_mem_check_new(mem, gpa, size, err);
 	if (r < 0)
 		return r;
-	hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		   -1, 0);
+	hva = mmap(NULL, size, PROT_READ | PROT_WRITE, share | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+		   0);
 	if (hva == MAP_FAILED)
 		return error_set_errno(err, -errno, "guest memory: cannot map %llu MiB",
 				       (unsigned long long)(size >> 20));
 	/* Guest RAM is not worth dumping with the VMM, nor inheriting across fork. */
 	madvise(hva, size, MADV_DONTDUMP);
-	madvise(hva, size, MADV_DONTFORK);
+	if (mem->shared)
+		madvise(hva, size, MADV_HUGEPAGE); /* shmem: THP only where allowed ("advise") */
+	else
+		madvise(hva, size, MADV_DONTFORK);
 	vm_mem_insert(mem, gpa, size, hva, true);
 	return 0;
 }
@@ -77,10 +81,13 @@ void vm_mem_destroy(struct vm_mem *mem)
 {
 	unsigned int i;
 
+	bool shared = mem->shared;
+
 	for (i = 0; i < mem->nr_regions; i++)
 		if (mem->regions[i].owned)
 			munmap(mem->regions[i].hva, mem->regions[i].size);
 	vm_mem_init(mem);
+	mem->shared = shared;
 }
 
 const struct vm_mem_region *vm_mem_find(const struct vm_mem *mem, uint64_t gpa)

@@ -24,13 +24,20 @@ struct vm_mem {
 	struct vm_mem_region regions[VM_MEM_MAX_REGIONS];
 	unsigned int nr_regions;
 	uint64_t ram_size; /* sum of region sizes */
+	/*
+	 * Set before the first vm_mem_alloc_region() when another process must see guest RAM
+	 * (a virtio-fs share's process, fs_process.c): regions are then MAP_SHARED and
+	 * inherited across fork, else private and not inherited.
+	 */
+	bool shared;
 };
 
+/* Empty, private (mem->shared false). */
 void vm_mem_init(struct vm_mem *mem);
 
 /*
  * Map size bytes of anonymous, MAP_NORESERVE memory as guest RAM at gpa (both page aligned).
- * Only the pages the guest touches cost host memory.
+ * Only the pages the guest touches cost host memory. MAP_SHARED if mem->shared.
  */
 int vm_mem_alloc_region(struct vm_mem *mem, uint64_t gpa, uint64_t size, struct error *err);
 

@@ -53,28 +53,28 @@
 
 static const struct seccomp_rule seccomp_table[] = {
 	/* The C library: malloc/free, threads, signals, pthread_kill, clocks. */
-	ALLOW("libc", read, SECCOMP_MAIN | SECCOMP_IOTHREAD),
-	ALLOW("libc", write, SECCOMP_ALL), /* the log, eventfds, the console */
-	ALLOW("libc", close, SECCOMP_MAIN | SECCOMP_IOTHREAD),
+	ALLOW("libc", read, SECCOMP_MAIN | SECCOMP_FSPROC),
+	ALLOW("libc", write, SECCOMP_ALL | SECCOMP_FSPROC), /* the log, eventfds, the console */
+	ALLOW("libc", close, SECCOMP_MAIN | SECCOMP_FSPROC),
 	ALLOW("libc", futex, SECCOMP_ALL),
 	ALLOW("libc", rt_sigprocmask, SECCOMP_ALL),
-	ALLOW("libc", rt_sigreturn, SECCOMP_ALL), /* the vCPU kick's handler */
-	ALLOW("libc", madvise, SECCOMP_ALL),	  /* free() */
-	ALLOW_WITHOUT("libc", mmap, SECCOMP_ALL, 2, PROT_EXEC),
-	ALLOW_WITHOUT("libc", mprotect, SECCOMP_VCPU | SECCOMP_IOTHREAD, 2,
-		      PROT_EXEC), /* thread malloc arenas */
-	ALLOW("libc", munmap, SECCOMP_ALL),
-	ALLOW("libc", brk, SECCOMP_ALL),
-	ALLOW("libc", getpid, SECCOMP_ALL),			/* pthread_kill() */
-	ALLOW("libc", tgkill, SECCOMP_ALL),			/* pthread_kill(): kicking vCPUs */
-	ALLOW("libc", clock_gettime, SECCOMP_ALL),		/* when the vDSO cannot answer */
-	ALLOW("libc", exit, SECCOMP_VCPU | SECCOMP_IOTHREAD),	/* a vCPU thread returns */
-	ALLOW("libc", gettid, SECCOMP_VCPU | SECCOMP_IOTHREAD), /* glibc's thread exit */
-	ALLOW("libc", exit_group, SECCOMP_MAIN),
+	ALLOW("libc", rt_sigreturn, SECCOMP_ALL),	      /* the vCPU kick's handler */
+	ALLOW("libc", madvise, SECCOMP_ALL | SECCOMP_FSPROC), /* free() */
+	ALLOW_WITHOUT("libc", mmap, SECCOMP_ALL | SECCOMP_FSPROC, 2, PROT_EXEC),
+	ALLOW_WITHOUT("libc", mprotect, SECCOMP_VCPU, 2, PROT_EXEC), /* thread malloc arenas */
+	ALLOW("libc", munmap, SECCOMP_ALL | SECCOMP_FSPROC),
+	ALLOW("libc", brk, SECCOMP_ALL | SECCOMP_FSPROC),
+	ALLOW("libc", getpid, SECCOMP_ALL), /* pthread_kill() */
+	/* pthread_kill(): kicking vCPUs; SIGKILL to a virtio-fs process (its pid is its tid) */
+	ALLOW("libc", tgkill, SECCOMP_ALL),
+	ALLOW("libc", clock_gettime, SECCOMP_ALL | SECCOMP_FSPROC), /* when the vDSO cannot */
+	ALLOW("libc", exit, SECCOMP_VCPU),			    /* a vCPU thread returns */
+	ALLOW("libc", gettid, SECCOMP_VCPU),			    /* glibc's thread exit */
+	ALLOW("libc", exit_group, SECCOMP_MAIN | SECCOMP_FSPROC),
 
-	/* The main event loop (event_loop.c). */
-	ALLOW("event loop", epoll_wait, SECCOMP_MAIN | SECCOMP_IOTHREAD),
-	ALLOW("event loop", epoll_ctl, SECCOMP_MAIN | SECCOMP_IOTHREAD),
+	/* The event loops (event_loop.c): the VMM's, and each virtio-fs process's. */
+	ALLOW("event loop", epoll_wait, SECCOMP_MAIN | SECCOMP_FSPROC),
+	ALLOW("event loop", epoll_ctl, SECCOMP_MAIN | SECCOMP_FSPROC),
 
 	/* KVM after set-up: the vCPU loop and its exits (vcpu.c, arch/x86_64/exits.c). */
 	IOCTL("kvm", SECCOMP_VCPU, KVM_RUN),
@@ -109,7 +109,6 @@ static const struct seccomp_rule seccomp_table[] = {
 	ALLOW("vsock", connect, SECCOMP_MAIN),
 	ALLOW("vsock", setsockopt, SECCOMP_MAIN),
 	ALLOW("vsock", shutdown, SECCOMP_MAIN),
-	ALLOW("vsock", readv, SECCOMP_MAIN),
 	ALLOW("vsock", sendmsg, SECCOMP_MAIN),
 
 	/* virtio-rng (rng.c). */
@@ -127,39 +126,49 @@ static const struct seccomp_rule seccomp_table[] = {
 	IOCTL("blk", SECCOMP_MAIN, BLKSSZGET),
 
 	/*
-	 * virtio-fs (fs.c, fuse_*.c): the FUSE server on each share's I/O thread, every call
-	 * relative to an O_PATH fd (docs/virtio-fs.md, "Syscalls"). fstat/fstatat are
-	 * newfstatat, futimens is utimensat in glibc.
+	 * virtio-fs (fs.c, fs_process.c): the VMM side, on the main loop, reaps a share's
+	 * process that died (a pidfd made before the filters); a vCPU thread resetting the
+	 * device waits for the process's answer (bounded) on their socket.
 	 */
-	ALLOW("virtio-fs", openat, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", openat2, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", newfstatat, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", fstatfs, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", getdents64, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", lseek, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", preadv, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", pwritev, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", fsync, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", fdatasync, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", ftruncate, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", fallocate, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", copy_file_range, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", readlinkat, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", symlinkat, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", mknodat, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", mkdirat, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", unlinkat, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", renameat, SECCOMP_IOTHREAD), /* glibc's renameat2 without flags */
-	ALLOW("virtio-fs", renameat2, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", linkat, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", fchmodat, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", fchmod, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", fchownat, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", utimensat, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", setxattr, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", getxattr, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", listxattr, SECCOMP_IOTHREAD),
-	ALLOW("virtio-fs", removexattr, SECCOMP_IOTHREAD),
+	ALLOW("virtio-fs", waitid, SECCOMP_MAIN),
+	ALLOW("virtio-fs", read, SECCOMP_VCPU),
+	ALLOW("virtio-fs", poll, SECCOMP_VCPU),
+	/*
+	 * virtio-fs (fs_process.c, fuse_*.c): each share's own process, its FUSE server making
+	 * every call relative to an O_PATH fd (docs/virtio-fs.md, "Syscalls"), its socket to
+	 * the VMM (send with MSG_NOSIGNAL). fstat/fstatat are newfstatat, futimens is
+	 * utimensat in glibc.
+	 */
+	ALLOW("virtio-fs", sendto, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", openat, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", openat2, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", newfstatat, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", fstatfs, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", getdents64, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", lseek, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", preadv, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", pwritev, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", fsync, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", fdatasync, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", ftruncate, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", fallocate, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", copy_file_range, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", readlinkat, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", symlinkat, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", mknodat, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", mkdirat, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", unlinkat, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", renameat, SECCOMP_FSPROC), /* glibc's renameat2 without flags */
+	ALLOW("virtio-fs", renameat2, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", linkat, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", fchmodat, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", fchmod, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", fchownat, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", utimensat, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", setxattr, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", getxattr, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", listxattr, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", removexattr, SECCOMP_FSPROC),
 
 	/*
 	 * Snapshots (QMP migrate, snapshot.c, arch/x86_64/snapshot.c): the paused vCPUs' and
@@ -196,7 +205,7 @@ const char *seccomp_thread_name(enum seccomp_thread thread)
 	static const char *const names[] = {
 		[SECCOMP_THREAD_MAIN] = "main",
 		[SECCOMP_THREAD_VCPU] = "vcpu",
-		[SECCOMP_THREAD_IO] = "io",
+		[SECCOMP_PROC_FS] = "fs",
 	};
 
 	return (unsigned int)thread < ARRAY_SIZE(names) ? names[thread] : "?";
@@ -306,25 +315,28 @@ int seccomp_install(enum seccomp_thread thread, enum seccomp_mode mode, struct e
 	return r;
 }
 
-void seccomp_print(FILE *out)
+static void seccomp_print_list(FILE *out, unsigned int t, const char *kind)
 {
-	unsigned int t, i;
+	unsigned int i;
 
-	for (t = 0; t < SECCOMP_NR_THREADS; t++) {
-		fprintf(out, "%s thread: %u syscalls\n", seccomp_thread_name(t),
-			seccomp_count(1u << t));
-		for (i = 0; i < ARRAY_SIZE(seccomp_table); i++) {
-			const struct seccomp_rule *rule = &seccomp_table[i];
+	fprintf(out, "%s %s: %u syscalls\n", seccomp_thread_name(t), kind, seccomp_count(1u << t));
+	for (i = 0; i < ARRAY_SIZE(seccomp_table); i++) {
+		const struct seccomp_rule *rule = &seccomp_table[i];
 
-			if (!(rule->threads & (1u << t)))
-				continue;
+		if (rule->threads & (1u << t))
 			fprintf(out, "  %-16s %-12s %s\n", rule->syscall, rule->section,
 				rule->what ? rule->what : "");
-		}
 	}
-	fprintf(out, "main and vcpu threads: %u syscalls\n",
-		seccomp_count(SECCOMP_MAIN | SECCOMP_VCPU));
-	fprintf(out, "any thread: %u syscalls\n", seccomp_count(SECCOMP_ALL));
+}
+
+void seccomp_print(FILE *out)
+{
+	seccomp_print_list(out, SECCOMP_THREAD_MAIN, "thread");
+	seccomp_print_list(out, SECCOMP_THREAD_VCPU, "thread");
+	fprintf(out, "VMM process (main and vcpu threads): %u syscalls\n",
+		seccomp_count(SECCOMP_ALL));
+	/* Another process (fs_process.c): counted on its own. */
+	seccomp_print_list(out, SECCOMP_PROC_FS, "process (one per virtio-fs share)");
 }
 
 void seccomp_test_hook(enum seccomp_thread thread)

@@ -20,20 +20,26 @@
 enum seccomp_thread {
 	SECCOMP_THREAD_MAIN, /* the main thread: event loop, devices' queues, QMP, sockets */
 	SECCOMP_THREAD_VCPU, /* a vCPU thread: KVM_RUN and its exits */
-	SECCOMP_THREAD_IO,   /* a device's I/O thread running its own event loop */
+	/*
+	 * Not a thread of the VMM: the process that serves one virtio-fs share (fs_process.c),
+	 * forked before the filters; its list is counted apart from the VMM's.
+	 */
+	SECCOMP_PROC_FS,
 	SECCOMP_NR_THREADS,
 };
 
-#define SECCOMP_MAIN	 (1u << SECCOMP_THREAD_MAIN)
-#define SECCOMP_VCPU	 (1u << SECCOMP_THREAD_VCPU)
-#define SECCOMP_IOTHREAD (1u << SECCOMP_THREAD_IO)
-#define SECCOMP_ALL	 (SECCOMP_MAIN | SECCOMP_VCPU | SECCOMP_IOTHREAD)
+#define SECCOMP_MAIN   (1u << SECCOMP_THREAD_MAIN)
+#define SECCOMP_VCPU   (1u << SECCOMP_THREAD_VCPU)
+#define SECCOMP_FSPROC (1u << SECCOMP_PROC_FS)
+#define SECCOMP_ALL    (SECCOMP_MAIN | SECCOMP_VCPU) /* every thread of the VMM process */
+/* The old name of the virtio-fs section's mask (the FUSE server ran on an I/O thread). */
+#define SECCOMP_IOTHREAD SECCOMP_FSPROC
 
 /* Targets: how many distinct syscalls a thread type may have (the unit test checks). */
-#define SECCOMP_MAX_MAIN  40
-#define SECCOMP_MAX_VCPU  20
-#define SECCOMP_MAX_IO	  50 /* virtio-fs: 29 file syscalls of the FUSE server */
-#define SECCOMP_MAX_UNION 45 /* main and vCPU threads together */
+#define SECCOMP_MAX_MAIN   40
+#define SECCOMP_MAX_VCPU   20
+#define SECCOMP_MAX_UNION  45 /* the VMM process: main and vCPU threads together */
+#define SECCOMP_MAX_FSPROC 50 /* a virtio-fs process: ~29 file syscalls of its FUSE server */
 
 enum seccomp_mode {
 	SECCOMP_OFF,  /* no filter (-disable-seccomp) */
@@ -67,7 +73,7 @@ int seccomp_resolve(const char *syscall);
 /* False in sanitizer builds, where seccomp_install() installs nothing. */
 bool seccomp_available(void);
 
-/* Distinct syscalls allowed to one thread type, or to any (threads = SECCOMP_ALL). */
+/* Distinct syscalls allowed to any of the thread types in the mask threads. */
 unsigned int seccomp_count(unsigned int threads);
 
 /*
@@ -77,13 +83,13 @@ unsigned int seccomp_count(unsigned int threads);
  */
 int seccomp_install(enum seccomp_thread thread, enum seccomp_mode mode, struct error *err);
 
-/* Print the lists and the counts per thread type. */
+/* Print the VMM's lists, their union, then the virtio-fs process's list. */
 void seccomp_print(FILE *out);
 
 const char *seccomp_thread_name(enum seccomp_thread thread);
 
 /*
- * Test hook: when STRATUS_VMM_TEST_FORBIDDEN names this thread type ("main" or "vcpu"),
+ * Test hook: when STRATUS_VMM_TEST_FORBIDDEN names this thread type ("main", "vcpu", "fs"),
  * make a syscall that is on no list (the filter must kill the process). Called by each
  * thread right after seccomp_install(); documented in docs/vmm.md as a test hook only.
  */

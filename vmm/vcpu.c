@@ -204,7 +204,8 @@ static void vcpu_wait_released(struct vcpu *vcpu)
 	struct vm *vm = vcpu->vm;
 	struct error err = { 0 };
 
-	if (seccomp_install(SECCOMP_THREAD_VCPU, vm->config.seccomp, &err) < 0) {
+	if (seccomp_install(SECCOMP_THREAD_VCPU,
+			    vm_config_seccomp(&vm->config, SECCOMP_THREAD_VCPU), &err) < 0) {
 		log_error("vcpu%u: %s", vcpu->id, err.msg);
 		vm_request_exit(vm, VM_EXIT_ERROR);
 	}

@@ -161,6 +161,16 @@ static int vm_check_devices_claimed(struct vm *vm, struct error *err)
 	return 0;
 }
 
+static bool vm_has_fs_share(const struct vm_config *config)
+{
+	unsigned int i;
+
+	for (i = 0; i < config->nr_devices; i++)
+		if (config->devices[i].type == VM_DEVICE_VIRTIO_FS)
+			return true;
+	return false;
+}
+
 int vm_create(const struct vm_config *config, struct vm **out, struct error *err)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
@@ -172,6 +182,7 @@ int vm_create(const struct vm_config *config, struct vm **out, struct error *err
 	vm->config = *config;
 	vm->kvm_fd = vm->vm_fd = -1;
 	vm_mem_init(&vm->mem);
+	vm->mem.shared = vm_has_fs_share(config); /* served by another process: fs_process.c */
 	bus_init(&vm->pio_bus, "pio");
 	bus_init(&vm->mmio_bus, "mmio");
 	pthread_mutex_init(&vm->pause_lock, NULL);
@@ -354,7 +365,8 @@ static void vm_release_vcpus(struct vm *vm)
 {
 	struct error err = { 0 };
 
-	if (seccomp_install(SECCOMP_THREAD_MAIN, vm->config.seccomp, &err) < 0) {
+	if (seccomp_install(SECCOMP_THREAD_MAIN,
+			    vm_config_seccomp(&vm->config, SECCOMP_THREAD_MAIN), &err) < 0) {
 		log_error("%s", err.msg);
 		vm_request_exit(vm, VM_EXIT_ERROR);
 	}

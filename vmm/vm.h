@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "bus.h"
 #include "error.h"
@@ -91,7 +92,29 @@ struct vm_config {
 	unsigned int nr_devices;
 	/* seccomp.h: each thread installs its filter before the guest runs (0: none) */
 	enum seccomp_mode seccomp;
+	/*
+	 * Which of them do (SECCOMP_MAIN, SECCOMP_VCPU, SECCOMP_FSPROC bits); 0: all. A program
+	 * that runs more than the VM on its main thread (the runtime's monitor) leaves
+	 * SECCOMP_MAIN out and still filters the vCPU threads and the virtio-fs processes.
+	 */
+	unsigned int seccomp_threads;
+	/*
+	 * -runas UID:GID: the ids the VMM switches to after set-up; virtio-fs shares' processes
+	 * (forked before) switch to them too (docs/virtio-fs.md, "Credentials").
+	 */
+	bool runas;
+	uid_t runas_uid;
+	gid_t runas_gid;
 };
+
+/* The filter mode thread type t installs: config.seccomp, or SECCOMP_OFF if left out. */
+static inline enum seccomp_mode vm_config_seccomp(const struct vm_config *config,
+						  enum seccomp_thread t)
+{
+	unsigned int only = config->seccomp_threads;
+
+	return !only || (only & (1u << t)) ? config->seccomp : SECCOMP_OFF;
+}
 
 /* Set by vm_create from the host: what it needs to work around. */
 struct host_quirks {

@@ -28,10 +28,12 @@ expect_eq "-print-seccomp: exit 0" 0 "$?"
 count() { sed -n "s/^$1: \([0-9]*\) syscalls$/\1/p" "$work/lists"; }
 main_n=$(count "main thread")
 vcpu_n=$(count "vcpu thread")
-any_n=$(count "main and vcpu threads")
+any_n=$(count "VMM process (main and vcpu threads)")
+fs_n=$(count "fs process (one per virtio-fs share)")
 expect_eq "main thread: at most 40 syscalls ($main_n)" yes "$([ "${main_n:-99}" -le 40 ] && echo yes)"
 expect_eq "vCPU thread: at most 20 syscalls ($vcpu_n)" yes "$([ "${vcpu_n:-99}" -le 20 ] && echo yes)"
 expect_eq "main and vCPU threads together: at most 45 syscalls ($any_n)" yes "$([ "${any_n:-99}" -le 45 ] && echo yes)"
+expect_eq "a virtio-fs share's process: at most 50 syscalls ($fs_n)" yes "$([ "${fs_n:-99}" -le 50 ] && echo yes)"
 expect_grep "vCPU list: ioctl KVM_RUN" '^  ioctl +kvm +KVM_RUN$' "$work/lists"
 expect_grep "main list: mmap without PROT_EXEC" '^  mmap +libc +without PROT_EXEC$' "$work/lists"
 expect_no_grep "no list allows execve" '^  execve ' "$work/lists"
@@ -113,6 +115,70 @@ wait "$busy"
 expect_eq "SIGTERM under the filters: exit 0" 0 "$?"
 expect_eq "QMP socket removed at exit" no "$([ -e "$sock" ] && echo yes || echo no)"
 
+# A virtio-fs share: served by a process of its own (docs/virtio-fs.md, "Process"), so the
+# VMM still holds nothing; the process is filtered and keeps at most the file capabilities.
+# Its death (SIGKILL, or a forbidden syscall) is logged and leaves the VMM running.
+mkdir -p "$work/share"
+fs_children() { # the VMM's fs-* children
+	for h in $(cat /proc/"$busy"/task/*/children 2>/dev/null); do
+		case $(cat "/proc/$h/comm" 2>/dev/null) in fs-*) echo "$h" ;; esac
+	done
+}
+qmp_status() {
+	printf '{"execute":"qmp_capabilities"}\n{"execute":"query-status"}\n' |
+		timeout 10 socat -t 2 - "UNIX-CONNECT:$sock" 2>&1 | grep -o '"status":"[a-z]*"'
+}
+start_busy fs -qmp "unix:$sock,server,nowait" -D \
+	-device virtio-fs-device,id=share0,tag=t0,source="$work/share"
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+sleep 0.5
+expect_eq "with a share: CapEff is empty" 0000000000000000 "$(status_of CapEff)"
+expect_eq "with a share: NoNewPrivs: 1, Seccomp: 2" "1 2" "$(status_of NoNewPrivs) $(status_of Seccomp)"
+helper=$(fs_children)
+expect_eq "the share's process: a child named fs-share0" fs-share0 "$(cat "/proc/${helper:-0}/comm" 2>&1)"
+hstatus() { grep "^$1:" "/proc/${helper:-0}/status" | cut -f2-; }
+expect_eq "the share's process: NoNewPrivs: 1, Seccomp: 2" "1 2" "$(hstatus NoNewPrivs) $(hstatus Seccomp)"
+file_caps=$((0x800001f)) # CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID MKNOD
+expect_eq "the share's process: only file capabilities" "0 0 0" \
+	"$(((0x$(hstatus CapEff)) & ~file_caps)) $(((0x$(hstatus CapPrm)) & ~file_caps)) $(((0x$(hstatus CapBnd)) & ~file_caps))"
+if [ "$(id -u)" = 0 ]; then
+	expect_eq "the share's process: its own mount namespace" yes \
+		"$([ "$(readlink "/proc/$helper/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] && echo yes)"
+	expect_eq "the share's process: its root holds only /proc" proc "$(ls "/proc/$helper/root")"
+fi
+kill -KILL "${helper:-0}"
+for _ in $(seq 100); do grep -q "was killed by signal 9" "$work/fs.log" && break; sleep 0.05; done
+expect_grep "the share's process killed: logged" "share0: the share's process ${helper:-x} was killed by signal 9" "$work/fs.log"
+expect_eq "the share's process killed: reaped" no "$([ -e "/proc/${helper:-0}" ] && echo yes || echo no)"
+expect_eq "the share's process killed: QMP still answers" '"status":"running"' "$(qmp_status)"
+kill -TERM "$busy"
+wait "$busy"
+expect_eq "the share's process killed: SIGTERM, exit 0" 0 "$?"
+
+STRATUS_VMM_TEST_FORBIDDEN=fs start_busy forbid-fs -qmp "unix:$sock,server,nowait" \
+	-device virtio-fs-device,id=share0,tag=t0,source="$work/share"
+for _ in $(seq 200); do grep -q "was killed by signal" "$work/forbid-fs.log" && break; sleep 0.05; done
+expect_grep "forbidden syscall in the share's process: the hook ran" \
+	"STRATUS_VMM_TEST_FORBIDDEN=fs: calling getppid" "$work/forbid-fs.log"
+expect_grep "forbidden syscall in the share's process: it is killed (SIGSYS)" \
+	"share0: the share's process [0-9]+ was killed by signal 31" "$work/forbid-fs.log"
+expect_eq "forbidden syscall in the share's process: the VMM runs on" '"status":"running"' "$(qmp_status)"
+expect_eq "forbidden syscall in the share's process: no child left" "" "$(fs_children)"
+kill -TERM "$busy"
+wait "$busy"
+expect_eq "forbidden syscall in the share's process: SIGTERM, exit 0" 0 "$?"
+
+start_busy fs-end -device virtio-fs-device,id=share0,tag=t0,source="$work/share" \
+	-device virtio-fs-device,id=share1,tag=t1,source="$work/share"
+sleep 1
+helpers=$(fs_children | xargs)
+expect_eq "two shares: two processes" 2 "$(echo "$helpers" | wc -w)"
+kill -TERM "$busy"
+wait "$busy"
+expect_eq "two shares: SIGTERM, exit 0" 0 "$?"
+left=$(for h in $helpers; do [ -e "/proc/$h" ] && echo "$h"; done)
+expect_eq "two shares: no process left after the VMM ended" "" "$left"
+
 # The jail: new mount and network namespaces, a root holding only the socket directory.
 if [ "$(id -u)" = 0 ]; then
 	mkdir -p "$work/jail" "$work/images" "$work/outside"
@@ -121,7 +187,8 @@ if [ "$(id -u)" = 0 ]; then
 	chmod 0777 "$work/images" "$work/outside"
 	chmod 0666 "$work/images/in.img" "$work/outside/out.img"
 	start_busy jailed -qmp "unix:$sock,server,nowait" -sandbox "$work/jail" \
-		-sandbox-bind "$work/images" -runas 65534:65534
+		-sandbox-bind "$work/images" -runas 65534:65534 \
+		-device virtio-fs-device,id=share0,tag=t0,source="$work/share"
 	for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 	sleep 0.5
 	expect_eq "jail: another mount namespace" yes \
@@ -142,6 +209,12 @@ if [ "$(id -u)" = 0 ]; then
 	expect_eq "-runas: gid 65534" "65534	65534	65534	65534" "$(status_of Gid)"
 	expect_eq "jailed: CapEff is empty" 0000000000000000 "$(status_of CapEff)"
 	expect_eq "jailed: Seccomp: 2" 2 "$(status_of Seccomp)"
+	helper=$(fs_children)
+	expect_eq "jailed: the share's process serves, jailed too" "fs-share0 proc" \
+		"$(cat "/proc/${helper:-0}/comm" 2>&1) $(ls "/proc/${helper:-0}/root" 2>&1)"
+	expect_eq "jailed: the share's process runs as -runas's uid, no capabilities" \
+		"65534	65534	65534	65534 0000000000000000" \
+		"$(grep '^Uid:' "/proc/${helper:-0}/status" | cut -f2-) $(grep '^CapEff:' "/proc/${helper:-0}/status" | cut -f2)"
 	{
 		echo '{"execute":"qmp_capabilities"}'
 		echo '{"execute":"query-status"}'

@@ -49,9 +49,66 @@ if guest_wait "$work/fs.raw" "$work/fs.out" "$pid" '^FS durable=' 1500; then
 else
 	fail "guest did not reach the durability step"
 fi
+
+# Each share is served by its own process (docs/virtio-fs.md, "Process"): a child of the VMM
+# named fs-ID, filtered, with no_new_privs and at most the file capabilities; the VMM itself
+# holds none.
+status_of() { grep "^$2:" "/proc/$1/status" | cut -f2-; }
+expect_eq "VMM: CapEff is empty" 0000000000000000 "$(status_of "$pid" CapEff)"
+expect_eq "VMM: NoNewPrivs: 1" 1 "$(status_of "$pid" NoNewPrivs)"
+expect_eq "VMM: Seccomp: 2" 2 "$(status_of "$pid" Seccomp)"
+helpers=()
+for h in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
+	case $(cat "/proc/$h/comm" 2>/dev/null) in fs-*) helpers+=("$h") ;; esac
+done
+expect_eq "one process per share, named fs-ID" "fs-fs0 fs-fs1 fs-fs2" \
+	"$(for h in "${helpers[@]}"; do cat "/proc/$h/comm"; done | sort | xargs)"
+file_caps=$((0x800001f)) # CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID MKNOD
+for h in "${helpers[@]}"; do
+	name=$(cat "/proc/$h/comm")
+	expect_eq "$name: NoNewPrivs: 1, Seccomp: 2" "1 2" \
+		"$(status_of "$h" NoNewPrivs) $(status_of "$h" Seccomp)"
+	expect_eq "$name: only file capabilities (CapEff, CapPrm, CapBnd)" "0 0 0" \
+		"$(((0x$(status_of "$h" CapEff)) & ~file_caps)) $(((0x$(status_of "$h" CapPrm)) & ~file_caps)) $(((0x$(status_of "$h" CapBnd)) & ~file_caps))"
+	if [ "$(id -u)" = 0 ]; then
+		expect_eq "$name: keeps the file capabilities (started as root)" 000000000800001f \
+			"$(status_of "$h" CapEff)"
+	fi
+	[ "$name" = fs-fs2 ] && nc_pid=$h
+done
+
+# SIGKILL of one share's process: the VMM logs it, reaps it, the device needs a reset and
+# the guest goes on (its ticks keep coming on the console); the other shares' stay.
+tick() { grep -o '^FS tick=[0-9]*' "$work/fs.out" | tail -n 1 | cut -d= -f2; }
+kill -KILL "${nc_pid:-0}"
+for _ in $(seq 300); do grep -q 'fs2: the share.s process .* killed' "$work/fs.log" && break; sleep 0.1; done
+expect_grep "fs2's process killed: the VMM logs it" \
+	"fs2: the share's process ${nc_pid:-x} was killed by signal 9" "$work/fs.log"
+expect_grep "fs2's process killed: the device needs a reset" \
+	"fs2: the share's process is gone: device needs reset" "$work/fs.log"
+expect_eq "fs2's process killed: reaped, no zombie" no \
+	"$([ -e "/proc/${nc_pid:-0}" ] && echo yes || echo no)"
+expect_eq "fs2's process killed: the VMM runs on" yes "$(kill -0 "$pid" 2>/dev/null && echo yes)"
+tr -d '\r' <"$work/fs.raw" >"$work/fs.out"
+after=$(($(tick) + 2))
+if guest_wait "$work/fs.raw" "$work/fs.out" "$pid" "^FS tick=$after\$" 300; then
+	pass "fs2's process killed: the guest runs on (console ticks)"
+else
+	fail "fs2's process killed: the guest stopped (no tick $after)"
+fi
+expect_eq "the other shares' processes live on" "fs-fs0 fs-fs1" \
+	"$(for h in "${helpers[@]}"; do cat "/proc/$h/comm" 2>/dev/null; done | sort | xargs)"
+
 # SIGKILL: nothing of the VMM gets to flush or close anything.
 kill -KILL "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
+# ...and the shares' processes die with it (PR_SET_PDEATHSIG).
+for _ in $(seq 100); do
+	left=$(for h in "${helpers[@]}"; do [ -e "/proc/$h" ] && cat "/proc/$h/comm" 2>/dev/null; done | xargs)
+	[ -z "$left" ] && break
+	sleep 0.1
+done
+expect_eq "VMM killed: no share's process remains" "" "$left"
 tr -d '\r' <"$work/fs.raw" >"$work/fs.out"
 out=$work/fs.out
 grep '^FS ' "$out" | sed 's/^/    guest: /'
@@ -118,7 +175,7 @@ expect_eq "host: rootfs owners, types and modes" "$(owners "$work/rootfs-host")"
 
 expect_grep "fs0: the driver negotiated VERSION_1" 'fs0: driver ready, features 0x1[0-9a-f]{8}$' \
 	"$work/fs.log"
-expect_no_grep "no device needed a reset" 'needs reset' "$work/fs.log"
+expect_no_grep "no other device needed a reset" '(fs0|fs1|blk|vsock).*needs reset' "$work/fs.log"
 
 # Refused up front, with one line naming the problem (2: a command-line error).
 expect_failure "missing source" 1 'fs9: source=.*/missing' \

@@ -1,8 +1,8 @@
 /*
  * virtio-fs (virtio 1.2 §5.11): device ID 26, a host directory shared with the guest,
- * served by the FUSE passthrough server in this process (fuse.h); no virtiofsd. One device
- * per share: `-device virtio-fs-device,id=ID,tag=TAG,source=DIR[,readonly=on]
- * [,cache=auto|none|always]`, mounted in the guest with `mount -t virtiofs TAG DIR`.
+ * served by our FUSE passthrough server (fuse.h); no virtiofsd. One device per share:
+ * `-device virtio-fs-device,id=ID,tag=TAG,source=DIR[,readonly=on][,cache=auto|none|always]`,
+ * mounted in the guest with `mount -t virtiofs TAG DIR`.
  *
  * Configuration (§5.11.4): tag[36] (not NUL-terminated when 36 bytes long) and
  * num_request_queues (1). Queues (§5.11.2): 0 is hiprio (FORGET), 1 the request queue;
@@ -10,22 +10,19 @@
  * request (in header, arguments, WRITE data), the device-writable part takes the reply
  * (out header, data). The used length is the reply's size; a FORGET has none.
  *
- * Threads: each device serves its queues on its own I/O thread (an event loop watching the
- * queues' eventfds), so a slow host file system stalls only the guest's accesses to that
- * share, never the console, vsock or QMP on the main loop. One notification serves at most
- * a queue's worth of requests or FS_MAX_PER_ROUND bytes before coming back for the rest.
- * The unit tests build the device with virtio_fs_new() and no thread: the fake driver runs
- * the queue handler itself.
+ * In a VM each share is served by its own process (fs_process.c), forked here while the VM
+ * is built: the VMM keeps the transport (registers, status, configuration space), hands the
+ * queues over at DRIVER_OK, takes them back at a reset, and notices on its main loop when
+ * the process dies (the device then needs a reset; the VM goes on). So the VMM's seccomp
+ * lists carry no file-system syscalls and the VMM keeps no capability
+ * (docs/virtio-fs.md, "Process"). The unit tests, the fuzz target and the benchmark build the
+ * device with virtio_fs_new(): the server in this process, and the fake driver runs the queue
+ * handler itself.
  */
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <endian.h>
-#include <linux/capability.h>
 #include <linux/virtio_fs.h>
 
 #include "../../device.h"
@@ -33,6 +30,7 @@
 #include "../../log.h"
 #include "../../seccomp.h"
 #include "../../vm.h"
+#include "fs_process.h"
 #include "mmio.h"
 #include "virtio.h"
 
@@ -43,44 +41,38 @@
 #define FS_NR_QUEUES	 2    /* hiprio + one request queue */
 #define FS_MAX_PER_ROUND MIB(32)
 
+_Static_assert(FS_NR_QUEUES <= FS_PROCESS_MAX_QUEUES, "fs_process.h carries every queue");
+
 struct virtio_fs {
 	struct virtio_device dev;
 	char name[VM_DEVICE_ID_MAX + 16];
 	struct virtio_fs_config config;
+	/* virtio_fs_new(): the server in this process, run by the caller's fake driver. */
 	struct fuse_server *server;
 	struct iovec iov[FS_QUEUE_SIZE];
-	struct event_loop *loop; /* the I/O thread's, NULL without one */
-	pthread_t thread;
-	bool thread_running;
-	struct vm *vm;		   /* NULL for virtio_fs_new() devices (no thread) */
-	enum seccomp_mode seccomp; /* the I/O thread's filter (vm_config.seccomp) */
-	bool reset_pending;	   /* the driver reset the device: forget all, on our thread */
+	bool reset_pending; /* the driver reset the device: forget all before the next request */
+	/* In a VM: the share's process and its descriptors on the main loop. */
+	struct vm *vm;
+	const struct vm_device_config *spec; /* in vm->config */
+	struct fs_process proc;
+	bool proc_started;
+	bool sock_watched, pidfd_watched;
 };
 
+/* In-process (virtio_fs_new): the caller's thread runs the queues. */
 static void fs_queue_notify(struct virtio_device *dev, unsigned int q)
 {
 	struct virtio_fs *fs = container_of(dev, struct virtio_fs, dev);
 	struct virtq *vq = &dev->queues[q];
-	struct virtq_chain chain;
-	unsigned int chains = 0;
-	uint64_t bytes = 0;
+	bool more;
 
 	if (fs->reset_pending) {
 		fuse_server_reset(fs->server); /* closes every node and handle */
 		fs->reset_pending = false;
 	}
-	virtq_chain_init(&chain, fs->iov, ARRAY_SIZE(fs->iov));
-	while (chains < vq->size && bytes < FS_MAX_PER_ROUND && virtq_pop_chain(vq, &chain) > 0) {
-		uint32_t len =
-			fuse_server_handle(fs->server, chain.out, chain.nr_out, chain.out_len,
-					   chain.in, chain.nr_in, chain.in_len);
-
-		virtq_push_used(vq, chain.head, len);
-		bytes += chain.out_len + len;
-		chains++;
-	}
+	more = fs_serve_queue(fs->server, vq, fs->iov, ARRAY_SIZE(fs->iov), FS_MAX_PER_ROUND);
 	virtio_device_notify_used(dev, q);
-	if (!vq->broken && (chains >= vq->size || bytes >= FS_MAX_PER_ROUND))
+	if (more)
 		virtio_device_queue_kick(dev, q);
 }
 
@@ -95,20 +87,8 @@ static void fs_reset(struct virtio_device *dev)
 {
 	struct virtio_fs *fs = container_of(dev, struct virtio_fs, dev);
 
-	/*
-	 * A new driver starts with INIT and no inodes. We are on a vCPU thread: closing up to
-	 * ~150k descriptors is the I/O thread's job, before it serves the next request.
-	 */
+	/* A new driver starts with INIT and no inodes: closed before the next request. */
 	fs->reset_pending = true;
-}
-
-static void fs_thread_stop(struct virtio_fs *fs)
-{
-	if (!fs->thread_running)
-		return;
-	event_loop_stop(fs->loop);
-	pthread_join(fs->thread, NULL);
-	fs->thread_running = false;
 }
 
 static void fs_destroy(struct virtio_device *dev)
@@ -116,7 +96,6 @@ static void fs_destroy(struct virtio_device *dev)
 	struct virtio_fs *fs = container_of(dev, struct virtio_fs, dev);
 	struct fuse_server_stats st = { 0 };
 
-	fs_thread_stop(fs);
 	if (fs->server) {
 		fuse_server_get_stats(fs->server, &st);
 		log_debug("%s: served %llu requests (%llu failed), %u inodes and %u handles open",
@@ -124,7 +103,8 @@ static void fs_destroy(struct virtio_device *dev)
 			  st.nodes, st.handles);
 	}
 	fuse_server_destroy(fs->server);
-	event_loop_destroy(fs->loop);
+	if (fs->proc_started)
+		fs_process_destroy(&fs->proc);
 	free(fs);
 }
 
@@ -135,31 +115,53 @@ static const struct virtio_device_ops fs_ops = {
 	.destroy = fs_destroy,
 };
 
-int virtio_fs_new(const struct vm_device_config *spec, struct virtio_device **out,
-		  struct error *err)
+/* In a VM (the share's process serves the queues; these run on vCPU threads, locked). */
+static int fs_proc_activate(struct virtio_device *dev)
+{
+	struct virtio_fs *fs = container_of(dev, struct virtio_fs, dev);
+
+	return fs_process_send_queues(&fs->proc, dev->driver_features, dev->queues, dev->nr_queues);
+}
+
+static void fs_proc_reset(struct virtio_device *dev)
+{
+	struct virtio_fs *fs = container_of(dev, struct virtio_fs, dev);
+
+	/* Bounded: a process that does not let go of the rings in time is killed. */
+	fs_process_reset(&fs->proc);
+}
+
+static void fs_proc_queue_notify(struct virtio_device *dev, unsigned int q)
+{
+	(void)dev; /* never called: dev->queues_elsewhere */
+	(void)q;
+}
+
+static const struct virtio_device_ops fs_proc_ops = {
+	.config_read = fs_config_read,
+	.activate = fs_proc_activate,
+	.queue_notify = fs_proc_queue_notify,
+	.reset = fs_proc_reset,
+	.destroy = fs_destroy,
+};
+
+static int fs_alloc(const struct vm_device_config *spec, struct virtio_fs **out, struct error *err)
 {
 	struct virtio_fs *fs = calloc(1, sizeof(*fs));
-	struct fuse_server_config c = { .root = spec->path, .readonly = spec->readonly };
 	size_t tag_len = strnlen(spec->fs_tag, sizeof(spec->fs_tag));
 	unsigned int q;
-	int r;
 
+	*out = NULL;
 	if (!fs)
 		return error_set(err, -ENOMEM, "virtio-fs: out of memory");
 	snprintf(fs->name, sizeof(fs->name), "%s", spec->id[0] ? spec->id : "virtio-fs");
 	fs->dev.name = fs->name;
 	if (tag_len == 0 || tag_len > sizeof(fs->config.tag)) {
-		r = error_set(err, -EINVAL, "%s: tag must be 1 to %zu bytes", fs->name,
-			      sizeof(fs->config.tag));
-		goto fail;
+		error_set(err, -EINVAL, "%s: tag must be 1 to %zu bytes", fs->name,
+			  sizeof(fs->config.tag));
+		free(fs);
+		return -EINVAL;
 	}
-	c.name = fs->name;
-	c.cache = spec->fs_cache == VM_FS_CACHE_NONE	 ? FUSE_CACHE_NONE
-		  : spec->fs_cache == VM_FS_CACHE_ALWAYS ? FUSE_CACHE_ALWAYS
-							 : FUSE_CACHE_AUTO;
-	r = fuse_server_new(&c, &fs->server, err);
-	if (r < 0)
-		goto fail;
 	memcpy(fs->config.tag, spec->fs_tag, tag_len);
 	fs->config.num_request_queues = htole32(FS_NR_QUEUES - 1);
 	fs->dev.device_id = VIRTIO_ID_FS;
@@ -168,11 +170,39 @@ int virtio_fs_new(const struct vm_device_config *spec, struct virtio_device **ou
 	for (q = 0; q < FS_NR_QUEUES; q++)
 		fs->dev.queue_max_size[q] = FS_QUEUE_SIZE;
 	fs->dev.ops = &fs_ops;
+	*out = fs;
+	return 0;
+}
+
+static void fs_server_config(const struct vm_device_config *spec, const char *name,
+			     struct fuse_server_config *c)
+{
+	*c = (struct fuse_server_config){ .name = name,
+					  .root = spec->path,
+					  .readonly = spec->readonly };
+	c->cache = spec->fs_cache == VM_FS_CACHE_NONE	  ? FUSE_CACHE_NONE
+		   : spec->fs_cache == VM_FS_CACHE_ALWAYS ? FUSE_CACHE_ALWAYS
+							  : FUSE_CACHE_AUTO;
+}
+
+int virtio_fs_new(const struct vm_device_config *spec, struct virtio_device **out,
+		  struct error *err)
+{
+	struct fuse_server_config c;
+	struct virtio_fs *fs;
+	int r;
+
+	r = fs_alloc(spec, &fs, err);
+	if (r < 0)
+		return r;
+	fs_server_config(spec, fs->name, &c);
+	r = fuse_server_new(&c, &fs->server, err);
+	if (r < 0) {
+		fs_destroy(&fs->dev);
+		return r;
+	}
 	*out = &fs->dev;
 	return 0;
-fail:
-	fs_destroy(&fs->dev);
-	return r;
 }
 
 /* The devices of one VM, so exit can stop their threads before the transports go. */
@@ -189,93 +219,96 @@ static int fs_create(struct vm *vm, const struct vm_device_config *spec, struct 
 	struct virtio_fs *fs;
 	int r;
 
-	r = virtio_fs_new(spec, out, err);
+	r = fs_alloc(spec, &fs, err);
 	if (r < 0)
 		return r;
-	fs = container_of(*out, struct virtio_fs, dev);
 	fs->vm = vm;
-	fs->seccomp = vm->config.seccomp;
-	r = event_loop_create(&fs->loop);
-	if (r < 0) {
-		fs_destroy(*out);
-		return error_set_errno(err, r, "%s: I/O thread's event loop", fs->name);
-	}
-	fs->dev.loop = fs->loop; /* the transport watches the queues there */
+	fs->spec = spec;
+	fs->dev.ops = &fs_proc_ops;
+	fs->dev.queues_elsewhere = true;
+	*out = &fs->dev;
 	return 0;
 }
 
-/*
- * Capabilities are per thread: the main thread drops all of them once the VM is set up
- * (sandbox.c), this thread (started before that) keeps only what serving a share as its
- * owner needs: giving inodes to the guest's users (CHOWN), reaching every file of the share
- * (DAC_OVERRIDE, DAC_READ_SEARCH), chmod/utimes/xattrs of others' files (FOWNER), keeping
- * setgid bits (FSETID), device nodes and whiteouts (MKNOD). An unprivileged VMM has none
- * of them, and keeps none. no_new_privs as everywhere else.
- */
-static void fs_thread_limit_caps(const struct virtio_fs *fs)
-{
-	const uint64_t keep = (1ULL << CAP_CHOWN) | (1ULL << CAP_DAC_OVERRIDE) |
-			      (1ULL << CAP_DAC_READ_SEARCH) | (1ULL << CAP_FOWNER) |
-			      (1ULL << CAP_FSETID) | (1ULL << CAP_MKNOD);
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2];
-	unsigned int i;
-
-	if (syscall(SYS_capget, &hdr, data) == 0) {
-		for (i = 0; i < 2; i++) {
-			uint32_t mask = (uint32_t)(keep >> (32 * i));
-
-			data[i].effective &= mask;
-			data[i].permitted &= mask;
-			data[i].inheritable = 0;
-		}
-		if (syscall(SYS_capset, &hdr, data) < 0)
-			log_warn("%s: cannot limit the I/O thread's capabilities: %s", fs->name,
-				 strerror(errno));
-	}
-	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-}
-
-static void *fs_thread(void *opaque)
+/* Main loop, device lock held: the process found a bad chain or ring. */
+static void fs_on_broken(void *opaque, unsigned int q, const char *why)
 {
 	struct virtio_fs *fs = opaque;
-	struct error err = { 0 };
-	char name[16];
-	int r;
 
-	snprintf(name, sizeof(name), "fs-%.12s", fs->name); /* 15 characters at most */
-	pthread_setname_np(pthread_self(), name);
-	fs_thread_limit_caps(fs);
-	/* Before the first request: the thread's allow-list (seccomp.c, "virtio-fs"). */
-	if (seccomp_install(SECCOMP_THREAD_IO, fs->seccomp, &err) < 0) {
-		log_error("%s: %s", fs->name, err.msg);
-		vm_request_exit(fs->vm, VM_EXIT_ERROR);
-		return NULL;
-	}
-	seccomp_test_hook(SECCOMP_THREAD_IO);
-	r = event_loop_run(fs->loop);
-	if (r < 0)
-		log_error("%s: I/O thread: %s", fs->name, strerror(-r));
-	return NULL;
+	if (q < fs->dev.nr_queues)
+		virtio_device_fail(&fs->dev, "queue %u: %s", q, why);
+	else
+		virtio_device_fail(&fs->dev, "the share's process reported a bad queue");
 }
 
-/* Attached (its queue eventfds are watched on fs->loop): start the I/O thread. */
+static void fs_on_sock(void *opaque, uint32_t events)
+{
+	struct virtio_fs *fs = opaque;
+
+	(void)events;
+	virtio_device_lock(&fs->dev);
+	if (fs_process_read_events(&fs->proc, fs_on_broken, fs) && fs->sock_watched) {
+		event_loop_remove(fs->vm->loop, fs->proc.sock);
+		fs->sock_watched = false;
+		virtio_device_fail(&fs->dev, "the share's process is gone");
+	}
+	virtio_device_unlock(&fs->dev);
+}
+
+static void fs_on_pidfd(void *opaque, uint32_t events)
+{
+	struct virtio_fs *fs = opaque;
+
+	(void)events;
+	event_loop_remove(fs->vm->loop, fs->proc.pidfd);
+	fs->pidfd_watched = false;
+	virtio_device_lock(&fs->dev);
+	fs_process_reap(&fs->proc);
+	virtio_device_fail(&fs->dev, "the share's process is gone");
+	virtio_device_unlock(&fs->dev);
+}
+
+/*
+ * Attached (the transport made the irq and queue eventfds): fork the share's process. The
+ * VMM is still single-threaded here (no vCPU thread yet), privileged as it started, and
+ * without filters.
+ */
 static int fs_attached(struct vm *vm, struct virtio_device *dev, struct error *err)
 {
 	struct virtio_fs *fs = container_of(dev, struct virtio_fs, dev);
 	struct fs_vm *state = device_get_data(vm, &fs_device);
-	sigset_t all, old;
+	struct fs_process_config c = {
+		.name = fs->name,
+		.mem = &vm->mem,
+		.irq_fd = virtio_mmio_irq_fd(dev->transport),
+		.nr_queues = dev->nr_queues,
+		.seccomp = vm_config_seccomp(&vm->config, SECCOMP_PROC_FS),
+		.runas = vm->config.runas,
+		.uid = vm->config.runas_uid,
+		.gid = vm->config.runas_gid,
+	};
+	unsigned int q;
 	int r;
 
-	/* The thread takes no signal: they are the main loop's (signalfd) and the vCPUs'. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&fs->thread, NULL, fs_thread, fs);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r)
-		return error_set_errno(err, -r, "%s: cannot start the I/O thread", fs->name);
-	fs->thread_running = true;
-	state->devices[state->nr++] = fs;
+	fs_server_config(fs->spec, fs->name, &c.server);
+	for (q = 0; q < dev->nr_queues; q++) {
+		c.queue_fds[q] = virtio_mmio_queue_fd(dev->transport, q);
+		c.queue_max_size[q] = dev->queue_max_size[q];
+	}
+	state->devices[state->nr++] = fs; /* fs_exit stops what was started */
+	fs->proc_started = true;
+	r = fs_process_start(&fs->proc, &c, err);
+	if (r < 0)
+		return r;
+	virtio_mmio_share_isr(dev->transport, fs->proc.isr);
+	r = event_loop_add(vm->loop, fs->proc.sock, EPOLLIN, fs_on_sock, fs);
+	if (r < 0)
+		return error_set_errno(err, r, "%s: watch the share's process", fs->name);
+	fs->sock_watched = true;
+	r = event_loop_add(vm->loop, fs->proc.pidfd, EPOLLIN, fs_on_pidfd, fs);
+	if (r < 0)
+		return error_set_errno(err, r, "%s: watch the share's process", fs->name);
+	fs->pidfd_watched = true;
 	return 0;
 }
 
@@ -351,7 +384,7 @@ static int fs_init(struct vm *vm, struct error *err)
 	return virtio_mmio_vm_attach_all(vm, VM_DEVICE_VIRTIO_FS, fs_create, fs_attached, err);
 }
 
-/* Before the transports are destroyed (a later level's exit): no thread runs a queue. */
+/* Before the transports are destroyed (a later level's exit): every process ends, reaped. */
 static void fs_exit(struct vm *vm)
 {
 	struct fs_vm *state = device_get_data(vm, &fs_device);
@@ -359,8 +392,16 @@ static void fs_exit(struct vm *vm)
 
 	if (!state)
 		return;
-	for (i = 0; i < state->nr; i++)
-		fs_thread_stop(state->devices[i]);
+	for (i = 0; i < state->nr; i++) {
+		struct virtio_fs *fs = state->devices[i];
+
+		if (fs->sock_watched)
+			event_loop_remove(vm->loop, fs->proc.sock);
+		if (fs->pidfd_watched)
+			event_loop_remove(vm->loop, fs->proc.pidfd);
+		fs->sock_watched = fs->pidfd_watched = false;
+		fs_process_stop(&fs->proc);
+	}
 	free(state);
 	device_set_data(vm, &fs_device, NULL);
 }

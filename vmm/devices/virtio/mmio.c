@@ -49,6 +49,7 @@ struct virtio_mmio {
 	uint32_t status;
 	uint32_t device_features_sel, driver_features_sel, queue_sel;
 	uint32_t interrupt_status;  /* atomic: read by vCPUs, set by the queue thread */
+	uint32_t *isr;		    /* &interrupt_status, or a word shared with another process */
 	uint32_t config_generation; /* atomic */
 	unsigned int failures;	    /* for the log only */
 };
@@ -62,7 +63,7 @@ static void virtio_mmio_interrupt(struct virtio_mmio *m, uint32_t reason)
 {
 	uint64_t one = 1;
 
-	__atomic_fetch_or(&m->interrupt_status, reason, __ATOMIC_SEQ_CST);
+	__atomic_fetch_or(m->isr, reason, __ATOMIC_SEQ_CST);
 	if (write(m->irq_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_once(LOG_WARN, "virtio: cannot raise an interrupt: %s", strerror(errno));
 }
@@ -189,7 +190,7 @@ static void virtio_mmio_reset(struct virtio_mmio *m)
 	dev->driver_features = 0;
 	m->status = 0;
 	m->device_features_sel = m->driver_features_sel = m->queue_sel = 0;
-	__atomic_store_n(&m->interrupt_status, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(m->isr, 0, __ATOMIC_SEQ_CST);
 }
 
 static bool virtio_mmio_features_ok(struct virtio_mmio *m)
@@ -360,7 +361,7 @@ static void virtio_mmio_write_reg(struct virtio_mmio *m, uint64_t offset, uint32
 		virtio_mmio_queue_notify(m, value);
 		break;
 	case VIRTIO_MMIO_INTERRUPT_ACK:
-		__atomic_fetch_and(&m->interrupt_status, ~value, __ATOMIC_SEQ_CST);
+		__atomic_fetch_and(m->isr, ~value, __ATOMIC_SEQ_CST);
 		break;
 	case VIRTIO_MMIO_STATUS:
 		virtio_mmio_set_status(m, value);
@@ -416,7 +417,7 @@ static uint32_t virtio_mmio_read_reg(struct virtio_mmio *m, uint64_t offset)
 			       ? virtio_mmio_offered(dev) >> (32 * m->device_features_sel)
 			       : 0;
 	case VIRTIO_MMIO_INTERRUPT_STATUS:
-		return __atomic_load_n(&m->interrupt_status, __ATOMIC_SEQ_CST);
+		return __atomic_load_n(m->isr, __ATOMIC_SEQ_CST);
 	case VIRTIO_MMIO_STATUS:
 		return m->status;
 	case VIRTIO_MMIO_SHM_LEN_LOW:
@@ -510,6 +511,8 @@ static int virtio_mmio_setup_fds(struct virtio_mmio *m, struct error *err)
 		n->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (n->fd < 0)
 			return error_set_errno(err, -errno, "%s: eventfd", dev->name);
+		if (dev->queues_elsewhere)
+			continue;
 		r = m->host.watch(m->host.opaque, dev->loop, n->fd, virtio_mmio_on_notify, n);
 		if (r < 0)
 			return error_set_errno(err, r, "%s: cannot watch queue %u", dev->name, q);
@@ -541,6 +544,7 @@ int virtio_mmio_create(struct virtio_device *dev, const struct vm_mem *mem, uint
 	m->gsi = gsi;
 	m->host = *host;
 	m->irq_fd = -1;
+	m->isr = &m->interrupt_status;
 	pthread_mutex_init(&m->lock, NULL);
 	dev->transport = m;
 	for (q = 0; q < dev->nr_queues; q++) {
@@ -587,6 +591,19 @@ int virtio_mmio_irq_fd(const struct virtio_mmio *mmio)
 	return mmio->irq_fd;
 }
 
+int virtio_mmio_queue_fd(const struct virtio_mmio *mmio, unsigned int q)
+{
+	return q < mmio->dev->nr_queues ? mmio->notifiers[q].fd : -1;
+}
+
+void virtio_mmio_share_isr(struct virtio_mmio *mmio, uint32_t *word)
+{
+	pthread_mutex_lock(&mmio->lock);
+	__atomic_store_n(word, __atomic_load_n(mmio->isr, __ATOMIC_SEQ_CST), __ATOMIC_SEQ_CST);
+	mmio->isr = word;
+	pthread_mutex_unlock(&mmio->lock);
+}
+
 uint64_t virtio_mmio_base(const struct virtio_mmio *mmio)
 {
 	return mmio->base;
@@ -630,7 +647,7 @@ void virtio_mmio_save(struct virtio_mmio *m, struct virtio_mmio_state *out)
 	out->device_features_sel = m->device_features_sel;
 	out->driver_features_sel = m->driver_features_sel;
 	out->queue_sel = m->queue_sel;
-	out->interrupt_status = __atomic_load_n(&m->interrupt_status, __ATOMIC_SEQ_CST);
+	out->interrupt_status = __atomic_load_n(m->isr, __ATOMIC_SEQ_CST);
 	out->config_generation = __atomic_load_n(&m->config_generation, __ATOMIC_SEQ_CST);
 	for (q = 0; q < dev->nr_queues; q++) {
 		const struct virtq *vq = &dev->queues[q];
@@ -697,7 +714,7 @@ static int virtio_mmio_restore_locked(struct virtio_mmio *m, const struct virtio
 	m->device_features_sel = in->device_features_sel;
 	m->driver_features_sel = in->driver_features_sel;
 	m->queue_sel = in->queue_sel;
-	__atomic_store_n(&m->interrupt_status, in->interrupt_status, __ATOMIC_SEQ_CST);
+	__atomic_store_n(m->isr, in->interrupt_status, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&m->config_generation, in->config_generation, __ATOMIC_SEQ_CST);
 	r = virtio_mmio_restore_queues(m, in, err);
 	if (r < 0)

@@ -51,6 +51,16 @@ void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 /* The eventfd the transport writes to interrupt the guest (tests read it). */
 int virtio_mmio_irq_fd(const struct virtio_mmio *mmio);
 
+/* The eventfd queue q's notifications signal (a device served in another process). */
+int virtio_mmio_queue_fd(const struct virtio_mmio *mmio, unsigned int q);
+
+/*
+ * Keep InterruptStatus in word (a MAP_SHARED page) from now on, so that another process
+ * serving the queues can set VIRTIO_MMIO_INT_VRING there before it writes the irq eventfd.
+ * Whatever that process writes there is only ever shown to the guest.
+ */
+void virtio_mmio_share_isr(struct virtio_mmio *mmio, uint32_t *word);
+
 uint64_t virtio_mmio_base(const struct virtio_mmio *mmio);
 unsigned int virtio_mmio_gsi(const struct virtio_mmio *mmio);
 

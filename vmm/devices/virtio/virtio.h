@@ -63,6 +63,11 @@ struct virtio_device {
 	const struct virtio_device_ops *ops;
 	/* Where queue notifications are handled: NULL for the VMM's main loop. */
 	struct event_loop *loop;
+	/*
+	 * Another process serves the queues (virtio-fs, fs_process.c): the transport makes the
+	 * notification eventfds but watches none, and queue_notify is never called.
+	 */
+	bool queues_elsewhere;
 
 	/* Set by the transport. */
 	struct virtio_mmio *transport;

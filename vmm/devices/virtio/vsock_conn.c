@@ -587,10 +587,12 @@ size_t vsock_conn_rx_credit(const struct vsock_conn *conn)
 
 ssize_t vsock_conn_read(struct vsock_conn *conn, const struct iovec *iov, unsigned int nr)
 {
+	/* recvmsg rather than readv: the same on a socket, and one syscall less to allow. */
+	struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = nr };
 	ssize_t n;
 
 	do
-		n = readv(conn->fd, iov, nr);
+		n = recvmsg(conn->fd, &msg, 0);
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && errno == EAGAIN) {
 		conn->readable = false;

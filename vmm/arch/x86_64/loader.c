@@ -15,6 +15,7 @@
 #include <elf.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "boot.h"
 #include "bootparam_defs.h"
@@ -258,6 +259,19 @@ static int elf_find_entries(const uint8_t *image, const Elf64_Ehdr *eh, struct x
 	return 0;
 }
 
+/*
+ * Allocate the pages a segment lands in with one madvise instead of a page fault per 4 KiB
+ * page during the copy (a vmlinux is ~17 MiB: ~4,300 faults, a few ms of VM start-up, more
+ * where the host is itself a VM). Best effort: without MADV_POPULATE_WRITE (Linux < 5.14)
+ * the copy faults them in as before.
+ */
+static void prefault(void *p, size_t len)
+{
+	uintptr_t start = ALIGN_DOWN((uintptr_t)p, 4096);
+
+	(void)madvise((void *)start, (uintptr_t)p + len - start, MADV_POPULATE_WRITE);
+}
+
 /* Pass 2: copy each PT_LOAD's file bytes and zero the rest (.bss). Checked by elf_scan. */
 static void elf_copy(const struct vm_mem *mem, const uint8_t *image, const Elf64_Ehdr *eh)
 {
@@ -271,6 +285,7 @@ static void elf_copy(const struct vm_mem *mem, const uint8_t *image, const Elf64
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
 			continue;
 		dst = vm_mem_ptr(mem, ph.p_paddr, ph.p_memsz);
+		prefault(dst, ph.p_memsz);
 		memcpy(dst, image + ph.p_offset, ph.p_filesz);
 		memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
 	}

@@ -145,8 +145,16 @@ if command -v script >/dev/null; then
 	expect_grep "task exec -t: ResizePty reached it" 'size 33 101' "$work/exectty.out"
 fi
 # OOM: an exec beyond the task's 16 MiB is OOM-killed: 137, and TaskOOM on /tasks/oom.
-c events >"$work/events.out" 2>&1 &
+# ctr itself in the background (not the c wrapper's subshell), so that kill reaches it; events
+# published before it subscribed are lost, so wait until it sees a probe (a namespace label).
+ctr -a "$ctd_sock" -n peers events >"$work/events.out" 2>&1 &
 events_pid=$!
+for i in $(seq 120); do
+	c namespaces label peers stratus-probe="$i" >/dev/null 2>&1
+	grep -q '/namespaces/update' "$work/events.out" && break
+	sleep 0.5
+done
+expect_grep "ctr events: subscribed" '/namespaces/update' "$work/events.out"
 c task exec --exec-id e5 d1 dd if=/dev/zero of=/dev/null bs=32M count=1 </dev/null \
 	>/dev/null 2>&1
 expect_eq "task exec beyond the memory limit: killed (137)" 137 $?
@@ -231,7 +239,11 @@ expect_eq "20 x run --rm: no shim socket left" "" "$(ls -A "$work/s")"
 expect_eq "no task left" "" "$(c task ls -q)"
 expect_eq "no container left" "" "$(c container ls -q)"
 # Shims and their monitors (forked, not exec'd) carry -address .../containerd.sock.
-expect_eq "no shim or monitor left" "" "$(peers_pids_mentioning "$ctd_sock")"
+left=$(peers_pids_mentioning "$ctd_sock")
+expect_eq "no shim or monitor left" "" "$left"
+for p in $left; do
+	echo "    | $(ps -o pid=,ppid=,stat=,etime=,comm= -p "$p") $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-120)"
+done
 containerd_private_stop
 sleep 1
 expect_eq "no shim left" "" "$(peers_pids_mentioning containerd-shim-stratus-v2)"

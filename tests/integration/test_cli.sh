@@ -285,6 +285,17 @@ expect_eq "start: exit 0" 0 $?
 expect_eq "state after start" running "$(S state c1 | jq -r .status)"
 S state c1 >"$work/state.json"
 expect_valid "state (running) valid against state-schema.json" state-schema.json "$work/state.json"
+# The monitor (the container's VMM) holds no capability and has no_new_privs once the VM is
+# built; its vCPU thread and the rootfs share's process run under seccomp filters.
+mpid=$(jq -r .pid "$work/state.json")
+expect_grep "monitor: no effective capability" '^CapEff:[[:space:]]+0+$' "/proc/$mpid/status"
+expect_grep "monitor: no_new_privs" '^NoNewPrivs:[[:space:]]+1$' "/proc/$mpid/status"
+vcpu_status=$(grep -l '^Name:[[:space:]]*vcpu0' /proc/"$mpid"/task/*/status | head -n 1)
+expect_grep "monitor: its vCPU thread is filtered" '^Seccomp:[[:space:]]+2$' "${vcpu_status:-/dev/null}"
+fsproc=$(for p in $(cat /proc/"$mpid"/task/*/children 2>/dev/null); do
+	grep -q '^Name:[[:space:]]*fs-' "/proc/$p/status" 2>/dev/null && echo "$p"; done | head -n 1)
+expect_grep "monitor: the rootfs share's process is filtered" '^Seccomp:[[:space:]]+2$' \
+	"/proc/${fsproc:-0}/status"
 wait_for '^started$' "$work/c1.out" 60
 expect_grep "the init's stdout reached create's stdout" '^started$' "$work/c1.out"
 expect_failure "start twice" 1 '^stratus: start: container "c1" is running, not created' S start c1

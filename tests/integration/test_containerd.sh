@@ -52,30 +52,7 @@ run_out() {
 	[ "$status" = "$want_status" ] || sed 's/^/    | /' "$work/err" | tail -n 5
 }
 
-# in_pty OUT COMMAND...: the command on a new 30x100 pty (script -e: its exit status), the
-# typed input from stdin, the transcript in OUT without CRs and NULs (ctr writes a NUL to
-# the terminal, which its echo shows as ^@).
-in_pty() {
-	local out=$1 status
-	shift
-	SHELL=/bin/sh timeout -k 10 300 script -qefc "stty rows 30 cols 100; $(printf '%q ' "$@")" "$out.raw"
-	status=$?
-	tr -d '\r\0' <"$out.raw" | sed 's/\^@//g' >"$out"
-	return $status
-}
 C=(ctr -a "$ctd_sock" -n peers)
-
-# task_status ID: RUNNING, PAUSED, STOPPED, ... from task ls
-task_status() { c task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
-
-wait_status() {
-	local i
-	for i in $(seq $((${3:-60} * 2))); do
-		[ "$(task_status "$1")" = "$2" ] && return 0
-		sleep 0.5
-	done
-	return 1
-}
 
 # ---- the image --------------------------------------------------------------------------
 "$here/peers/make-busybox-image.sh" "$work/busybox.tar" --name "$image" >/dev/null ||

@@ -53,18 +53,6 @@ run_out() {
 	[ "$status" = "$want_status" ] || sed 's/^/    | /' "$work/err" | tail -n 5
 }
 
-# in_pty OUT COMMAND...: runs the command on a new 30x100 pty (script -e: its exit status),
-# with the typed input from stdin; the transcript goes to OUT, without CRs and NULs (conmon
-# and ctr write a NUL to the terminal, which its echo shows as ^@).
-in_pty() {
-	local out=$1 status
-	shift
-	SHELL=/bin/sh timeout -k 10 300 script -qefc "stty rows 30 cols 100; $(printf '%q ' "$@")" "$out.raw"
-	status=$?
-	tr -d '\r\0' <"$out.raw" | sed 's/\^@//g' >"$out"
-	return $status
-}
-
 # state NAME: podman's status of a container
 state() { pm inspect -f '{{.State.Status}}' "$1" 2>/dev/null; }
 

@@ -67,15 +67,6 @@ run_out() {
 	expect_eq "$what: output" "$want_out" "$(cat "$work/out")"
 	[ "$status" = "$want_status" ] || sed 's/^/    | /' "$work/err" | tail -n 5
 }
-task_status() { c task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
-wait_status() {
-	local i
-	for i in $(seq $((${3:-60} * 2))); do
-		[ "$(task_status "$1")" = "$2" ] && return 0
-		sleep 0.5
-	done
-	return 1
-}
 
 "$here/peers/make-busybox-image.sh" "$work/busybox.tar" --name "$image" >/dev/null ||
 	{ echo "FAIL: make-busybox-image.sh"; exit 1; }

@@ -78,6 +78,19 @@ c() {
 	timeout --foreground -k 10 "${PEERS_TIMEOUT:-300}" ctr -a "$ctd_sock" -n peers "$@"
 }
 
+# task_status ID: RUNNING, PAUSED, STOPPED, ... from task ls
+task_status() { c task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
+
+# wait_status ID STATUS [SECONDS]: until task_status says STATUS (default 60 s); 1 if never
+wait_status() {
+	local i
+	for i in $(seq $((${3:-60} * 2))); do
+		[ "$(task_status "$1")" = "$2" ] && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
 cr() {
 	c run "${ctd_run_args[@]}" "$@"
 }

@@ -261,12 +261,23 @@ int cgroup_apply(const char *dir, const struct cgroup_limits *l, char *err, size
 		r = apply_one(dir, "pids.max", v, "pids.limit", err, err_len);
 	}
 	if (r == 0 && (l->has_cpu_quota || l->has_cpu_period)) {
-		char q[32];
+		char q[32], cur[64], cur_q[32] = "max";
+		unsigned long long cur_period = 100000;
 
-		num_or_max(l->has_cpu_quota ? l->cpu_quota : -1, q, sizeof(q));
+		/* One of the two alone keeps the other as it is (runc, crun; the kernel too). */
+		if (read_file(dir, "cpu.max", cur, sizeof(cur)) > 0 &&
+		    sscanf(cur, "%31s %llu", cur_q, &cur_period) != 2) {
+			snprintf(cur_q, sizeof(cur_q), "max");
+			cur_period = 100000;
+		}
+		if (l->has_cpu_quota)
+			num_or_max(l->cpu_quota, q, sizeof(q));
+		else
+			snprintf(q, sizeof(q), "%s", cur_q);
 		snprintf(v, sizeof(v), "%s %llu", q,
-			 (unsigned long long)(l->has_cpu_period ? l->cpu_period : 100000));
-		r = apply_one(dir, "cpu.max", v, "cpu.quota", err, err_len);
+			 l->has_cpu_period ? (unsigned long long)l->cpu_period : cur_period);
+		r = apply_one(dir, "cpu.max", v, l->has_cpu_quota ? "cpu.quota" : "cpu.period", err,
+			      err_len);
 	}
 	if (r == 0 && l->has_cpu_weight) {
 		snprintf(v, sizeof(v), "%llu", (unsigned long long)l->cpu_weight);

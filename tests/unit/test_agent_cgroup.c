@@ -143,8 +143,13 @@ static void test_limits_to_files(void **state)
 	expect_file(dir, "memory.max", "max");
 	expect_file(dir, "memory.swap.max", "max");
 	expect_file(dir, "pids.max", "max");
-	expect_file(dir, "cpu.max", "max 100000");
+	expect_file(dir, "cpu.max", "max 200000"); /* the period is kept */
 	expect_file(dir, "cpu.weight", "1");
+	/* Either alone keeps the other. */
+	assert_int_equal(apply(dir, "{\"cpu\": {\"quota\": 30000}}", err, sizeof(err)), 0);
+	expect_file(dir, "cpu.max", "30000 200000");
+	assert_int_equal(apply(dir, "{\"cpu\": {\"period\": 50000}}", err, sizeof(err)), 0);
+	expect_file(dir, "cpu.max", "30000 50000");
 	assert_int_equal(apply(dir, "{\"cpu\": {\"shares\": 262144}}", err, sizeof(err)), 0);
 	expect_file(dir, "cpu.weight", "10000");
 	assert_int_equal(apply(dir, "{\"cpu\": {\"shares\": 512}}", err, sizeof(err)), 0);

@@ -243,6 +243,95 @@ out:
 	return r;
 }
 
+/*
+ * A paused container's guest cannot take a signal: like a frozen cgroup's tasks, its
+ * processes get it when resumed. Signals sent meanwhile wait in <dir>/pending-signals, one
+ * "SIGNAL ALL" line each, at most once per pair (a pending signal is a bit, as in the
+ * kernel); resume delivers them. SIGKILL does not wait: as for a task frozen by cgroup v2,
+ * it kills at once, here the whole VM (the monitor; the exit status is 128 + 9).
+ */
+#define PENDING_SIGNALS	    "pending-signals"
+#define PENDING_SIGNALS_MAX 64
+
+static int pending_path(const char *root, const char *id, char **path)
+{
+	_cleanup_free_ char *dir = NULL;
+
+	if (state_dir_path(root, id, &dir) < 0 || asprintf(path, "%s/%s", dir, PENDING_SIGNALS) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/* The pending signals into sig[]/all[] (at most PENDING_SIGNALS_MAX); their count. */
+static int pending_read(const char *path, int *sig, int *all)
+{
+	FILE *f = fopen(path, "re");
+	int n = 0;
+
+	if (!f)
+		return 0;
+	while (n < PENDING_SIGNALS_MAX && fscanf(f, "%d %d", &sig[n], &all[n]) == 2)
+		n++;
+	fclose(f);
+	return n;
+}
+
+static int kill_paused(const char *root, const struct container_state *st, int signal, bool all,
+		       struct error *err)
+{
+	int sig[PENDING_SIGNALS_MAX], alls[PENDING_SIGNALS_MAX], n;
+	_cleanup_free_ char *path = NULL;
+	FILE *f;
+
+	if (signal == SIGKILL) {
+		if (state_monitor_alive(st) && kill(st->pid, SIGKILL) < 0 && errno != ESRCH)
+			return error_set_errno(err, -errno,
+					       "kill: cannot kill the monitor (pid %d)",
+					       (int)st->pid);
+		return 0;
+	}
+	if (pending_path(root, st->id, &path) < 0)
+		return error_set(err, -ENOMEM, "out of memory");
+	n = pending_read(path, sig, alls);
+	for (int i = 0; i < n; i++)
+		if (sig[i] == signal && alls[i] == (int)all)
+			return 0;
+	if (n >= PENDING_SIGNALS_MAX)
+		return error_set(err, -EAGAIN,
+				 "kill: container \"%s\" is paused with %d signals pending already",
+				 st->id, n);
+	f = fopen(path, "ae");
+	if (!f || fprintf(f, "%d %d\n", signal, (int)all) < 0 || fclose(f) != 0)
+		return error_set_errno(err, -errno, "kill: cannot write %s", path);
+	return 0;
+}
+
+/* After resume: the signals sent while paused, in their order (file removed first). */
+static int deliver_pending(const char *root, const char *id, struct error *err)
+{
+	int sig[PENDING_SIGNALS_MAX], all[PENDING_SIGNALS_MAX], n, r = 0;
+	_cleanup_free_ char *path = NULL;
+	struct agent_client c;
+
+	if (pending_path(root, id, &path) < 0)
+		return error_set(err, -ENOMEM, "out of memory");
+	n = pending_read(path, sig, all);
+	unlink(path);
+	if (n == 0)
+		return 0;
+	r = container_agent_connect(root, id, &c, err);
+	if (r < 0)
+		return r;
+	for (int i = 0; r == 0 && i < n; i++) {
+		r = agent_client_signal(&c, id, "", sig[i], all[i] ? AGENT_SIGNAL_ALL : 0);
+		if (r < 0)
+			error_set(err, r, "resume: signal %d sent while paused: agent: %s", sig[i],
+				  c.err);
+	}
+	agent_client_destroy(&c);
+	return r;
+}
+
 int container_kill(const char *root, const char *id, int signal, bool all, struct error *err)
 {
 	struct container_state st;
@@ -252,7 +341,10 @@ int container_kill(const char *root, const char *id, int signal, bool all, struc
 	r = load_alive(root, id, "kill", &lock, &st, err);
 	if (r < 0)
 		return r;
-	state_clear(&st);
+	if (st.status == CONTAINER_PAUSED) {
+		r = kill_paused(root, &st, signal, all, err);
+		goto out;
+	}
 	r = container_agent_connect(root, id, &c, err);
 	if (r == 0) {
 		r = agent_client_signal(&c, id, "", signal, all ? AGENT_SIGNAL_ALL : 0);
@@ -260,6 +352,8 @@ int container_kill(const char *root, const char *id, int signal, bool all, struc
 			error_set(err, r, "kill: agent: %s", c.err);
 		agent_client_destroy(&c);
 	}
+out:
+	state_clear(&st);
 	state_unlock(lock);
 	return r;
 }
@@ -367,6 +461,8 @@ static int pause_or_resume(const char *root, const char *id, bool pause, struct 
 		st.status = pause ? CONTAINER_PAUSED : CONTAINER_RUNNING;
 		r = state_write(dir, &st, err);
 	}
+	if (r == 0 && !pause)
+		r = deliver_pending(root, id, err);
 out:
 	state_clear(&st);
 	state_unlock(lock);

@@ -360,6 +360,8 @@ expect_eq "update: pids.max, memory.max, cpu.max, cpu.weight, cpuset.cpus in the
 	"66 50331648 50000 100000 59 0" \
 	"$(S exec c1 cat /sys/fs/cgroup/pids.max /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max \
 		/sys/fs/cgroup/cpu.weight /sys/fs/cgroup/cpuset.cpus </dev/null | tr '\n' ' ' | sed 's/ $//')"
+S update --cpu-period 200000 c1
+expect_eq "update --cpu-period alone keeps the quota" "50000 200000" "$(S exec c1 cat /sys/fs/cgroup/cpu.max </dev/null)"
 S update --memory -1 --pids-limit -1 c1
 expect_eq "update -1: unlimited again" "max max" \
 	"$(S exec c1 cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max </dev/null | tr '\n' ' ' | sed 's/ $//')"
@@ -383,6 +385,8 @@ expect_eq "refused updates changed nothing" "max max" \
 	"$(S exec c1 cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max </dev/null | tr '\n' ' ' | sed 's/ $//')"
 expect_eq "exec -t: stdin and stdout are a terminal" tty \
 	"$(S exec -t c1 sh -c '[ -t 0 ] && [ -t 1 ] && echo tty' </dev/null | tr -d '\r')"
+S exec --detach c1 sh -c 'trap "echo usr1 >/dev/shm/sig" USR1; echo up >/dev/shm/trap; while :; do sleep 0.2; done' </dev/null
+for i in $(seq 100); do S exec c1 cat /dev/shm/trap </dev/null 2>/dev/null | grep -q up && break; sleep 0.3; done
 S pause c1
 expect_eq "pause: exit 0" 0 $?
 expect_eq "state after pause" paused "$(S state c1 | jq -r .status)"
@@ -393,9 +397,14 @@ expect_valid "state (paused) valid against state-schema.json plus \"paused\"" \
 expect_failure "exec while paused" 1 '^stratus: exec: container "c1" is paused' S exec c1 true
 expect_failure "update while paused" 1 '^stratus: update: container "c1" is paused \(its VM.s vCPUs are stopped\): resume it first' \
 	S update --pids-limit 5 c1
+S kill --all c1 USR1
+expect_eq "kill while paused: exit 0 (the signal waits for resume, as runc's frozen cgroup)" \
+	"0 paused" "$? $(S state c1 | jq -r .status)"
 S resume c1
 expect_eq "resume: exit 0" 0 $?
 expect_eq "state after resume" running "$(S state c1 | jq -r .status)"
+for i in $(seq 100); do S exec c1 cat /dev/shm/sig </dev/null 2>/dev/null | grep -q usr1 && break; sleep 0.3; done
+expect_eq "the signal sent while paused arrived at resume" usr1 "$(S exec c1 cat /dev/shm/sig </dev/null)"
 expect_eq "exec after resume" ok "$(S exec c1 echo ok </dev/null)"
 expect_failure "delete while running" 1 '^stratus: delete: container "c1" is running: stop it first or use --force' \
 	S delete c1
@@ -428,9 +437,12 @@ if [ -f "$work/rootfs.img" ]; then
 	expect_eq "io.stratus.rootfs.block: the root is the read-only ext4 disk" "/dev/vda ext4 ro" \
 		"$(S exec r4 sh -c "grep ' / ' /proc/mounts | tail -n 1" </dev/null | cut -d' ' -f1,3,4 | cut -d, -f1)"
 fi
+# paused first: SIGKILL does not wait for resume (a frozen cgroup's tasks die too), the VM goes
+S pause r4
 S kill r4 9
+expect_eq "kill 9 of a paused container: exit 0" 0 $?
 wait $runner
-expect_eq "run killed by SIGKILL: exit 137" 137 $?
+expect_eq "run killed by SIGKILL while paused: exit 137" 137 $?
 expect_nothing_left "run killed"
 
 # 5. delete --force of a running container

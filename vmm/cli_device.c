@@ -8,6 +8,7 @@
  *   -device vhost-vsock-device,guest-cid=N,uds-path=PATH[,id=NAME]
  *   -device virtio-fs-device,tag=TAG,source=DIR[,id=NAME][,readonly=on|off]
  *           [,cache=auto|none|always]
+ *   -device virtio-fs-device,tag=TAG[,id=NAME]   (no source: a slot, for VM templates)
  * vhost-vsock-device keeps StratoVirt's name, but the device is ours, in userspace, with a
  * Unix-socket backend (uds-path, as Firecracker names it), so no vhost module is needed.
  * Every problem is one line naming the option and the property.
@@ -147,9 +148,10 @@ static int cli_check_device(const struct vm_device_config *spec, const char *dri
 	if (spec->type == VM_DEVICE_VIRTIO_FS && !spec->fs_tag[0])
 		return error_set(err, -EINVAL, "-device: %s needs tag=TAG (what the guest mounts)",
 				 type);
-	if (spec->type == VM_DEVICE_VIRTIO_FS && !spec->path[0])
+	/* virtio-fs without source=: a slot, a tag with no share behind it yet (a template). */
+	if (spec->type == VM_DEVICE_VIRTIO_FS && spec->readonly && !spec->path[0])
 		return error_set(err, -EINVAL,
-				 "-device: %s needs source=DIR (the host directory to share)",
+				 "-device: %s: readonly= needs source=DIR (a slot shares nothing)",
 				 type);
 	if (spec->type == VM_DEVICE_VIRTIO_VSOCK && !spec->guest_cid)
 		return error_set(err, -EINVAL, "-device: %s needs guest-cid=N", type);

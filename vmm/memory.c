@@ -2,6 +2,7 @@
  * Guest RAM regions and the checked accessors over them (see memory.h).
  */
 #include <string.h>
+#include <unistd.h>
 #include <sys/mman.h>
 
 #include "memory.h"
@@ -30,7 +31,8 @@ static int vm_mem_check_new(struct vm_mem *mem, uint64_t gpa, uint64_t size, str
 	return 0;
 }
 
-static void vm_mem_insert(struct vm_mem *mem, uint64_t gpa, uint64_t size, void *hva, bool owned)
+static void vm_mem_insert(struct vm_mem *mem, uint64_t gpa, uint64_t size, void *hva, bool owned,
+			  int fd)
 {
 	struct vm_mem_region *r = &mem->regions[mem->nr_regions++];
 
@@ -38,32 +40,65 @@ static void vm_mem_insert(struct vm_mem *mem, uint64_t gpa, uint64_t size, void 
 	r->size = size;
 	r->hva = hva;
 	r->owned = owned;
+	r->fd = fd;
 	mem->ram_size += size;
+}
+
+/*
+ * Shared guest RAM is a memfd rather than anonymous shared memory (the same shmem pages): a
+ * snapshot restore fills it with sendfile() from the snapshot, which needs a file to write.
+ */
+static int vm_mem_map_shared(uint64_t size, void **hva, int *fd, struct error *err)
+{
+	int r;
+
+	*fd = memfd_create("guest-ram", MFD_CLOEXEC);
+	if (*fd < 0)
+		return error_set_errno(err, -errno, "guest memory: memfd_create");
+	if (ftruncate(*fd, size) < 0) {
+		r = error_set_errno(err, -errno, "guest memory: cannot size a memfd to %llu MiB",
+				    (unsigned long long)(size >> 20));
+		goto fail;
+	}
+	*hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, *fd, 0);
+	if (*hva != MAP_FAILED)
+		return 0;
+	r = error_set_errno(err, -errno, "guest memory: cannot map %llu MiB",
+			    (unsigned long long)(size >> 20));
+fail:
+	close(*fd);
+	*fd = -1;
+	return r;
 }
 
 int vm_mem_alloc_region(struct vm_mem *mem, uint64_t gpa, uint64_t size, struct error *err)
 {
-	int share = mem->shared ? MAP_SHARED : MAP_PRIVATE;
 	void *hva;
-	int r;
+	int r, fd = -1;
 
 	if ((gpa | size) & 4095)
 		return error_set(err, -EINVAL, "guest memory: region not page aligned");
 	r = vm_mem_check_new(mem, gpa, size, err);
 	if (r < 0)
 		return r;
-	hva = mmap(NULL, size, PROT_READ | PROT_WRITE, share | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-		   0);
-	if (hva == MAP_FAILED)
-		return error_set_errno(err, -errno, "guest memory: cannot map %llu MiB",
-				       (unsigned long long)(size >> 20));
+	if (mem->shared) {
+		r = vm_mem_map_shared(size, &hva, &fd, err);
+		if (r < 0)
+			return r;
+	} else {
+		hva = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (hva == MAP_FAILED)
+			return error_set_errno(err, -errno, "guest memory: cannot map %llu MiB",
+					       (unsigned long long)(size >> 20));
+	}
 	/* Guest RAM is not worth dumping with the VMM, nor inheriting across fork. */
 	madvise(hva, size, MADV_DONTDUMP);
 	if (mem->shared)
 		madvise(hva, size, MADV_HUGEPAGE); /* shmem: THP only where allowed ("advise") */
 	else
 		madvise(hva, size, MADV_DONTFORK);
-	vm_mem_insert(mem, gpa, size, hva, true);
+	vm_mem_insert(mem, gpa, size, hva, true, fd);
 	return 0;
 }
 
@@ -73,7 +108,7 @@ int vm_mem_add_region(struct vm_mem *mem, uint64_t gpa, uint64_t size, void *hva
 
 	if (r < 0)
 		return r;
-	vm_mem_insert(mem, gpa, size, hva, false);
+	vm_mem_insert(mem, gpa, size, hva, false, -1);
 	return 0;
 }
 
@@ -83,9 +118,13 @@ void vm_mem_destroy(struct vm_mem *mem)
 
 	bool shared = mem->shared;
 
-	for (i = 0; i < mem->nr_regions; i++)
-		if (mem->regions[i].owned)
-			munmap(mem->regions[i].hva, mem->regions[i].size);
+	for (i = 0; i < mem->nr_regions; i++) {
+		if (!mem->regions[i].owned)
+			continue;
+		munmap(mem->regions[i].hva, mem->regions[i].size);
+		if (mem->regions[i].fd >= 0)
+			close(mem->regions[i].fd);
+	}
 	vm_mem_init(mem);
 	mem->shared = shared;
 }

@@ -18,6 +18,7 @@ struct vm_mem_region {
 	uint64_t size;
 	uint8_t *hva;
 	bool owned; /* mapped by vm_mem_alloc_region, unmapped by vm_mem_destroy */
+	int fd; /* owned and shared: the memfd behind hva (a snapshot restore writes it); else -1 */
 };
 
 struct vm_mem {
@@ -26,8 +27,8 @@ struct vm_mem {
 	uint64_t ram_size; /* sum of region sizes */
 	/*
 	 * Set before the first vm_mem_alloc_region() when another process must see guest RAM
-	 * (a virtio-fs share's process, fs_process.c): regions are then MAP_SHARED and
-	 * inherited across fork, else private and not inherited.
+	 * (a virtio-fs share's process, fs_process.c): regions are then MAP_SHARED mappings of
+	 * a memfd each, inherited across fork, else private anonymous memory, not inherited.
 	 */
 	bool shared;
 };
@@ -37,7 +38,7 @@ void vm_mem_init(struct vm_mem *mem);
 
 /*
  * Map size bytes of anonymous, MAP_NORESERVE memory as guest RAM at gpa (both page aligned).
- * Only the pages the guest touches cost host memory. MAP_SHARED if mem->shared.
+ * Only the pages the guest touches cost host memory. A MAP_SHARED memfd if mem->shared.
  */
 int vm_mem_alloc_region(struct vm_mem *mem, uint64_t gpa, uint64_t size, struct error *err);
 

@@ -29,8 +29,11 @@ void snapshot_machine_from_config(const struct vm_config *config, struct snapsho
 	m->nr_vcpus = config->nr_vcpus;
 	m->flags = config->pit ? SNAPSHOT_F_PIT : 0;
 	m->nr_devices = MIN(config->nr_devices, (unsigned int)SNAPSHOT_MAX_DEVICES);
-	for (i = 0; i < m->nr_devices; i++)
+	for (i = 0; i < m->nr_devices; i++) {
 		m->device_types[i] = config->devices[i].type;
+		if (config->devices[i].type == VM_DEVICE_VIRTIO_FS)
+			m->flags |= SNAPSHOT_F_VIRTIO_FS;
+	}
 }
 
 static double elapsed_ms(const struct timespec *start)

@@ -10,7 +10,8 @@
  *                      through the hooks in device.h, so the core never lists them);
  *   memory             guest RAM, region after region, page-aligned so a restore maps it
  *                      MAP_PRIVATE (copy-on-write: clones share the file's pages, and only
- *                      the pages a guest touches are ever read). Not checksummed: checking
+ *                      the pages a guest touches are ever read), or copies it into shared
+ *                      memory when a virtio-fs share needs that. Not checksummed: checking
  *                      it would read the whole file and defeat exactly that.
  *
  * Reading refuses, with one line that says why, any file that is not a snapshot, another
@@ -29,13 +30,21 @@
 #include "error.h"
 #include "memory.h"
 
-#define SNAPSHOT_MAGIC	      "STRATSNP"
-#define SNAPSHOT_VERSION      1
+#define SNAPSHOT_MAGIC "STRATSNP"
+/*
+ * Format versions read: 1, and 2 = 1 plus virtio-fs devices ("virtio-fs.N" sections). A
+ * file is written as version 2 only when its machine has a virtio-fs device
+ * (SNAPSHOT_F_VIRTIO_FS), which a version-1 reader would restore wrongly (without those
+ * sections' checks, into private memory its share's process cannot see).
+ */
+#define SNAPSHOT_VERSION      2
+#define SNAPSHOT_VERSION_MIN  1
 #define SNAPSHOT_PAGE	      4096
 #define SNAPSHOT_MAX_DEVICES  16
 #define SNAPSHOT_SECTION_NAME 32
 #define SNAPSHOT_MAX_STATE    (64ULL << 20) /* a state part larger than this is refused */
 #define SNAPSHOT_F_PIT	      (1u << 0)
+#define SNAPSHOT_F_VIRTIO_FS  (1u << 1) /* at least one virtio-fs device (share or slot) */
 
 /* The machine a snapshot describes: a restore must be given the same one. */
 struct snapshot_machine {
@@ -106,8 +115,10 @@ int snapshot_get_exact(const struct snapshot_file *f, const char *name, void *bu
 		       struct error *err);
 
 /*
- * Replace guest memory with the snapshot's, mapped MAP_PRIVATE over the regions in place
- * (same addresses, so nothing that holds a pointer into guest RAM needs to know).
+ * Replace guest memory with the snapshot's, in place (same addresses, so nothing that holds
+ * a pointer into guest RAM needs to know): mapped MAP_PRIVATE over the regions, or, when
+ * mem->shared (a virtio-fs share's process must see guest RAM, which a private mapping of
+ * the file would hide from it), copied into the fresh regions, the file's holes skipped.
  */
 int snapshot_file_map_memory(const struct snapshot_file *f, struct vm_mem *mem, struct error *err);
 

@@ -161,12 +161,13 @@ static int vm_check_devices_claimed(struct vm *vm, struct error *err)
 	return 0;
 }
 
+/* A virtio-fs device with a directory; a slot (no path) has no process to share RAM with. */
 static bool vm_has_fs_share(const struct vm_config *config)
 {
 	unsigned int i;
 
 	for (i = 0; i < config->nr_devices; i++)
-		if (config->devices[i].type == VM_DEVICE_VIRTIO_FS)
+		if (config->devices[i].type == VM_DEVICE_VIRTIO_FS && config->devices[i].path[0])
 			return true;
 	return false;
 }

@@ -8,7 +8,14 @@
 #  2. Memory: N Linux guests (test initramfs, stratus_test=idle, 256 MiB) cold-booted, then
 #     N clones restored from one snapshot of such a guest; RSS and PSS (shared pages split
 #     between their users) of the VMM processes, once idle.
-# Prints a table and writes it to $out.
+#  3. virtio-fs (docs/snapshots.md "virtio-fs"): such a guest with a virtio-fs slot,
+#     snapshotted, its file on tmpfs (/dev/shm, as /run usually is); N clones restored
+#     keeping the slot (MAP_PRIVATE, as in 2), then N giving it a directory (guest RAM is
+#     then a shared memfd the share's process maps: the snapshot's data is copied in).
+#     Exec to vCPUs, the copy (MiB, ms, from the VMM's debug log), RSS and PSS once idle
+#     (the VMM and the share's process together).
+# The snapshotted VMs have -qmp for migrate but no virtio-blk hotplug slots (blk-slots=0), so
+# the clones need no -qmp of their own (docs/vmm.md). Prints a table and writes it to $out.
 # usage: vmm_snapshot.sh BUILD_DIR [RUNS] [CLONES] [OUT]
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -20,12 +27,13 @@ stub=$build/tests/integration/stub/stratus-test-stub
 kernel=${STRATUS_KERNEL:-$build/vmlinux}
 initrd=${STRATUS_TEST_INITRAMFS:-$build/test-initramfs.cpio}
 work=$(mktemp -d /tmp/stratus-bench.XXXXXX)
+shm=$(mktemp -d "${STRATUS_BENCH_TMPFS:-/dev/shm}/stratus-bench.XXXXXX" 2>/dev/null || mktemp -d "$work/shm.XXXXXX")
 pids=()
 cleanup() {
 	local pid
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	rm -rf "$work"
+	rm -rf "$work" "$shm"
 }
 trap cleanup EXIT
 mkdir -p "$(dirname "$out")"
@@ -70,7 +78,7 @@ mem_of() {
 }
 
 # ---- 1. restore time, stub ----
-timeout 60 "$vmm" -kernel "$stub" -append e -qmp "unix:$work/stub.qmp,server,nowait" \
+timeout 60 "$vmm" -kernel "$stub" -append e -machine microvm,blk-slots=0 -qmp "unix:$work/stub.qmp,server,nowait" \
 	</dev/null >/dev/null 2>"$work/stub-src.log" &
 pids+=($!)
 wait_log 'starting' "$work/stub-src.log" 10
@@ -127,7 +135,7 @@ kill "${cold_pids[@]}"
 wait "${cold_pids[@]}" 2>/dev/null || true
 
 "$vmm" -kernel "$kernel" -initrd "$initrd" "${linux_args[@]}" \
-	-qmp "unix:$work/linux.qmp,server,nowait" -append "quiet stratus_test_quick stratus_test=idle" \
+	-machine microvm,blk-slots=0 -qmp "unix:$work/linux.qmp,server,nowait" -append "quiet stratus_test_quick stratus_test=idle" \
 	</dev/null >/dev/null 2>"$work/template.log" &
 pids+=($!)
 wait_log 'guest boot completed' "$work/template.log" 900
@@ -150,6 +158,55 @@ linux_restore=$(sed -n 's/^\[ *\([0-9.]*\)\] info: VM with.*starting$/\1/p' "$wo
 kill "${clone_pids[@]}"
 wait "${clone_pids[@]}" 2>/dev/null || true
 
+# ---- 3. virtio-fs: a slot kept (MAP_PRIVATE) vs given a directory (copy into shared memory) ----
+mkdir -p "$work/share"
+"$vmm" -kernel "$kernel" -initrd "$initrd" "${linux_args[@]}" -device virtio-fs-device,id=fs0,tag=data \
+	-machine microvm,blk-slots=0 -qmp "unix:$work/fs.qmp,server,nowait" -append "quiet stratus_test_quick stratus_test=idle" \
+	</dev/null >/dev/null 2>"$work/fs-template.log" &
+pids+=($!)
+wait_log 'guest boot completed' "$work/fs-template.log" 900
+sleep 5
+qmp "$work/fs.qmp" "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"file:$shm/linux-fs.snap\"}}" \
+	'{"execute":"quit"}'
+fs_snap_data=$(du -k "$shm/linux-fs.snap" | cut -f1)
+# kB allocated in the guest-RAM memfds of the VMMs given: shmem pages the copy wrote are
+# not in any RSS until the guest maps them.
+memfd_kb() {
+	local pid fd kb=0
+	for pid in "$@"; do
+		for fd in /proc/"$pid"/fd/*; do
+			case $(readlink "$fd" 2>/dev/null || true) in /memfd:guest-ram*) kb=$((kb + $(stat -L -c '%b * %B / 1024' "$fd"))) ;; esac
+		done
+	done
+	echo "$kb"
+}
+# fs_clones NAME DEVICE: N clones at once with that -device; sets fs_start, fs_rss, fs_pss,
+# fs_memfd.
+fs_clones() {
+	local name=$1 device=$2 i vmms=() all=()
+	for i in $(seq "$clones"); do
+		"$vmm" -incoming "file:$shm/linux-fs.snap" "${linux_args[@]}" -device "$device" \
+			-D "$work/$name$i.log" </dev/null >/dev/null 2>&1 &
+		vmms+=($!)
+		pids+=($!)
+	done
+	for i in $(seq "$clones"); do wait_log 'VM with .*starting' "$work/$name$i.log" 60; done
+	sleep 5
+	for i in "${vmms[@]}"; do all+=("$i" $(pgrep -P "$i" || true)); done
+	read -r fs_rss fs_pss < <(mem_of "${all[@]}")
+	fs_memfd=$(memfd_kb "${vmms[@]}")
+	fs_start=$(sed -n 's/^\[ *\([0-9.]*\)\] info: VM with.*starting$/\1/p' "$work/$name"*.log |
+		awk '{printf "%.3f\n", $1 * 1000}' | median)
+	kill "${vmms[@]}"
+	wait "${vmms[@]}" 2>/dev/null || true
+}
+fs_clones slot virtio-fs-device,id=fs0,tag=data
+slot_start=$fs_start slot_rss=$fs_rss slot_pss=$fs_pss
+fs_clones share "virtio-fs-device,id=fs0,tag=data,source=$work/share"
+share_start=$fs_start share_rss=$fs_rss share_pss=$fs_pss share_memfd=$fs_memfd
+copy_ms=$(sed -n 's/.*guest memory: [0-9.]* MiB copied .* in \([0-9.]*\) ms$/\1/p' "$work"/share*.log | median)
+copy_mib=$(sed -n 's/.*guest memory: \([0-9.]*\) MiB copied .*/\1/p' "$work"/share1.log)
+
 mib() { echo "$1 / 1024" | bc -l; }
 {
 	echo "Snapshots: $runs runs each (stub), $clones Linux guests of 256 MiB; $(date -u +%F) on $(uname -r), $(nproc) cores"
@@ -164,4 +221,13 @@ mib() { echo "$1 / 1024" | bc -l; }
 	printf '%-44s %14.1f %14.1f\n' "clones of one snapshot" "$(mib "$clone_rss")" "$(mib "$clone_pss")"
 	printf 'clones/cold: RSS %.3f, PSS %.3f\n' "$(echo "$clone_rss / $cold_rss" | bc -l)" \
 		"$(echo "$clone_pss / $cold_pss" | bc -l)"
+	printf 'Linux guest with a virtio-fs slot, snapshot on %s (%d MiB of data)\n' \
+		"$(df --output=fstype "$shm" | tail -n 1)" $((fs_snap_data / 1024))
+	printf '%-44s %14s %14s %14s\n' "$clones clones, idle" "to vCPUs ms" "RSS MiB" "PSS MiB"
+	printf '%-44s %14.2f %14.1f %14.1f\n' "slot kept (MAP_PRIVATE of the file)" "$slot_start" \
+		"$(mib "$slot_rss")" "$(mib "$slot_pss")"
+	printf '%-44s %14.2f %14.1f %14.1f\n' "given a share (copied into a shared memfd)" \
+		"$share_start" "$(mib "$share_rss")" "$(mib "$share_pss")"
+	printf 'copy into shared memory: %s MiB in %s ms (median); the clones'"'"' memfds hold %.1f MiB (not in RSS until touched)\n' \
+		"$copy_mib" "$copy_ms" "$(mib "$share_memfd")"
 } | tee "$out"

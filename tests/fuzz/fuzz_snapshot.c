@@ -5,7 +5,10 @@
  * refused, never read out of bounds or half-applied. Checked: open either fails with a
  * message or yields sections that lie inside the state part; a "virtio-mmio.0" section of
  * the right size is restored into a virtio-rng on the fake driver (ring addresses from the
- * file are checked against guest RAM), whose queue is then run; no crash, no leak.
+ * file are checked against guest RAM), whose queue is then run; a "virtio-fs.0" section is
+ * checked against a virtio-fs slot (a refusal always says why); guest memory of up to 1 MiB
+ * is copied into shared memory as for a VM with a share (the file's holes and data as the
+ * input makes them); no crash, no leak.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +18,7 @@
 #include <unistd.h>
 
 #include "snapshot.h"
+#include "vm.h"
 #include "virtio_fake_driver.h"
 
 static void restore_transport(const struct snapshot_file *f)
@@ -33,6 +37,41 @@ static void restore_transport(const struct snapshot_file *f)
 	else if (!err.msg[0])
 		abort(); /* a refusal always says why */
 	fake_driver_destroy(&d);
+}
+
+static void restore_fs(const struct snapshot_file *f)
+{
+	struct vm_device_config spec = { .type = VM_DEVICE_VIRTIO_FS, .fs_tag = "rootfs" };
+	struct virtio_fs_state state;
+	struct fake_driver d = { 0 };
+	struct virtio_device *dev;
+	struct error err = { 0 };
+
+	if (snapshot_get_exact(f, "virtio-fs.0", &state, sizeof(state), &err) < 0)
+		return;
+	if (virtio_fs_new(&spec, &dev, &err) < 0 || fake_driver_init(&d, dev, 1 << 20) < 0)
+		abort();
+	if (virtio_fs_check_restore(dev, &state, f->path, &err) < 0 && !err.msg[0])
+		abort();
+	fake_driver_destroy(&d);
+}
+
+/* Into shared (memfd) memory, as a VM with a virtio-fs share restores it. */
+static void copy_memory(const struct snapshot_file *f)
+{
+	uint64_t size = f->header.mem_size;
+	struct error err = { 0 };
+	struct vm_mem mem;
+
+	if (!size || size > (1 << 20) || (size & 4095))
+		return;
+	vm_mem_init(&mem);
+	mem.shared = true;
+	if (vm_mem_alloc_region(&mem, 0, size, &err) < 0)
+		abort();
+	if (snapshot_file_map_memory(f, &mem, &err) < 0 && !err.msg[0])
+		abort();
+	vm_mem_destroy(&mem);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -60,6 +99,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	     (const uint8_t *)section + len > f->state + f->header.state_size))
 		abort();
 	restore_transport(f);
+	restore_fs(f);
+	copy_memory(f);
 	snapshot_file_close(f);
 	close(fd);
 	return 0;

@@ -180,17 +180,7 @@ expect_grep "migrate with a hot-added disk: refused" \
 [ ! -e "$work/hot.snap" ] && [ -z "$(ls "$work" | grep 'snap\.')" ] &&
 	pass "failed migrates leave no file behind" || fail "failed migrates left files: $(ls "$work")"
 
-# virtio-fs state (the FUSE server's) is not saved yet: refused, not half-saved.
-mkdir -p "$work/share"
-timeout 60 "$vmm" -kernel "$stub" -append i -qmp "unix:$work/fs.qmp,server,nowait" \
-	-device "virtio-fs-device,tag=share,source=$work/share" </dev/null >/dev/null 2>"$work/fs.log" &
-pids+=($!)
-wait_for 'starting' "$work/fs.log" 10
-qmp "$work/fs.qmp" "$work/fs-migrate.qmp" \
-	"{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"file:$work/fs.snap\"}}" '{"execute":"quit"}'
-expect_grep "migrate with virtio-fs: refused with why" 'virtio-fs devices cannot be saved yet' \
-	"$work/fs-migrate.qmp"
-[ ! -e "$work/fs.snap" ] && pass "migrate with virtio-fs: no file" || fail "migrate with virtio-fs: a file"
+# virtio-fs devices in snapshots (slots, shares, shared memory): test_snapshot_fs.sh.
 
 # ---- the Linux guest ----
 if [ ! -f "$kernel" ]; then

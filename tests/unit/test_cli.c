@@ -162,8 +162,14 @@ static void test_virtio_fs(void **state)
 	assert_int_equal(o.vm.devices[1].fs_cache, VM_FS_CACHE_ALWAYS);
 	EXPECT_ERROR("virtio-fs-device needs tag=TAG", "-kernel", "k", "-device",
 		     "virtio-fs-device,source=/srv");
-	EXPECT_ERROR("virtio-fs-device needs source=DIR", "-kernel", "k", "-device",
-		     "virtio-fs-device,tag=t");
+	/* No source=: a slot (a tag, no share yet: VM templates, docs/snapshots.md). */
+	assert_int_equal(
+		PARSE(&o, &err, "-kernel", "k", "-device", "virtio-fs-device,id=m0,tag=m0"), 0);
+	assert_int_equal(o.vm.nr_devices, 1);
+	assert_string_equal(o.vm.devices[0].fs_tag, "m0");
+	assert_string_equal(o.vm.devices[0].path, "");
+	EXPECT_ERROR("virtio-fs-device: readonly= needs source=DIR (a slot shares nothing)",
+		     "-kernel", "k", "-device", "virtio-fs-device,tag=t,readonly=on");
 	EXPECT_ERROR("'tag=0123456789012345678901234567890123456': the value must be 1 to 36",
 		     "-kernel", "k", "-device",
 		     "virtio-fs-device,source=/s,tag=0123456789012345678901234567890123456");

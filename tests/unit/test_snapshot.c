@@ -1,10 +1,12 @@
 /*
  * Unit tests for the snapshot file format (vmm/snapshot_file.c): CRC32C, sections, a file
- * written and read back with guest memory mapped copy-on-write, and every way a file is
+ * written and read back with guest memory mapped copy-on-write, or copied into shared
+ * (memfd) guest memory as a VM with a virtio-fs share needs it, and every way a file is
  * refused (not a snapshot, another version, damaged header or state, truncated, malformed
  * sections, another machine), each with the message a user sees.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -235,9 +237,157 @@ static void test_refuse_version(void **state)
 
 	write_snapshot(f);
 	h = read_header(f->path);
+	/* Version 1 unless the machine has a virtio-fs device: older readers keep reading. */
+	assert_int_equal(h.version, 1);
 	h.version = SNAPSHOT_VERSION + 1;
 	rewrite_header(f->path, &h);
-	expect_refused(f->path, "snapshot format version 2, this VMM reads version 1");
+	expect_refused(f->path, "snapshot format version 3, this VMM reads versions 1 to 2");
+	h.version = 0;
+	rewrite_header(f->path, &h);
+	expect_refused(f->path, "snapshot format version 0, this VMM reads versions 1 to 2");
+	/* No version-1 writer ever saved a virtio-fs device. */
+	h.version = 1;
+	h.machine.flags |= SNAPSHOT_F_VIRTIO_FS;
+	rewrite_header(f->path, &h);
+	expect_refused(f->path, "snapshot header is inconsistent");
+
+	f->machine.flags |= SNAPSHOT_F_VIRTIO_FS;
+	write_snapshot(f);
+	assert_int_equal(read_header(f->path).version, 2);
+	{
+		struct snapshot_file *file = NULL;
+		struct error err = { 0 };
+
+		assert_int_equal(snapshot_file_open(f->path, &file, &err), 0);
+		snapshot_file_close(file);
+	}
+}
+
+#define SHARED_SIZE (8u << 20)
+
+/* Page p of the source memory: data on some pages (a pattern naming the page), zero on others. */
+static bool shared_page_has_data(unsigned int p)
+{
+	/* The high region is one hole but for its last page (a sparse tail to skip). */
+	if (p >= SHARED_SIZE / 8192)
+		return p == SHARED_SIZE / 4096 - 1;
+	return p % 7 == 1 || p % 7 == 2 || (p >= 600 && p < 900);
+}
+
+static void fill_page(uint8_t *page, unsigned int p)
+{
+	unsigned int i;
+
+	for (i = 0; i < 4096; i += 4)
+		memcpy(page + i, &(uint32_t){ p * 4096 + i + 1 }, 4);
+}
+
+/* The regions of mem, page by page, hold exactly what shared_page_has_data/fill_page say. */
+static void check_pages(const struct vm_mem *mem)
+{
+	static const uint8_t zero[4096];
+	uint8_t want[4096];
+	unsigned int p;
+
+	for (p = 0; p < SHARED_SIZE / 4096; p++) {
+		uint64_t gpa = p < SHARED_SIZE / 8192
+				       ? (uint64_t)p * 4096
+				       : (1ULL << 32) + (p - SHARED_SIZE / 8192) * 4096ULL;
+		const uint8_t *got = vm_mem_ptr(mem, gpa, 4096);
+
+		assert_non_null(got);
+		if (shared_page_has_data(p)) {
+			fill_page(want, p);
+			if (memcmp(got, want, 4096))
+				fail_msg("page %u: data differs after the copy", p);
+		} else if (memcmp(got, zero, 4096)) {
+			fail_msg("page %u: a hole is not zero after the copy", p);
+		}
+	}
+}
+
+/* Restore into MAP_SHARED memfd regions, as a VM with a virtio-fs share does. */
+static void restore_shared(const char *path, bool use_memfd)
+{
+	struct snapshot_file *file = NULL;
+	struct error err = { 0 };
+	struct vm_mem mem;
+	int saved_fd[2] = { -1, -1 };
+	uint8_t page[4096];
+	unsigned int i;
+	struct stat st;
+
+	vm_mem_init(&mem);
+	mem.shared = true;
+	assert_int_equal(vm_mem_alloc_region(&mem, 0, SHARED_SIZE / 2, &err), 0);
+	assert_int_equal(vm_mem_alloc_region(&mem, 1ULL << 32, SHARED_SIZE / 2, &err), 0);
+	for (i = 0; i < 2; i++)
+		assert_true(mem.regions[i].fd >= 0);
+	if (!use_memfd) /* the pread() path, taken where sendfile() is refused */
+		for (i = 0; i < 2; i++) {
+			saved_fd[i] = mem.regions[i].fd;
+			mem.regions[i].fd = -1;
+		}
+	assert_int_equal(snapshot_file_open(path, &file, &err), 0);
+	if (snapshot_file_map_memory(file, &mem, &err) < 0)
+		fail_msg("%s", err.msg);
+	snapshot_file_close(file);
+	if (!use_memfd)
+		for (i = 0; i < 2; i++)
+			mem.regions[i].fd = saved_fd[i];
+	/*
+	 * Holes were skipped, not written: the high region, one page of data, takes at most
+	 * that page's (transparent huge) page, not its 4 MiB (looked at before
+	 * anything reads the holes through the mapping: shmem fills a hole read that way).
+	 */
+	assert_int_equal(fstat(mem.regions[1].fd, &st), 0);
+	if ((uint64_t)st.st_blocks * 512 > (2u << 20))
+		fail_msg("the high region takes %llu bytes",
+			 (unsigned long long)st.st_blocks * 512);
+	check_pages(&mem);
+	/* Shared, not a private copy: the memfd (what another process maps) has the data. */
+	assert_int_equal(pread(mem.regions[0].fd, page, 4096, 4096), 4096);
+	assert_memory_equal(page, vm_mem_ptr(&mem, 4096, 4096), 4096);
+	memcpy(vm_mem_ptr(&mem, 0, 5), "later", 5);
+	assert_int_equal(pread(mem.regions[0].fd, page, 5, 0), 5);
+	assert_memory_equal(page, "later", 5);
+	vm_mem_destroy(&mem);
+}
+
+static void test_copy_into_shared(void **state)
+{
+	struct fixture *f = *state;
+	struct snapshot_machine m = { .mem_size = SHARED_SIZE, .nr_vcpus = 1 };
+	struct snapshot_writer w;
+	struct error err = { 0 };
+	struct vm_mem src;
+	unsigned int p;
+	struct stat st;
+	int fd;
+
+	vm_mem_init(&src);
+	assert_int_equal(vm_mem_alloc_region(&src, 0, SHARED_SIZE / 2, NULL), 0);
+	assert_int_equal(vm_mem_alloc_region(&src, 1ULL << 32, SHARED_SIZE / 2, NULL), 0);
+	for (p = 0; p < SHARED_SIZE / 4096; p++)
+		if (shared_page_has_data(p))
+			fill_page(p < SHARED_SIZE / 8192
+					  ? src.regions[0].hva + p * 4096ULL
+					  : src.regions[1].hva + (p - SHARED_SIZE / 8192) * 4096ULL,
+				  p);
+	check_pages(&src);
+	snapshot_writer_init(&w);
+	fd = open(f->path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(snapshot_file_write(fd, &m, "9.9.9", &w, &src, &err), 0);
+	close(fd);
+	snapshot_writer_free(&w);
+	vm_mem_destroy(&src);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_true((uint64_t)st.st_blocks * 512 < SHARED_SIZE / 2); /* sparse */
+
+	restore_shared(f->path, true);
+	restore_shared(f->path, false);
+	restore_shared(f->path, true); /* again from the one file: it is only read */
 }
 
 static void test_refuse_damaged_header(void **state)
@@ -373,6 +523,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_not_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_into_shared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_damaged_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_damaged_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_malformed_state, setup, teardown),

@@ -18,17 +18,25 @@
  * (docs/virtio-fs.md, "Process"). The unit tests, the fuzz target and the benchmark build the
  * device with virtio_fs_new(): the server in this process, and the fake driver runs the queue
  * handler itself.
+ *
+ * A device without a directory (spec->path empty) is a slot: the guest sees the tag, nothing
+ * is shared and no process is forked. The VMM's main loop answers whatever the guest queues
+ * there with ENODEV (a FORGET with nothing), a queue's worth per notification, so a guest
+ * that mounts a slot gets an error at once instead of a hang. Slots exist for VM templates:
+ * a snapshot holds the device, a clone gives it a directory (docs/snapshots.md).
  */
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <endian.h>
+#include <linux/fuse.h>
 #include <linux/virtio_fs.h>
 
 #include "../../device.h"
 #include "../../fuse.h"
 #include "../../log.h"
 #include "../../seccomp.h"
+#include "../../snapshot.h"
 #include "../../vm.h"
 #include "fs_process.h"
 #include "mmio.h"
@@ -47,6 +55,8 @@ struct virtio_fs {
 	struct virtio_device dev;
 	char name[VM_DEVICE_ID_MAX + 16];
 	struct virtio_fs_config config;
+	bool slot;	       /* no share: requests answered ENODEV, no server, no process */
+	unsigned int position; /* 1-based -device index in a VM (messages), 0 in-process */
 	/* virtio_fs_new(): the server in this process, run by the caller's fake driver. */
 	struct fuse_server *server;
 	struct iovec iov[FS_QUEUE_SIZE];
@@ -115,6 +125,44 @@ static const struct virtio_device_ops fs_ops = {
 	.destroy = fs_destroy,
 };
 
+/* A slot's answer to one chain: the used length (a FUSE out header, or 0). */
+static uint32_t fs_slot_reply(const struct virtq_chain *chain)
+{
+	struct fuse_in_header in;
+	struct fuse_out_header out;
+
+	if (virtq_chain_read(chain, 0, &in, sizeof(in)) != sizeof(in))
+		return 0;
+	if (in.opcode == FUSE_FORGET || in.opcode == FUSE_BATCH_FORGET)
+		return 0; /* no reply, as ever */
+	out = (struct fuse_out_header){ .len = sizeof(out), .error = -ENODEV, .unique = in.unique };
+	return virtq_chain_write(chain, 0, &out, sizeof(out)) == sizeof(out) ? sizeof(out) : 0;
+}
+
+/* Main loop (or the fake driver), device lock held: at most a queue's worth, then a kick. */
+static void fs_slot_queue_notify(struct virtio_device *dev, unsigned int q)
+{
+	struct virtio_fs *fs = container_of(dev, struct virtio_fs, dev);
+	struct virtq *vq = &dev->queues[q];
+	struct virtq_chain chain;
+	unsigned int chains = 0;
+
+	virtq_chain_init(&chain, fs->iov, ARRAY_SIZE(fs->iov));
+	while (chains < vq->size && virtq_pop_chain(vq, &chain) > 0) {
+		virtq_push_used(vq, chain.head, fs_slot_reply(&chain));
+		chains++;
+	}
+	virtio_device_notify_used(dev, q);
+	if (chains >= vq->size && !vq->broken)
+		virtio_device_queue_kick(dev, q);
+}
+
+static const struct virtio_device_ops fs_slot_ops = {
+	.config_read = fs_config_read,
+	.queue_notify = fs_slot_queue_notify,
+	.destroy = fs_destroy,
+};
+
 /* In a VM (the share's process serves the queues; these run on vCPU threads, locked). */
 static int fs_proc_activate(struct virtio_device *dev)
 {
@@ -169,7 +217,8 @@ static int fs_alloc(const struct vm_device_config *spec, struct virtio_fs **out,
 	fs->dev.nr_queues = FS_NR_QUEUES;
 	for (q = 0; q < FS_NR_QUEUES; q++)
 		fs->dev.queue_max_size[q] = FS_QUEUE_SIZE;
-	fs->dev.ops = &fs_ops;
+	fs->slot = !spec->path[0];
+	fs->dev.ops = fs->slot ? &fs_slot_ops : &fs_ops;
 	*out = fs;
 	return 0;
 }
@@ -195,6 +244,10 @@ int virtio_fs_new(const struct vm_device_config *spec, struct virtio_device **ou
 	r = fs_alloc(spec, &fs, err);
 	if (r < 0)
 		return r;
+	if (fs->slot) {
+		*out = &fs->dev;
+		return 0;
+	}
 	fs_server_config(spec, fs->name, &c);
 	r = fuse_server_new(&c, &fs->server, err);
 	if (r < 0) {
@@ -224,8 +277,11 @@ static int fs_create(struct vm *vm, const struct vm_device_config *spec, struct 
 		return r;
 	fs->vm = vm;
 	fs->spec = spec;
-	fs->dev.ops = &fs_proc_ops;
-	fs->dev.queues_elsewhere = true;
+	fs->position = spec - vm->config.devices + 1;
+	if (!fs->slot) {
+		fs->dev.ops = &fs_proc_ops;
+		fs->dev.queues_elsewhere = true;
+	}
 	*out = &fs->dev;
 	return 0;
 }
@@ -290,13 +346,18 @@ static int fs_attached(struct vm *vm, struct virtio_device *dev, struct error *e
 	unsigned int q;
 	int r;
 
+	state->devices[state->nr++] = fs; /* in command-line order: the snapshot's too */
+	if (fs->slot) {
+		log_debug("%s: tag '%s' is a slot: no share, no process", fs->name,
+			  fs->spec->fs_tag);
+		return 0;
+	}
 	fs_server_config(fs->spec, fs->name, &c.server);
 	for (q = 0; q < dev->nr_queues; q++) {
 		c.queue_fds[q] = virtio_mmio_queue_fd(dev->transport, q);
 		c.queue_max_size[q] = dev->queue_max_size[q];
 	}
-	state->devices[state->nr++] = fs; /* fs_exit stops what was started */
-	fs->proc_started = true;
+	fs->proc_started = true; /* fs_exit stops what was started */
 	r = fs_process_start(&fs->proc, &c, err);
 	if (r < 0)
 		return r;
@@ -395,6 +456,8 @@ static void fs_exit(struct vm *vm)
 	for (i = 0; i < state->nr; i++) {
 		struct virtio_fs *fs = state->devices[i];
 
+		if (!fs->proc_started)
+			continue;
 		if (fs->sock_watched)
 			event_loop_remove(vm->loop, fs->proc.sock);
 		if (fs->pidfd_watched)
@@ -406,10 +469,149 @@ static void fs_exit(struct vm *vm)
 	device_set_data(vm, &fs_device, NULL);
 }
 
+/*
+ * Snapshots. The FUSE session (INIT, node ids, open handles) lives in the share's process
+ * and is not saved, so a snapshot may hold a share only while the guest has never queued a
+ * request on it since the driver last reset the device: the rings in guest memory say so
+ * (available and used indices 0; the Linux driver posts nothing before a mount). Read
+ * under the device lock with the VM paused: no vCPU can add a request meanwhile.
+ */
+static bool fs_queues_used(struct virtio_fs *fs)
+{
+	unsigned int q;
+
+	for (q = 0; q < fs->dev.nr_queues; q++) {
+		const struct virtq *vq = &fs->dev.queues[q];
+		uint16_t avail_idx, used_idx;
+
+		if (!vq->ready)
+			continue;
+		if (vq->last_avail_idx || vq->used_idx)
+			return true;
+		if (vm_mem_read(vq->mem, vq->avail_gpa + 2, &avail_idx, sizeof(avail_idx)) < 0 ||
+		    vm_mem_read(vq->mem, vq->used_gpa + 2, &used_idx, sizeof(used_idx)) < 0 ||
+		    avail_idx || used_idx)
+			return true;
+	}
+	return false;
+}
+
+static void fs_state_tag(const struct virtio_fs *fs, char tag[40])
+{
+	memset(tag, 0, 40);
+	memcpy(tag, fs->config.tag, sizeof(fs->config.tag));
+}
+
+int virtio_fs_save(struct virtio_device *dev, struct virtio_fs_state *out, struct error *err)
+{
+	struct virtio_fs *fs = container_of(dev, struct virtio_fs, dev);
+	bool used, dead;
+
+	memset(out, 0, sizeof(*out));
+	fs_state_tag(fs, out->tag);
+	virtio_device_lock(dev);
+	used = fs_queues_used(fs);
+	dead = fs->proc_started && fs->proc.dead;
+	virtio_device_unlock(dev);
+	if (fs->slot) {
+		out->flags = VIRTIO_FS_STATE_SLOT | (used ? VIRTIO_FS_STATE_USED : 0);
+		return 0;
+	}
+	if (used)
+		return error_set(
+			err, -EBUSY,
+			"snapshot: virtio-fs device '%s' (tag '%.36s'): the guest has used "
+			"the share (mounted it); only shares never mounted can be saved",
+			fs->name, out->tag);
+	if (dead)
+		return error_set(err, -EIO,
+				 "snapshot: virtio-fs device '%s' (tag '%.36s'): the share's "
+				 "process is gone",
+				 fs->name, out->tag);
+	return 0;
+}
+
+int virtio_fs_check_restore(struct virtio_device *dev, const struct virtio_fs_state *in,
+			    const char *path, struct error *err)
+{
+	struct virtio_fs *fs = container_of(dev, struct virtio_fs, dev);
+	char tag[40];
+
+	fs_state_tag(fs, tag);
+	if (memcmp(tag, in->tag, sizeof(tag)))
+		return error_set(
+			err, -EINVAL,
+			"-device %u (virtio-fs '%s'): tag '%.36s', but the snapshot %s has "
+			"tag '%.36s' at this position",
+			fs->position, fs->name, tag, path, in->tag);
+	if (in->flags & ~(VIRTIO_FS_STATE_SLOT | VIRTIO_FS_STATE_USED) || in->reserved)
+		return error_set(err, -EBADMSG, "%s: snapshot virtio-fs state is malformed", path);
+	if ((in->flags & VIRTIO_FS_STATE_USED) && !fs->slot)
+		return error_set(
+			err, -EINVAL,
+			"-device %u (virtio-fs '%s'): the guest in the snapshot %s already "
+			"tried to mount slot '%.36s'; it can only stay a slot (no source=)",
+			fs->position, fs->name, path, tag);
+	log_debug("%s: tag '%.36s' restored as %s (%s in the snapshot)", fs->name, tag,
+		  fs->slot ? "a slot" : "a share",
+		  in->flags & VIRTIO_FS_STATE_SLOT ? "a slot" : "a share");
+	return 0;
+}
+
+/* The snapshot layout (docs/snapshots.md). */
+_Static_assert(sizeof(struct virtio_fs_state) == 48, "part of the snapshot format");
+
+static int fs_save(struct vm *vm, struct snapshot_writer *w, struct error *err)
+{
+	struct fs_vm *state = device_get_data(vm, &fs_device);
+	struct virtio_fs_state saved;
+	char name[SNAPSHOT_SECTION_NAME];
+	unsigned int i;
+	int r;
+
+	for (i = 0; state && i < state->nr; i++) {
+		r = virtio_fs_save(&state->devices[i]->dev, &saved, err);
+		if (r < 0)
+			return r;
+		snprintf(name, sizeof(name), "virtio-fs.%u", i);
+		if (snapshot_put(w, name, &saved, sizeof(saved)) < 0)
+			return error_set(err, w->error, "virtio-fs: cannot save");
+	}
+	return 0;
+}
+
+/* After the transports (platform level): a share's process has its queues already. */
+static int fs_restore(struct vm *vm, const struct snapshot_file *f, struct error *err)
+{
+	struct fs_vm *state = device_get_data(vm, &fs_device);
+	struct virtio_fs_state saved;
+	char name[SNAPSHOT_SECTION_NAME];
+	const void *extra;
+	unsigned int i;
+	size_t len;
+	int r;
+
+	for (i = 0; state && i < state->nr; i++) {
+		snprintf(name, sizeof(name), "virtio-fs.%u", i);
+		r = snapshot_get_exact(f, name, &saved, sizeof(saved), err);
+		if (r == 0)
+			r = virtio_fs_check_restore(&state->devices[i]->dev, &saved, f->path, err);
+		if (r < 0)
+			return r;
+	}
+	snprintf(name, sizeof(name), "virtio-fs.%u", i);
+	if (snapshot_get(f, name, &extra, &len) == 0)
+		return error_set(err, -EINVAL, "%s: the snapshot has more virtio-fs devices",
+				 f->path);
+	return 0;
+}
+
 static const struct device_ops fs_device = {
 	.name = "virtio-fs",
 	.level = DEVICE_LEVEL_VIRTIO,
 	.init = fs_init,
 	.exit = fs_exit,
+	.save = fs_save,
+	.restore = fs_restore,
 };
 DEVICE_REGISTER(fs_device);

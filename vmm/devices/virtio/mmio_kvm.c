@@ -151,16 +151,8 @@ static int virtio_mmio_platform_save(struct vm *vm, struct snapshot_writer *w, s
 	unsigned int i;
 
 	for (i = 0; i < state->nr_devices; i++) {
-		/*
-		 * virtio-fs: the FUSE server's state (node ids, open handles the guest holds)
-		 * is not saved yet, and a clone's server would not know them: refuse, rather
-		 * than restore a guest whose file system then fails.
-		 */
+		/* virtio-fs saves what it needs itself and refuses a share in use (fs.c). */
 		virtio_mmio_save(state->devices[i], &saved);
-		if (saved.device_id == VIRTIO_ID_FS)
-			return error_set(err, -ENOTSUP,
-					 "snapshot: virtio-fs devices cannot be saved yet (the "
-					 "FUSE server's state is not in the snapshot)");
 		snprintf(name, sizeof(name), "virtio-mmio.%u", i);
 		if (snapshot_put(w, name, &saved, sizeof(saved)) < 0)
 			return error_set(err, w->error, "virtio-mmio: cannot save");

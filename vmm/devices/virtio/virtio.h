@@ -126,9 +126,38 @@ int virtio_blk_new(const struct vm_device_config *spec, struct virtio_device **o
 
 /*
  * virtio-fs (§5.11, fs.c): the share spec->path under spec->fs_tag, served in-process by
- * the FUSE server (fuse.h), with no I/O thread (the caller runs the queues).
+ * the FUSE server (fuse.h), with no I/O thread (the caller runs the queues). An empty
+ * spec->path makes a slot: the tag and no share, every request answered ENODEV.
  */
 int virtio_fs_new(const struct vm_device_config *spec, struct virtio_device **out,
 		  struct error *err);
+
+/*
+ * virtio-fs in snapshots (fs.c, docs/snapshots.md "virtio-fs"): one "virtio-fs.N" section
+ * per device, in command-line order, holding what a restore must find at that position.
+ * The FUSE session is not saved: a share the guest has used is refused at save.
+ */
+#define VIRTIO_FS_STATE_SLOT (1u << 0) /* saved as a slot (no share behind the tag) */
+#define VIRTIO_FS_STATE_USED (1u << 1) /* the guest queued requests since its last reset */
+struct virtio_fs_state {
+	char tag[40]; /* the configuration space's tag[36], NUL-padded */
+	uint32_t flags;
+	uint32_t reserved; /* 0 */
+};
+
+/*
+ * Save dev (a virtio-fs device, its lock not held). Refused, with the device named: a share
+ * the guest has queued requests on since the driver last reset it (its FUSE session, node
+ * ids and handles would be unknown to the clone's server), or whose process is gone.
+ */
+int virtio_fs_save(struct virtio_device *dev, struct virtio_fs_state *out, struct error *err);
+
+/*
+ * Restore onto dev, made from this VM's configuration: refused if the tag differs (the
+ * guest read it at probe) or a slot the guest used is given a share. path names the
+ * snapshot in messages.
+ */
+int virtio_fs_check_restore(struct virtio_device *dev, const struct virtio_fs_state *in,
+			    const char *path, struct error *err);
 
 #endif

@@ -19,6 +19,7 @@
 #include "oci_spec.h"
 #include "phase.h"
 #include "rootfs.h"
+#include "template.h"
 #include "vm_sizing.h"
 
 static int write_file_atomic(const char *path, const char *content, const char *flag,
@@ -232,12 +233,66 @@ static int create_finish(struct container_create_opts *o, const struct oci_spec 
 	return r;
 }
 
+/*
+ * The template snapshot this container restores from, building the template on first use
+ * (template.h); NULL (a cold boot) when it is not wanted, does not fit, or cannot be had,
+ * which is never the create's failure: a warning says why.
+ */
+static char *create_template(const struct oci_spec *spec, const struct rootfs *rootfs,
+			     const struct monitor_config *mc)
+{
+	struct error err = { 0 };
+	char *snapshot = NULL;
+	int r;
+
+	if (!template_wanted(spec) || !template_fits(rootfs))
+		return NULL;
+	r = template_get(mc->assets, mc->vcpus, mc->mem_mib, false, &snapshot, NULL, &err);
+	if (r < 0) {
+		container_warn("%s; booting the VM without a template", err.msg);
+		return NULL;
+	}
+	if (r > 0)
+		phase_mark("template-built", "guest");
+	return snapshot;
+}
+
+/* Fork the monitor and wait for its verdict; a template that fails costs one cold retry. */
+static int create_start_monitor(struct container_create_opts *o, struct monitor_config *mc,
+				int *rfd, struct error *err)
+{
+	int r;
+
+	r = fork_monitor(o, mc, rfd, err);
+	if (r < 0)
+		return r;
+	phase_mark("fork", "host");
+	r = wait_monitor(*rfd, o->monitor_pid, mc->agent_timeout_ms + 120000, err);
+	if (r == 0 || !mc->template_snapshot ||
+	    strncmp(err->msg, MONITOR_TEMPLATE_FAILED, strlen(MONITOR_TEMPLATE_FAILED)))
+		return r;
+	kill_monitor(o->monitor_pid);
+	o->monitor_pid = 0;
+	close(*rfd);
+	*rfd = -1;
+	container_warn("template %s: %s; removed it, booting the VM without a template",
+		       mc->template_snapshot, err->msg + strlen(MONITOR_TEMPLATE_FAILED));
+	template_discard(mc->template_snapshot);
+	mc->template_snapshot = NULL;
+	memset(err, 0, sizeof(*err));
+	r = fork_monitor(o, mc, rfd, err);
+	if (r < 0)
+		return r;
+	phase_mark("fork", "host");
+	return wait_monitor(*rfd, o->monitor_pid, mc->agent_timeout_ms + 120000, err);
+}
+
 /* The part of create inside the new state directory; base has the VM's size and assets. */
 static int create_in_dir(struct container_create_opts *o, struct oci_spec *spec, const char *bundle,
 			 const char *dir, const struct monitor_config *base, struct error *err)
 {
 	struct monitor_config mc = *base;
-	_cleanup_free_ char *config_text = NULL;
+	_cleanup_free_ char *config_text = NULL, *snapshot = NULL;
 	_cleanup_close_ int rfd = -1;
 	struct rootfs rootfs = { 0 };
 	int r;
@@ -256,11 +311,12 @@ static int create_in_dir(struct container_create_opts *o, struct oci_spec *spec,
 	mc.console_rows = spec->process.console_height;
 	mc.console_cols = spec->process.console_width;
 	mc.agent_timeout_ms = container_agent_timeout_ms();
-	r = fork_monitor(o, &mc, &rfd, err);
-	if (r < 0)
+	snapshot = create_template(spec, &rootfs, &mc);
+	o->monitor_pid = 0;
+	mc.template_snapshot = snapshot;
+	r = create_start_monitor(o, &mc, &rfd, err);
+	if (r < 0 && o->monitor_pid <= 0)
 		goto out;
-	phase_mark("fork", "host");
-	r = wait_monitor(rfd, o->monitor_pid, mc.agent_timeout_ms + 120000, err);
 	r = r ?: create_finish(o, spec, bundle, dir, &mc, err);
 	if (r < 0)
 		kill_monitor(o->monitor_pid);

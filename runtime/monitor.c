@@ -27,10 +27,17 @@
 #include "phase.h"
 #include "qmp.h"
 #include "relay.h"
+#include "template.h"
 #include "unix_path.h"
 #include "vm.h"
 
 #define MONITOR_CONNECT_RETRY_MS 100
+/*
+ * A restored guest resets the vsock connections it had when it handles the device's
+ * TRANSPORT_RESET event, which may come just after our first CONNECT: that one is reset, the
+ * next one (milliseconds later) holds.
+ */
+#define MONITOR_RESTORE_RETRY_MS 5
 #define MONITOR_DRAIN_MS	 5000  /* output after the exit event, at most */
 #define MONITOR_POWEROFF_MS	 10000 /* SHUTDOWN to power-off, at most */
 
@@ -45,7 +52,8 @@ struct monitor {
 	int pty_slave;
 	struct agent_client agent;
 	bool exited;
-	int status; /* the init's, once exited */
+	int status;    /* the init's, once exited */
+	bool restored; /* from cfg->template_snapshot */
 };
 
 static uint64_t now_ms(void)
@@ -118,32 +126,47 @@ static bool monitor_wait_ended(struct monitor *m, int ms)
 	return poll(&pfd, 1, ms) > 0;
 }
 
+/*
+ * A restored agent is already listening: the first attempt normally connects (the vsock
+ * device reset the old connections). If it does not within MONITOR_RESTORE_AGENT_MS the
+ * template is reported bad, with MONITOR_TEMPLATE_FAILED, and `create` cold-boots instead.
+ */
 static int monitor_connect_agent(struct monitor *m)
 {
-	uint64_t deadline = now_ms() + (uint64_t)m->cfg->agent_timeout_ms;
-	char msg[1024];
+	int timeout_ms = m->cfg->agent_timeout_ms;
+	const char *prefix = m->restored ? MONITOR_TEMPLATE_FAILED : "";
+	uint64_t deadline;
+	char msg[1100];
 	int r;
+
+	if (m->restored && timeout_ms > MONITOR_RESTORE_AGENT_MS)
+		timeout_ms = MONITOR_RESTORE_AGENT_MS;
+	deadline = now_ms() + (uint64_t)timeout_ms;
 
 	for (;;) {
 		agent_client_init(&m->agent, m->cfg->agent_timeout_ms);
 		r = agent_client_connect(&m->agent, m->vsock_path);
 		if (r == 0)
 			return 0;
-		snprintf(msg, sizeof(msg), "%s", m->agent.err);
+		snprintf(msg, sizeof(msg), "%s%s", prefix, m->agent.err);
+		log_debug("agent: not yet: %s", m->agent.err);
 		agent_client_destroy(&m->agent);
 		/* A version mismatch will not go away by waiting. */
 		if (r == -EPROTONOSUPPORT) {
 			monitor_fail(m, msg);
 			return r;
 		}
-		if (monitor_wait_ended(m, MONITOR_CONNECT_RETRY_MS)) {
-			monitor_fail(m, "the VM stopped before the agent answered");
+		if (monitor_wait_ended(m, m->restored ? MONITOR_RESTORE_RETRY_MS
+						      : MONITOR_CONNECT_RETRY_MS)) {
+			snprintf(msg, sizeof(msg), "%sthe VM stopped before the agent answered",
+				 prefix);
+			monitor_fail(m, msg);
 			return -ECONNREFUSED;
 		}
 		if (now_ms() >= deadline) {
 			snprintf(msg, sizeof(msg),
-				 "the agent did not answer within %d s (STRATUS_AGENT_TIMEOUT)",
-				 m->cfg->agent_timeout_ms / 1000);
+				 "%sthe agent did not answer within %d s (STRATUS_AGENT_TIMEOUT)",
+				 prefix, timeout_ms / 1000);
 			monitor_fail(m, msg);
 			return -ETIMEDOUT;
 		}
@@ -399,6 +422,7 @@ static int open_in_dir(const char *dir, const char *name, int flags)
 }
 
 _Static_assert(ROOTFS_MAX_SHARES + 1 <= VM_MAX_DEVICES, "the shares and the vsock");
+_Static_assert(MONITOR_GUEST_CID == 3, "template_layout()'s vsock CID");
 
 /*
  * Once the VM is built the monitor needs no privilege: /dev/kvm, the kernel, the images and
@@ -408,7 +432,7 @@ _Static_assert(ROOTFS_MAX_SHARES + 1 <= VM_MAX_DEVICES, "the shares and the vsoc
  * capability goes, the bounding set too where we may, and no_new_privs. A failure is logged,
  * not fatal (an unprivileged monitor has nothing to drop).
  */
-static void monitor_drop_privileges(void)
+void monitor_drop_privileges(void)
 {
 	capng_clear(CAPNG_SELECT_ALL);
 	if (capng_apply(CAPNG_SELECT_ALL) < 0) {
@@ -421,20 +445,16 @@ static void monitor_drop_privileges(void)
 		log_warn("cannot set no_new_privs: %s", strerror(errno));
 }
 
-static int monitor_build_vm(struct monitor *m, struct vm_config *vc, struct error *err)
+void monitor_vm_config(struct vm_config *vc, const struct guest_assets *assets, unsigned int vcpus,
+		       uint64_t mem_mib, int serial_fd)
 {
-	const struct monitor_config *cfg = m->cfg;
-	const struct rootfs *rootfs = cfg->rootfs;
-	struct vm_device_config *vsock = &vc->devices[0];
-
 	memset(vc, 0, sizeof(*vc));
-	vc->mem_size = cfg->mem_mib << 20;
-	vc->nr_vcpus = cfg->vcpus;
-	vc->kernel_path = cfg->assets->kernel;
-	vc->initrd_path = cfg->assets->initramfs;
-	vc->cmdline = "console=ttyS0 quiet panic=-1";
-	vc->serial_fd = open_in_dir(cfg->state_dir, MONITOR_CONSOLE,
-				    O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW);
+	vc->mem_size = mem_mib << 20;
+	vc->nr_vcpus = vcpus;
+	vc->kernel_path = assets->kernel;
+	vc->initrd_path = assets->initramfs;
+	vc->cmdline = MONITOR_CMDLINE;
+	vc->serial_fd = serial_fd;
 	vc->serial_in_fd = -1;
 	/*
 	 * libvmm's filters on the vCPU threads and the virtio-fs shares' processes; the main
@@ -444,6 +464,32 @@ static int monitor_build_vm(struct monitor *m, struct vm_config *vc, struct erro
 	vc->seccomp = SECCOMP_KILL;
 	vc->seccomp_threads = SECCOMP_VCPU | SECCOMP_FSPROC;
 	vc->boot_entry = VM_BOOT_AUTO;
+}
+
+/* The container's shares in the template's slots, restored from its snapshot. */
+static int monitor_restore_vm(struct monitor *m, struct vm_config *vc, struct error *err)
+{
+	const struct monitor_config *cfg = m->cfg;
+
+	if (template_layout(vc, m->vsock_path, cfg->rootfs) < 0)
+		return error_set(err, -E2BIG, "the container's shares do not fit the template");
+	if (rootfs_stage_files(cfg->rootfs, err) < 0)
+		return err->code;
+	vc->incoming = cfg->template_snapshot;
+	return vm_create(vc, &m->vm, err);
+}
+
+static int monitor_build_vm(struct monitor *m, struct vm_config *vc, struct error *err)
+{
+	const struct monitor_config *cfg = m->cfg;
+	const struct rootfs *rootfs = cfg->rootfs;
+	struct vm_device_config *vsock = &vc->devices[0];
+
+	monitor_vm_config(vc, cfg->assets, cfg->vcpus, cfg->mem_mib,
+			  open_in_dir(cfg->state_dir, MONITOR_CONSOLE,
+				      O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW));
+	if (m->restored)
+		return monitor_restore_vm(m, vc, err);
 	vsock->type = VM_DEVICE_VIRTIO_VSOCK;
 	snprintf(vsock->id, sizeof(vsock->id), "vsock0");
 	snprintf(vsock->path, sizeof(vsock->path), "%s", m->vsock_path);
@@ -554,15 +600,22 @@ _Noreturn void monitor_main(const struct monitor_config *cfg)
 	sigaddset(&set, SIGWINCH);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	m.ended_fd = eventfd(0, EFD_CLOEXEC);
+	m.restored = cfg->template_snapshot != NULL;
 	if (m.ended_fd < 0 || monitor_build_vm(&m, &vc, &err) < 0 ||
 	    qmp_server_create(m.vm, qmp_path, STRATUS_VERSION, &qmp, &err) < 0) {
-		monitor_fail(&m, err.msg[0] ? err.msg : "eventfd failed");
+		char msg[sizeof(err.msg) + 64];
+
+		snprintf(msg, sizeof(msg), "%s%s",
+			 m.restored && m.vm == NULL ? MONITOR_TEMPLATE_FAILED : "",
+			 err.msg[0] ? err.msg : "eventfd failed");
+		monitor_fail(&m, msg);
 		vm_destroy(m.vm);
 		_exit(1);
 	}
-	log_info("container %s: VM with %u vCPU(s), %llu MiB", cfg->id, vc.nr_vcpus,
-		 (unsigned long long)cfg->mem_mib);
-	phase_mark("vm-built", "host");
+	log_info("container %s: VM with %u vCPU(s), %llu MiB%s%s", cfg->id, vc.nr_vcpus,
+		 (unsigned long long)cfg->mem_mib, m.restored ? ", restored from " : "",
+		 m.restored ? cfg->template_snapshot : "");
+	phase_mark(m.restored ? "vm-restored" : "vm-built", "host");
 	monitor_drop_privileges();
 	if (pthread_create(&thread, NULL, monitor_supervise, &m) != 0) {
 		monitor_fail(&m, "cannot start the supervisor thread");

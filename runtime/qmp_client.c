@@ -91,10 +91,14 @@ static int qmp_reply(struct qmp_conn *q, const char *what, struct error *err)
 	}
 }
 
-static int qmp_send(struct qmp_conn *q, const char *command, struct error *err)
+static int qmp_send(struct qmp_conn *q, const char *command, const char *args_json,
+		    struct error *err)
 {
-	char line[256];
-	int n = snprintf(line, sizeof(line), "{\"execute\":\"%s\"}\r\n", command);
+	char line[8192];
+	int n = args_json
+			? snprintf(line, sizeof(line), "{\"execute\":\"%s\",\"arguments\":%s}\r\n",
+				   command, args_json)
+			: snprintf(line, sizeof(line), "{\"execute\":\"%s\"}\r\n", command);
 
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return error_set(err, -EINVAL, "qmp: command too long");
@@ -103,7 +107,8 @@ static int qmp_send(struct qmp_conn *q, const char *command, struct error *err)
 	return qmp_reply(q, command, err);
 }
 
-int qmp_client_command(const char *path, const char *command, int timeout_ms, struct error *err)
+int qmp_client_execute(const char *path, const char *command, const char *args_json, int timeout_ms,
+		       struct error *err)
 {
 	struct sockaddr_un addr;
 	_cleanup_free_ struct qmp_conn *q = malloc(sizeof(*q));
@@ -126,6 +131,11 @@ int qmp_client_command(const char *path, const char *command, int timeout_ms, st
 	r = qmp_read_line(q, q->line, sizeof(q->line));
 	if (r < 0)
 		return error_set_errno(err, r, "qmp: no greeting on %s", path);
-	r = qmp_send(q, "qmp_capabilities", err);
-	return r ?: qmp_send(q, command, err);
+	r = qmp_send(q, "qmp_capabilities", NULL, err);
+	return r ?: qmp_send(q, command, args_json, err);
+}
+
+int qmp_client_command(const char *path, const char *command, int timeout_ms, struct error *err)
+{
+	return qmp_client_execute(path, command, NULL, timeout_ms, err);
 }

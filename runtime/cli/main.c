@@ -31,6 +31,8 @@ static const struct {
 	{ "features", cli_features, "print the features this runtime supports" },
 	{ "events", cli_events, "print container statistics" },
 	{ "update", cli_update, "update a container's resource limits" },
+	{ "template", cli_template,
+	  "create, list or remove VM templates (stratus template --help)" },
 };
 
 static void usage(FILE *out)

@@ -108,6 +108,16 @@ int cli_update_parse(int argc, char **argv, struct cli_update_args *a, struct er
 int cli_update_json(const char *file_text, const struct cli_update_args *a, char **out,
 		    struct error *err);
 
+/* stratus template create|list|rm (not a runc verb). */
+struct cli_template_args {
+	const char *command; /* "create", "list" or "rm" (delete) */
+	unsigned int vcpus;  /* create */
+	uint64_t mem_mib;    /* create */
+	const char *key;     /* rm; NULL with all */
+	bool all, json, quiet, help;
+};
+int cli_template_parse(int argc, char **argv, struct cli_template_args *a, struct error *err);
+
 /* A memory value as runc takes it: -1, or a size with an optional k/m/g/t/p suffix. */
 int cli_parse_memory(const char *s, long long *out);
 
@@ -127,5 +137,6 @@ int cli_spec(struct cli_global *g);
 int cli_features(struct cli_global *g);
 int cli_events(struct cli_global *g);
 int cli_update(struct cli_global *g);
+int cli_template(struct cli_global *g);
 
 #endif

@@ -25,6 +25,9 @@
 # Section 3 also runs update with runc's flags (checked in the guest's cgroup files) and its
 # refusals. State (created, running, paused, stopped, a hook's), features and `spec`
 # (--rootless too) are validated against the runtime-spec schemas (cli/validate-schema.py).
+#   9. VM templates (cli/templates.sh): clones, damaged templates, changed inputs, opting
+#      out, `stratus template`. Sections 1-8 restore from a template; with STRATUS_TEMPLATE=0
+#      (ctest integration_cli_cold) they all cold-boot.
 # usage: test_cli.sh STRATUS VMLINUX INITRAMFS
 source "$(dirname "$0")/lib.sh"
 abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
@@ -37,6 +40,8 @@ command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 77; }
 root=$work/root
 S() { "$stratus" --root "$root" "$@"; }
 export STRATUS_KERNEL=$kernel STRATUS_INITRAMFS=$initramfs
+# templates (the default; STRATUS_TEMPLATE=0 runs it all with cold boots): the test's own
+export STRATUS_TEMPLATE_DIR=$work/templates
 
 # alive PID: a process that has not exited (a zombie has: only its parent's wait is left)
 alive() { [ -e "/proc/$1" ] && ! grep -q ') Z' "/proc/$1/stat" 2>/dev/null; }
@@ -568,5 +573,8 @@ expect_eq "delete --force racing kill: kill succeeded or found the container gon
 for i in $(seq 100); do alive "$monitor" || break; sleep 0.1; done
 expect_eq "delete --force racing kill: the monitor is gone" gone "$(alive "$monitor" && echo alive || echo gone)"
 expect_nothing_left "racing verbs"
+
+# 9. VM templates: cli/templates.sh
+source "$here/cli/templates.sh"
 
 finish

@@ -232,6 +232,60 @@ static void test_qmp_client(void **state)
 	rmdir(dir);
 }
 
+/* A fake QMP server that answers the command after qmp_capabilities with "return" only if its
+ * line is exactly want (an "unexpected" error otherwise). */
+static pid_t qmp_fake_expect(const char *path, const char *want)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int listener = socket(AF_UNIX, SOCK_STREAM, 0);
+	pid_t pid;
+
+	strcpy(addr.sun_path, path);
+	assert_int_equal(bind(listener, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	assert_int_equal(listen(listener, 1), 0);
+	pid = fork();
+	if (pid == 0) {
+		int c = accept(listener, NULL, NULL);
+		char line[512];
+		FILE *in = fdopen(c, "r");
+
+		dprintf(c, "{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n");
+		if (fgets(line, sizeof(line), in))
+			dprintf(c, "{\"return\": {}}\r\n");
+		if (fgets(line, sizeof(line), in))
+			dprintf(c, "%s\r\n",
+				!strcmp(line, want) ? "{\"return\": {}}"
+						    : "{\"error\": {\"desc\": \"unexpected\"}}");
+		_exit(0);
+	}
+	close(listener);
+	return pid;
+}
+
+/* A command with arguments (the template builder's migrate) goes out as one JSON line. */
+static void test_qmp_client_arguments(void **state)
+{
+	char dir[] = "/tmp/stratus-qmp-XXXXXX", path[64];
+	struct error err = { 0 };
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/qmp.sock", dir);
+	pid = qmp_fake_expect(
+		path, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"file:/t/s\"}}\r\n");
+	assert_int_equal(qmp_client_execute(path, "migrate", "{\"uri\":\"file:/t/s\"}", 5000, &err),
+			 0);
+	waitpid(pid, NULL, 0);
+	unlink(path);
+	pid = qmp_fake_expect(path, "{\"execute\":\"migrate\",\"arguments\":{}}\r\n");
+	assert_int_equal(qmp_client_execute(path, "migrate", "{\"uri\":\"x\"}", 5000, &err), -EIO);
+	assert_string_equal(err.msg, "qmp: migrate: unexpected");
+	waitpid(pid, NULL, 0);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void touch(const char *path)
 {
 	int fd = open(path, O_WRONLY | O_CREAT, 0644);
@@ -297,6 +351,7 @@ int main(void)
 		cmocka_unit_test(test_relay_reader_gone),
 		cmocka_unit_test(test_console_socket),
 		cmocka_unit_test(test_qmp_client),
+		cmocka_unit_test(test_qmp_client_arguments),
 		cmocka_unit_test(test_guest_assets),
 	};
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "seccomp.h"
 #include "vsock_fake_guest.h"
 
 #define GUEST_BUF  KIB(256) /* the fake guest's buf_alloc */
@@ -660,6 +661,43 @@ static void test_restore_transport_reset(void **state)
 	free(clone);
 }
 
+/* What a vCPU thread does on a driver's reset (status 0), under the vCPU's seccomp list. */
+static void *reset_as_vcpu(void *arg)
+{
+	struct vsock_guest *g = arg;
+	struct error err = { 0 };
+
+	if (seccomp_install(SECCOMP_THREAD_VCPU, SECCOMP_KILL, &err) < 0)
+		return (void *)1;
+	fake_write(&g->d, VIRTIO_MMIO_STATUS, 0);
+	return NULL;
+}
+
+/*
+ * A driver reset with connections open (a guest may reset the device at any time): it runs
+ * on a vCPU thread, whose filter has neither epoll_ctl nor close, so it must leave closing
+ * the host sockets to the main loop; a forbidden syscall here kills this test. The host
+ * clients then see their connections end, and a new driver gets new ones.
+ */
+static void test_reset_with_connections(void **state)
+{
+	struct t *t = *state;
+	uint32_t port1, port2;
+	int fd1 = host_connect(t, 1234, &port1), fd2 = host_connect(t, 1235, &port2);
+	pthread_t thread;
+	void *ret;
+
+	assert_int_equal(pthread_create(&thread, NULL, reset_as_vcpu, &t->g), 0);
+	assert_int_equal(pthread_join(thread, &ret), 0);
+	assert_null(ret);
+	assert_true(host_sees_eof(&t->g, fd1));
+	assert_true(host_sees_eof(&t->g, fd2));
+	close(fd1);
+	close(fd2);
+	vsock_guest_start(&t->g);
+	close(host_connect(t, 1236, &port1));
+}
+
 #define T(fn)  cmocka_unit_test_setup_teardown(fn, setup_started, teardown)
 #define T0(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
@@ -678,6 +716,7 @@ int main(void)
 		T(test_64_connections),
 		T(test_bulk),
 		T(test_restore_transport_reset),
+		T(test_reset_with_connections),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "../../device.h"
@@ -334,8 +335,11 @@ static void vsock_destroy(struct virtio_device *dev)
 {
 	struct virtio_vsock *vs = container_of(dev, struct virtio_vsock, dev);
 
+	vsock_conn_reap(vs);
 	while (vs->all)
 		vsock_conn_free(vs->all);
+	if (vs->wake_fd >= 0)
+		close(vs->wake_fd);
 	if (vs->loop)
 		event_loop_remove(vs->loop, vs->epfd);
 	if (vs->listen_fd >= 0) {
@@ -398,6 +402,7 @@ int virtio_vsock_new(const char *name, uint64_t guest_cid, const char *path,
 		return error_set(err, -ENOMEM, "virtio-vsock: out of memory");
 	snprintf(vs->name, sizeof(vs->name), "%s", name && *name ? name : "virtio-vsock");
 	vs->listen_fd = -1;
+	vs->wake_fd = -1;
 	vs->dev.name = vs->name;
 	vs->dev.device_id = VIRTIO_ID_VSOCK;
 	vs->dev.config_size = sizeof(uint64_t);
@@ -414,8 +419,15 @@ int virtio_vsock_new(const char *name, uint64_t guest_cid, const char *path,
 		return r;
 	}
 	vs->epfd = epoll_create1(EPOLL_CLOEXEC);
-	r = vs->epfd < 0 ? error_set_errno(err, -errno, "%s: epoll", vs->name)
-			 : vsock_listen(vs, err);
+	vs->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	r = vs->epfd < 0 || vs->wake_fd < 0 ? error_set_errno(err, -errno, "%s: epoll", vs->name)
+					    : vsock_listen(vs, err);
+	if (r == 0) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = vs };
+
+		if (epoll_ctl(vs->epfd, EPOLL_CTL_ADD, vs->wake_fd, &ev) < 0)
+			r = error_set_errno(err, -errno, "%s: epoll", vs->name);
+	}
 	if (r < 0) {
 		vsock_destroy(&vs->dev);
 		return r;
@@ -441,12 +453,19 @@ void virtio_vsock_process(struct virtio_device *dev)
 	int i, n;
 
 	virtio_device_lock(dev);
+	/* first, so that no event below is for a connection a reset ended */
+	vsock_conn_reap(vs);
 	n = epoll_wait(vs->epfd, ev, ARRAY_SIZE(ev), 0);
 	for (i = 0; i < n; i++) {
-		if (ev[i].data.ptr)
+		if (ev[i].data.ptr == vs) {
+			eventfd_t v;
+
+			eventfd_read(vs->wake_fd, &v);
+		} else if (ev[i].data.ptr) {
 			vsock_conn_on_event(ev[i].data.ptr, ev[i].events);
-		else
+		} else {
 			vsock_on_listener(vs);
+		}
 	}
 	vsock_rx_pump(vs);
 	virtio_device_unlock(dev);

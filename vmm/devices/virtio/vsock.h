@@ -60,6 +60,7 @@ struct vsock_conn {
 	struct vsock_conn *hash_next;		/* in vs->hash, once it has its ports */
 	struct vsock_conn *all_prev, *all_next; /* in vs->all */
 	struct vsock_conn *rx_next;		/* in the rx pump's list */
+	struct vsock_conn *dead_next;		/* in vs->dead, after a driver reset */
 	bool in_hash, on_rx_list;
 	enum vsock_conn_state state;
 	uint32_t local_port, peer_port; /* ours (host side) and the guest's */
@@ -90,6 +91,13 @@ struct virtio_vsock {
 	uint64_t guest_cid;
 	char path[4096];
 	int epfd, listen_fd;
+	/*
+	 * A driver reset runs on a vCPU thread, whose seccomp list has neither epoll_ctl nor
+	 * close: the connections it ends wait in dead, unlinked from everything else, and
+	 * wake_fd (an eventfd in epfd) has the main loop close and free them.
+	 */
+	int wake_fd;
+	struct vsock_conn *dead;
 	struct event_loop *loop; /* where epfd is watched (NULL: not registered) */
 	bool active;		 /* DRIVER_OK and not reset since */
 	struct vsock_conn *hash[VSOCK_HASH_SIZE];
@@ -151,5 +159,7 @@ ssize_t vsock_conn_read(struct vsock_conn *conn, const struct iovec *iov, unsign
 void vsock_conn_data_hdr(struct vsock_conn *conn, struct virtio_vsock_hdr *h, uint32_t len);
 bool vsock_conn_has_rx_work(const struct vsock_conn *conn);
 void vsock_conn_driver_reset(struct virtio_vsock *vs);
+/* Close and free the connections a driver reset ended (main thread, device lock held). */
+void vsock_conn_reap(struct virtio_vsock *vs);
 
 #endif

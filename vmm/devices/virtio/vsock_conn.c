@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -694,6 +695,24 @@ void vsock_conn_driver_reset(struct virtio_vsock *vs)
 			conn->owe = VSOCK_OWE_REQUEST;
 			continue;
 		}
-		vsock_conn_free(conn);
+		/* no syscall here (a vCPU thread): vsock_conn_reap() closes and frees it */
+		vsock_conn_unlink(conn);
+		vs->nr_conns--;
+		conn->dead_next = vs->dead;
+		vs->dead = conn;
+	}
+	if (vs->dead && vs->wake_fd >= 0)
+		eventfd_write(vs->wake_fd, 1);
+}
+
+void vsock_conn_reap(struct virtio_vsock *vs)
+{
+	while (vs->dead) {
+		struct vsock_conn *conn = vs->dead;
+
+		vs->dead = conn->dead_next;
+		vsock_conn_close_fd(conn);
+		free(conn->buf);
+		free(conn);
 	}
 }

@@ -122,6 +122,19 @@ int snapshot_get_exact(const struct snapshot_file *f, const char *name, void *bu
  */
 int snapshot_file_map_memory(const struct snapshot_file *f, struct vm_mem *mem, struct error *err);
 
+/*
+ * The same, started: mapped at once (*out NULL), or, for shared memory, copied by a thread
+ * of its own while the caller goes on building the VM (KVM's memory slots, devices, vCPUs:
+ * nothing that reads guest RAM). snapshot_load_wait() joins it (NULL: nothing to wait for)
+ * and must come before anything reads guest memory, and before the memory or f goes away;
+ * err may be NULL when only cleaning up. The thread takes no lock and logs nothing (a
+ * share's process may be forked meanwhile); the wait logs what it copied.
+ */
+struct snapshot_load;
+int snapshot_file_load_memory(const struct snapshot_file *f, struct vm_mem *mem,
+			      struct snapshot_load **out, struct error *err);
+int snapshot_load_wait(struct snapshot_load *load, struct error *err);
+
 /* Saving and restoring a whole VM (snapshot.c). */
 struct vm;
 struct vm_config;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
@@ -484,30 +485,102 @@ static double snapshot_ms_since(const struct timespec *start)
 	return (now.tv_sec - start->tv_sec) * 1e3 + (now.tv_nsec - start->tv_nsec) / 1e6;
 }
 
-int snapshot_file_map_memory(const struct snapshot_file *f, struct vm_mem *mem, struct error *err)
-{
-	uint64_t offset = f->header.mem_offset, copied = 0;
+struct snapshot_load {
+	const struct snapshot_file *f;
+	struct vm_mem *mem;
+	pthread_t thread;
 	struct timespec start;
-	unsigned int i;
+	uint64_t copied;
+	double ms;
 	int r;
+	struct error err;
+};
 
-	if (mem->ram_size != f->header.mem_size)
-		return error_set(err, -EINVAL, "%s: guest memory size differs", f->path);
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (i = 0; i < mem->nr_regions; i++) {
-		struct vm_mem_region *region = &mem->regions[i];
+static int snapshot_load_regions(struct snapshot_load *l)
+{
+	uint64_t offset = l->f->header.mem_offset;
+
+	for (unsigned int i = 0; i < l->mem->nr_regions; i++) {
+		struct vm_mem_region *region = &l->mem->regions[i];
+		int r;
 
 		if (!region->owned)
-			return error_set(err, -EINVAL,
+			return error_set(&l->err, -EINVAL,
 					 "snapshot: guest memory not ours to replace");
-		r = mem->shared ? snapshot_copy_region(f, region, offset, &copied, err)
-				: snapshot_map_region(f, region, offset, err);
+		r = l->mem->shared ? snapshot_copy_region(l->f, region, offset, &l->copied, &l->err)
+				   : snapshot_map_region(l->f, region, offset, &l->err);
 		if (r < 0)
 			return r;
 		offset += region->size;
 	}
-	if (mem->shared)
-		log_debug("guest memory: %.1f MiB copied from %s into shared memory in %.1f ms",
-			  copied / 1048576.0, f->path, snapshot_ms_since(&start));
 	return 0;
+}
+
+static void *snapshot_load_thread(void *arg)
+{
+	struct snapshot_load *l = arg;
+
+	l->r = snapshot_load_regions(l);
+	l->ms = snapshot_ms_since(&l->start);
+	return NULL;
+}
+
+int snapshot_load_wait(struct snapshot_load *l, struct error *err)
+{
+	int r;
+
+	if (!l)
+		return 0;
+	pthread_join(l->thread, NULL);
+	r = l->r;
+	if (r < 0 && err)
+		*err = l->err;
+	else if (r == 0)
+		log_debug("guest memory: %.1f MiB copied from %s into shared memory in %.1f ms",
+			  l->copied / 1048576.0, l->f->path, l->ms);
+	free(l);
+	return r;
+}
+
+int snapshot_file_load_memory(const struct snapshot_file *f, struct vm_mem *mem,
+			      struct snapshot_load **out, struct error *err)
+{
+	struct snapshot_load *l;
+	int r;
+
+	*out = NULL;
+	if (mem->ram_size != f->header.mem_size)
+		return error_set(err, -EINVAL, "%s: guest memory size differs", f->path);
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return error_set(err, -ENOMEM, "out of memory");
+	l->f = f;
+	l->mem = mem;
+	clock_gettime(CLOCK_MONOTONIC, &l->start);
+	if (mem->shared) {
+		r = -pthread_create(&l->thread, NULL, snapshot_load_thread, l);
+		if (r == 0) {
+			*out = l;
+			return 0;
+		}
+		/* no thread: copy here */
+	}
+	l->r = snapshot_load_regions(l);
+	l->ms = snapshot_ms_since(&l->start);
+	r = l->r;
+	if (r < 0)
+		*err = l->err;
+	else if (mem->shared)
+		log_debug("guest memory: %.1f MiB copied from %s into shared memory in %.1f ms",
+			  l->copied / 1048576.0, f->path, l->ms);
+	free(l);
+	return r;
+}
+
+int snapshot_file_map_memory(const struct snapshot_file *f, struct vm_mem *mem, struct error *err)
+{
+	struct snapshot_load *l;
+	int r = snapshot_file_load_memory(f, mem, &l, err);
+
+	return r < 0 ? r : snapshot_load_wait(l, err);
 }

@@ -176,6 +176,7 @@ int vm_create(const struct vm_config *config, struct vm **out, struct error *err
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
 	struct snapshot_file *snapshot = NULL;
+	struct snapshot_load *load = NULL;
 	int r;
 
 	if (!vm)
@@ -213,8 +214,9 @@ int vm_create(const struct vm_config *config, struct vm **out, struct error *err
 	r = arch_vm_init(vm, err); /* guest memory, interrupt controllers, timers */
 	if (r < 0)
 		goto fail;
+	/* a copy into shared memory runs on while KVM's slots, devices and vCPUs are made */
 	if (snapshot) {
-		r = snapshot_file_map_memory(snapshot, &vm->mem, err);
+		r = snapshot_file_load_memory(snapshot, &vm->mem, &load, err);
 		if (r < 0)
 			goto fail;
 	}
@@ -240,6 +242,10 @@ int vm_create(const struct vm_config *config, struct vm **out, struct error *err
 	if (r < 0)
 		goto fail;
 	if (snapshot) {
+		r = snapshot_load_wait(load, err);
+		load = NULL;
+		if (r < 0)
+			goto fail;
 		r = vm_snapshot_restore(vm, snapshot, err);
 		if (r < 0)
 			goto fail;
@@ -248,6 +254,7 @@ int vm_create(const struct vm_config *config, struct vm **out, struct error *err
 	*out = vm;
 	return 0;
 fail:
+	snapshot_load_wait(load, NULL);
 	snapshot_file_close(snapshot);
 	vm_destroy(vm);
 	return r;

@@ -645,6 +645,11 @@ static void test_restore_transport_reset(void **state)
 	memcpy(clone->g.d.queues, t->g.d.queues, sizeof(t->g.d.queues));
 	clone->g.d.next_free = t->g.d.next_free;
 	clone->g.event_gpa = t->g.event_gpa;
+	clone->g.rx_gpa = t->g.rx_gpa;
+	clone->g.tx_gpa = t->g.tx_gpa;
+	memcpy(clone->g.tx_free, t->g.tx_free, sizeof(t->g.tx_free));
+	clone->g.nr_tx_free = t->g.nr_tx_free;
+	memcpy(clone->g.notified_avail, t->g.notified_avail, sizeof(t->g.notified_avail));
 	fake_irqs(&clone->g.d);
 	assert_int_equal(virtio_mmio_restore(clone->g.d.mmio, &saved, &err), 0);
 	assert_true(fake_pop_used(&clone->g.d, VSOCK_QUEUE_EVENT, &id, &len));
@@ -657,6 +662,27 @@ static void test_restore_transport_reset(void **state)
 	assert_false(fake_pop_used(&clone->g.d, VSOCK_QUEUE_EVENT, &id, &len));
 	/* The original saw nothing. */
 	assert_false(fake_pop_used(&t->g.d, VSOCK_QUEUE_EVENT, &id, &len));
+
+	/*
+	 * Until the driver has handled the event (Linux refills the event queue right after),
+	 * a host CONNECT is held: its REQUEST could reach a listener whose new socket the reset
+	 * then kills without a word to us. The device asked to hear of the refill (avail_event
+	 * at the driver's avail idx, so a Linux driver with EVENT_IDX kicks).
+	 */
+	int fd = vsock_host_connect(clone->path);
+	struct virtio_vsock_hdr h;
+
+	assert_int_equal(send(fd, "CONNECT 52\n", 11, 0), 11);
+	for (int i = 0; i < 20; i++)
+		vsock_guest_poll(&clone->g, 1);
+	guest_expect_nothing(&clone->g);
+	assert_int_equal(fake_avail_event(&clone->g.d, VSOCK_QUEUE_EVENT),
+			 clone->g.d.queues[VSOCK_QUEUE_EVENT].avail_idx);
+	fake_make_avail(&clone->g.d, VSOCK_QUEUE_EVENT, (uint16_t)id);
+	fake_kick(&clone->g.d, VSOCK_QUEUE_EVENT);
+	h = guest_expect(&clone->g, VIRTIO_VSOCK_OP_REQUEST, NULL, 0);
+	assert_int_equal(h.dst_port, 52);
+	close(fd);
 	vsock_guest_destroy(&clone->g);
 	free(clone);
 }

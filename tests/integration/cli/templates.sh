@@ -41,6 +41,7 @@ how() {
 	local p
 	p=$(phase_list "$work/$1.log")
 	case " $p " in
+	*" vm-restored "*" vm-built "*) echo "fell-back: $(head -c 300 "$work/$1.err")" ;;
 	*" template-built "*" vm-restored "*) echo built-restored ;;
 	*" vm-restored "*) echo restored ;;
 	*" vm-built "*) echo built ;;

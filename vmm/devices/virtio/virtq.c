@@ -295,6 +295,14 @@ static uint16_t virtq_avail_idx_rearm(struct virtq *vq)
 	return __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
 }
 
+void virtq_notify_after(struct virtq *vq, uint16_t idx)
+{
+	if (!vq->ready || vq->broken || !vq->event_idx)
+		return;
+	__atomic_store_n((uint16_t *)&vq->used->ring[vq->size], idx, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
 int virtq_pop_chain(struct virtq *vq, struct virtq_chain *chain)
 {
 	uint16_t avail_idx, pending, head;

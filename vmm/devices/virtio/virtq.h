@@ -106,6 +106,12 @@ void virtq_disable(struct virtq *vq);
  * ring is bad (the queue is now broken, vq->error says why).
  */
 int virtq_pop_chain(struct virtq *vq, struct virtq_chain *chain);
+/*
+ * With EVENT_IDX, have the driver notify once it makes a buffer available past idx (its
+ * avail idx now, say), whatever we have popped: a device that waits for a refill it does
+ * not pop at once.
+ */
+void virtq_notify_after(struct virtq *vq, uint16_t idx);
 
 /*
  * Give back the chain the last virtq_pop_chain() returned, unused (no virtq_push_used for

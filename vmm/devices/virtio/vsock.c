@@ -87,7 +87,20 @@ static bool vsock_rx_ready(struct virtio_vsock *vs)
 {
 	const struct virtq *vq = &vs->dev.queues[VSOCK_QUEUE_RX];
 
-	return vs->active && vq->ready && !vq->broken;
+	return vs->active && !vs->reset_pending && vq->ready && !vq->broken;
+}
+
+/* Has the driver refilled the event queue since TRANSPORT_RESET (so handled it)? */
+static void vsock_check_reset_handled(struct virtio_vsock *vs)
+{
+	const struct virtq *vq = &vs->dev.queues[VSOCK_QUEUE_EVENT];
+
+	if (!vs->reset_pending || !vq->ready || vq->broken)
+		return;
+	if (le16toh(__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE)) == vs->event_avail)
+		return;
+	vs->reset_pending = false;
+	log_debug("%s: the driver handled TRANSPORT_RESET", vs->name);
 }
 
 /*
@@ -300,6 +313,8 @@ static void vsock_queue_notify(struct virtio_device *dev, unsigned int q)
 
 	if (q == VSOCK_QUEUE_TX)
 		vsock_tx(vs);
+	else if (q == VSOCK_QUEUE_EVENT)
+		vsock_check_reset_handled(vs);
 	/* The event queue's buffers stay with us until there is an event to report. */
 	vsock_rx_pump(vs);
 }
@@ -327,6 +342,7 @@ static void vsock_reset(struct virtio_device *dev)
 	struct virtio_vsock *vs = container_of(dev, struct virtio_vsock, dev);
 
 	vs->active = false;
+	vs->reset_pending = false;
 	vs->nr_rst = 0;
 	vsock_conn_driver_reset(vs);
 }
@@ -361,6 +377,7 @@ static void vsock_destroy(struct virtio_device *dev)
  */
 static void vsock_restored(struct virtio_device *dev)
 {
+	struct virtio_vsock *vs = container_of(dev, struct virtio_vsock, dev);
 	struct virtq *vq = &dev->queues[VSOCK_QUEUE_EVENT];
 	struct virtio_vsock_event event = { .id = htole32(VIRTIO_VSOCK_EVENT_TRANSPORT_RESET) };
 	struct virtq_chain chain;
@@ -378,6 +395,9 @@ static void vsock_restored(struct virtio_device *dev)
 	} else {
 		virtq_push_used(vq, chain.head, sizeof(event));
 		log_debug("%s: TRANSPORT_RESET sent to the guest", dev->name);
+		vs->reset_pending = true;
+		vs->event_avail = le16toh(__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE));
+		virtq_notify_after(vq, vs->event_avail); /* the refill after its handling */
 	}
 	virtio_device_notify_used(dev, VSOCK_QUEUE_EVENT);
 }

@@ -100,6 +100,14 @@ struct virtio_vsock {
 	struct vsock_conn *dead;
 	struct event_loop *loop; /* where epfd is watched (NULL: not registered) */
 	bool active;		 /* DRIVER_OK and not reset since */
+	/*
+	 * Restored: TRANSPORT_RESET is on the event queue and the driver has not handled it
+	 * yet. Nothing goes to the guest meanwhile (a REQUEST could reach a socket the reset
+	 * then kills, without telling us); the driver's refill of the event queue, after its
+	 * handling, ends it (event_avail: the avail idx it must move past).
+	 */
+	bool reset_pending;
+	uint16_t event_avail;
 	struct vsock_conn *hash[VSOCK_HASH_SIZE];
 	struct vsock_conn *all;
 	struct vsock_conn *rx_head, *rx_tail;

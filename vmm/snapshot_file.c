@@ -525,28 +525,32 @@ static void *snapshot_load_thread(void *arg)
 	return NULL;
 }
 
-int snapshot_load_wait(struct snapshot_load *l, struct error *err)
+/* The outcome of a load, run or joined: its error into err (when given), or a log line. */
+static int snapshot_load_finish(struct snapshot_load *l, struct error *err)
 {
-	int r;
+	int r = l->r;
 
-	if (!l)
-		return 0;
-	pthread_join(l->thread, NULL);
-	r = l->r;
 	if (r < 0 && err)
 		*err = l->err;
-	else if (r == 0)
+	else if (r == 0 && l->mem->shared)
 		log_debug("guest memory: %.1f MiB copied from %s into shared memory in %.1f ms",
 			  l->copied / 1048576.0, l->f->path, l->ms);
 	free(l);
 	return r;
 }
 
+int snapshot_load_wait(struct snapshot_load *l, struct error *err)
+{
+	if (!l)
+		return 0;
+	pthread_join(l->thread, NULL);
+	return snapshot_load_finish(l, err);
+}
+
 int snapshot_file_load_memory(const struct snapshot_file *f, struct vm_mem *mem,
 			      struct snapshot_load **out, struct error *err)
 {
 	struct snapshot_load *l;
-	int r;
 
 	*out = NULL;
 	if (mem->ram_size != f->header.mem_size)
@@ -557,24 +561,13 @@ int snapshot_file_load_memory(const struct snapshot_file *f, struct vm_mem *mem,
 	l->f = f;
 	l->mem = mem;
 	clock_gettime(CLOCK_MONOTONIC, &l->start);
-	if (mem->shared) {
-		r = -pthread_create(&l->thread, NULL, snapshot_load_thread, l);
-		if (r == 0) {
-			*out = l;
-			return 0;
-		}
-		/* no thread: copy here */
+	if (mem->shared && pthread_create(&l->thread, NULL, snapshot_load_thread, l) == 0) {
+		*out = l;
+		return 0;
 	}
-	l->r = snapshot_load_regions(l);
-	l->ms = snapshot_ms_since(&l->start);
-	r = l->r;
-	if (r < 0)
-		*err = l->err;
-	else if (mem->shared)
-		log_debug("guest memory: %.1f MiB copied from %s into shared memory in %.1f ms",
-			  l->copied / 1048576.0, f->path, l->ms);
-	free(l);
-	return r;
+	/* mapped (quick), or no thread to copy on: here */
+	snapshot_load_thread(l);
+	return snapshot_load_finish(l, err);
 }
 
 int snapshot_file_map_memory(const struct snapshot_file *f, struct vm_mem *mem, struct error *err)

@@ -91,13 +91,19 @@ static void vsock_conn_close_fd(struct vsock_conn *conn)
 	conn->readable = conn->writable = false;
 }
 
+/* The host socket closed and the memory freed, once unlinked from everything. */
+static void vsock_conn_release(struct vsock_conn *conn)
+{
+	vsock_conn_close_fd(conn);
+	free(conn->buf);
+	free(conn);
+}
+
 void vsock_conn_free(struct vsock_conn *conn)
 {
 	vsock_conn_unlink(conn);
-	vsock_conn_close_fd(conn);
 	conn->vs->nr_conns--;
-	free(conn->buf);
-	free(conn);
+	vsock_conn_release(conn);
 }
 
 /* A connection for host socket fd (non-blocking), watched from now on; NULL if full. */
@@ -711,8 +717,6 @@ void vsock_conn_reap(struct virtio_vsock *vs)
 		struct vsock_conn *conn = vs->dead;
 
 		vs->dead = conn->dead_next;
-		vsock_conn_close_fd(conn);
-		free(conn->buf);
-		free(conn);
+		vsock_conn_release(conn);
 	}
 }

@@ -20,32 +20,7 @@ need_file "$kernel" "the guest kernel (guest-kernel-config/build-kernel.sh)"
 need_kvm
 command -v socat >/dev/null || { echo "FAIL: socat not found (packaging/deps.txt)"; exit 1; }
 
-trap '' PIPE
-pids=()
-cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-# qmp SOCKET OUT COMMAND...: negotiate and send; replies and events in OUT (CR stripped).
-qmp() {
-	local sock=$1 out=$2 want=$(($# - 1)) i
-	shift 2
-	: >"$out.raw"
-	{
-		echo '{"execute":"qmp_capabilities"}'
-		printf '%s\n' "$@"
-		for ((i = 0; i < 1200; i++)); do
-			[ "$(grep -c '"return"\|"error"' "$out.raw")" -ge $want ] && break
-			sleep 0.1
-		done
-	} | timeout 180 socat - "UNIX-CONNECT:$sock" >"$out.raw"
-	tr -d '\r' <"$out.raw" >"$out"
-}
-reply_after_stop() { sed -n '/"event":"STOP"/{n;p}' "$1"; }
+source "$here/snapshot/common.sh"
 # children PID: the names of the VMM's child processes (PID is its timeout wrapper).
 children() { ps -o comm= --ppid "$(pgrep -P "$1" | head -n 1)" | sort | tr '\n' ' '; }
 

@@ -244,6 +244,7 @@ int agent_create(int control_fd, int stdio_fd, struct agent **out)
 	if (!a)
 		return -ENOMEM;
 	a->run_dir = strdup(AGENT_DEFAULT_RUN_DIR);
+	snprintf(a->share_fstype, sizeof(a->share_fstype), "virtiofs");
 	a->cgroup_root = strdup(AGENT_DEFAULT_CGROUP_ROOT);
 	/* EXEC's helper exits after cloning the process: its orphans must come back to us. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
@@ -299,9 +300,20 @@ void agent_set_setup_hook(struct agent *a, void (*hook)(const char *container_id
 	a->setup_hook = hook;
 }
 
+int agent_set_share_fstype(struct agent *a, const char *fstype)
+{
+	if (strlen(fstype) >= sizeof(a->share_fstype))
+		return -ENAMETOOLONG;
+	snprintf(a->share_fstype, sizeof(a->share_fstype), "%s", fstype);
+	return 0;
+}
+
 static int loop_timeout(struct agent *a, int64_t now)
 {
-	int64_t next = proc_next_deadline(a);
+	int64_t next = proc_next_deadline(a), freeze = freeze_next_deadline(a);
+
+	if (freeze >= 0 && (next < 0 || freeze < next))
+		next = freeze;
 
 	for (unsigned int i = 0; i < a->npending; i++)
 		if (next < 0 || a->pending[i].expires_ms < next)
@@ -334,6 +346,7 @@ int agent_step(struct agent *a, int max_wait_ms)
 	}
 	now = agent_now_ms();
 	proc_report_due(a, now);
+	freeze_due(a, now);
 	pending_expire(a, now);
 	return n < 0 ? 0 : n;
 }
@@ -360,6 +373,7 @@ void agent_destroy(struct agent *a)
 		proc_free(a, a->procs);
 	while (a->containers)
 		container_free(a, a->containers);
+	share_unmount_all(a);
 	free(a->run_dir);
 	free(a->cgroup_root);
 	while (a->npending)

@@ -32,6 +32,12 @@ int agent_configure(struct agent *a, const char *run_dir, const char *cgroup_roo
  */
 void agent_set_setup_hook(struct agent *a, void (*hook)(const char *container_id));
 
+/*
+ * Tests only: MOUNT_SHARE mounts this filesystem type (its source the tag) instead of
+ * virtiofs, which a native test host has no device for (a tmpfs stands in for the share).
+ */
+int agent_set_share_fstype(struct agent *a, const char *fstype);
+
 /* Serve until SHUTDOWN (returns 0, everything killed and reaped) or a fatal error (< 0). */
 int agent_run(struct agent *a);
 void agent_destroy(struct agent *a);

@@ -7,7 +7,8 @@
  * OCI) -> memory.swap.max = swap - limit, pids.limit -> pids.max, cpu.quota/period -> cpu.max,
  * cpu.shares -> cpu.weight with crun's conversion, cpu.cpus/mems -> cpuset.*, and
  * linux.resources.unified written as is. STATS reads cpu.stat, memory.*, pids.*; PS reads
- * cgroup.procs of the container's cgroup and of every cgroup below it.
+ * cgroup.procs of the container's cgroup and of every cgroup below it. FREEZE writes
+ * cgroup.freeze and reads "frozen" back from cgroup.events.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -539,4 +540,22 @@ int cgroup_pids(const char *dir, pid_t **out, size_t *n)
 		*n = 0;
 	}
 	return r;
+}
+
+/* The cgroup v2 freezer (Linux 5.2): ENOENT without it. */
+int cgroup_freeze(const char *dir, bool frozen)
+{
+	return write_file(dir, "cgroup.freeze", frozen ? "1" : "0");
+}
+
+int cgroup_frozen(const char *dir)
+{
+	char buf[256];
+	ssize_t n = read_file(dir, "cgroup.events", buf, sizeof(buf));
+	uint64_t v;
+
+	if (n < 0)
+		return (int)n;
+	v = keyed(buf, "frozen", UINT64_MAX);
+	return v == UINT64_MAX ? -ENOENT : v != 0;
 }

@@ -29,13 +29,16 @@ static int config_fail(char *err, size_t err_len, const char *fmt, const char *a
 	return -EINVAL;
 }
 
+#define CONTAINER_PREFIX "container:" /* a path naming another container's namespace (1.3) */
+
 static const struct {
-	const char *type;
+	const char *type, *proc; /* OCI's name, /proc/PID/ns/'s */
 	int flag;
 } ns_types[] = {
-	{ "pid", CLONE_NEWPID },       { "network", CLONE_NEWNET }, { "mount", CLONE_NEWNS },
-	{ "ipc", CLONE_NEWIPC },       { "uts", CLONE_NEWUTS },	    { "user", CLONE_NEWUSER },
-	{ "cgroup", CLONE_NEWCGROUP },
+	{ "pid", "pid", CLONE_NEWPID },		 { "network", "net", CLONE_NEWNET },
+	{ "mount", "mnt", CLONE_NEWNS },	 { "ipc", "ipc", CLONE_NEWIPC },
+	{ "uts", "uts", CLONE_NEWUTS },		 { "user", "user", CLONE_NEWUSER },
+	{ "cgroup", "cgroup", CLONE_NEWCGROUP },
 };
 
 bool ns_joined(const struct container_spec *cs, int type)
@@ -65,9 +68,12 @@ static int config_namespaces(yajl_val lx, struct container_spec *cs, char *err, 
 		if (!t || k == ARRAY_SIZE(ns_types))
 			return config_fail(err, err_len, "linux.namespaces: unknown type %.40s",
 					   t ? t->u.string : "(missing)");
-		if (p && (!YAJL_IS_STRING(p) || (p->u.string[0] && p->u.string[0] != '/')))
+		if (p && (!YAJL_IS_STRING(p) ||
+			  (p->u.string[0] && p->u.string[0] != '/' &&
+			   strncmp(p->u.string, CONTAINER_PREFIX, strlen(CONTAINER_PREFIX)))))
 			return config_fail(err, err_len,
-					   "linux.namespaces: %.40s: path must be absolute",
+					   "linux.namespaces: %.40s: path must be absolute or "
+					   "container:<id>",
 					   t->u.string);
 		if (p && p->u.string[0]) {
 			/* Joined, not created: a pod's namespaces, shared with its first container. */
@@ -80,6 +86,7 @@ static int config_namespaces(yajl_val lx, struct container_spec *cs, char *err, 
 							   t->u.string);
 			if (!(cs->join_path[cs->njoin] = strdup(p->u.string)))
 				return -ENOMEM;
+			cs->join_index[cs->njoin] = (int)i;
 			cs->join_type[cs->njoin++] = flag;
 			continue;
 		}
@@ -111,6 +118,50 @@ static int config_namespaces(yajl_val lx, struct container_spec *cs, char *err, 
 	if (!(cs->clone_flags & CLONE_NEWNS) && !ns_joined(cs, CLONE_NEWNS))
 		return config_fail(err, err_len,
 				   "linux.namespaces: a mount namespace is required%s", "");
+	return 0;
+}
+
+/*
+ * "container:<id>" (a pod member naming its sandbox, docs/pods.md): the namespace of that
+ * type of the container's init, which must exist and run. The agent is the init's parent and
+ * reaps it only in its own loop, so the pid cannot be reused before setup_spawn() opens it.
+ */
+int config_resolve_containers(struct agent *a, struct container_spec *cs, char *err, size_t err_len)
+{
+	size_t plen = strlen(CONTAINER_PREFIX);
+
+	for (int i = 0; i < cs->njoin; i++) {
+		const char *id = cs->join_path[i] + plen, *why = NULL;
+		struct process *init;
+		char path[64], *copy;
+		size_t k = 0;
+		int e = ENOENT;
+
+		if (strncmp(cs->join_path[i], CONTAINER_PREFIX, plen))
+			continue;
+		init = proc_find(a, id, "");
+		if (!container_find(a, id) || !init) {
+			why = "no such container";
+		} else if (init->state == PROC_SETUP) {
+			why = "it is being set up";
+			e = EBUSY;
+		} else if ((init->state != PROC_CREATED && init->state != PROC_RUNNING) ||
+			   init->pid <= 0) {
+			why = "its init has exited";
+		}
+		if (why) {
+			snprintf(err, err_len, "config.json: linux.namespaces[%d].path: %.300s: %s",
+				 cs->join_index[i], cs->join_path[i], why);
+			return -e;
+		}
+		while (k < ARRAY_SIZE(ns_types) - 1 && ns_types[k].flag != cs->join_type[i])
+			k++;
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)init->pid, ns_types[k].proc);
+		if (!(copy = strdup(path)))
+			return -ENOMEM;
+		free(cs->join_path[i]);
+		cs->join_path[i] = copy;
+	}
 	return 0;
 }
 

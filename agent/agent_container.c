@@ -44,6 +44,7 @@ struct container *container_new(struct agent *a, const char *cid)
 		return NULL;
 	}
 	c->oom_w.fd = -1;
+	c->freeze_w.fd = -1;
 	c->next = a->containers;
 	a->containers = c;
 	return c;
@@ -61,6 +62,7 @@ void container_free(struct agent *a, struct container *c)
 		agent_watch_del(a, &c->oom_w, &c->oom_w_events);
 		close(c->oom_w.fd);
 	}
+	freeze_cancel(a, c, "the container is gone");
 	cgroup_destroy(a, c);
 	if (c->rootfs_dir)
 		rmdir(c->rootfs_dir); /* the mount lived in the init's namespace only */

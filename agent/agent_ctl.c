@@ -32,6 +32,7 @@ static void ctl_close(struct agent *a, struct ctl_conn *c)
 		if (a->ctl[i] == c)
 			a->ctl[i] = NULL;
 	proc_forget_conn(a, c);
+	freeze_forget_conn(a, c);
 	epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->w.fd, NULL);
 	close(c->w.fd);
 	agent_reader_destroy(&c->reader);
@@ -119,6 +120,14 @@ void ctl_send_error(struct agent *a, struct ctl_conn *c, const struct agent_msg 
 	va_end(ap);
 	if (agent_encode_error(req->type, req->id, e, msg, &b) == 0)
 		ctl_queue(a, c, &b);
+}
+
+bool ctl_is_open(struct agent *a, const struct ctl_conn *c)
+{
+	for (unsigned int i = 0; i < AGENT_MAX_CONTROL; i++)
+		if (a->ctl[i] == c)
+			return true;
+	return false;
 }
 
 void ctl_broadcast(struct agent *a, const struct agent_msg *m)
@@ -209,6 +218,8 @@ static int create_container(struct agent *a, struct ctl_conn *conn, const struct
 	req.c = c;
 	req.hook = a->setup_hook;
 	r = config_parse(cr->oci_config, &c->spec, err, err_len);
+	if (r == 0)
+		r = config_resolve_containers(a, &c->spec, err, err_len);
 	for (uint32_t i = 0; r == 0 && i < cr->mounts.n; i++, req.nmounts++)
 		r = mount_parse(&cr->mounts.v[i], &req.mounts[i], err, err_len);
 	if (r == 0 && a->dry_run) {
@@ -255,6 +266,10 @@ static void do_spawn(struct agent *a, struct ctl_conn *c, const struct agent_msg
 		return ctl_send_error(a, c, m, EBUSY, "EXEC: container %s is being set up", cid);
 	if (!create && init->state != PROC_RUNNING && init->state != PROC_CREATED)
 		return ctl_send_error(a, c, m, ESRCH, "EXEC: container %s is not running", cid);
+	if (!create && container_find(a, cid)->frozen)
+		return ctl_send_error(a, c, m, EBUSY,
+				      "EXEC: container %s is paused (frozen): resume it first",
+				      cid);
 	if (a->nexits >= AGENT_MAX_EXITS)
 		return ctl_send_error(a, c, m, EAGAIN, "%d exit records not acknowledged",
 				      AGENT_MAX_EXITS);
@@ -276,6 +291,7 @@ static void do_spawn(struct agent *a, struct ctl_conn *c, const struct agent_msg
 static void do_start(struct agent *a, struct ctl_conn *c, const struct agent_msg *m)
 {
 	struct process *p = proc_find(a, m->u.container.container_id, "");
+	struct container *ct = container_find(a, m->u.container.container_id);
 	int r;
 
 	if (!p)
@@ -286,6 +302,10 @@ static void do_start(struct agent *a, struct ctl_conn *c, const struct agent_msg
 				      m->u.container.container_id);
 	if (p->state != PROC_CREATED)
 		return ctl_send_error(a, c, m, EALREADY, "START: %s already started",
+				      m->u.container.container_id);
+	if (ct && ct->frozen)
+		return ctl_send_error(a, c, m, EBUSY,
+				      "START: container %s is paused (frozen): resume it first",
 				      m->u.container.container_id);
 	r = proc_start(a, p, c, m);
 	if (r < 0)
@@ -356,9 +376,10 @@ static void do_ack_exit(struct agent *a, struct ctl_conn *c, const struct agent_
 				      m->u.process.container_id, m->u.process.exec_id);
 	/* The init's record acknowledged: the container is gone (its cgroup and directory). */
 	if (!p->exec_id[0] && ct)
-		container_free(a, ct);
+		container_free(a, ct); /* may answer a pending FREEZE, and so drop c */
 	proc_free(a, p);
-	reply_empty(a, c, m);
+	if (ctl_is_open(a, c))
+		reply_empty(a, c, m);
 }
 
 static void do_list_exits(struct agent *a, struct ctl_conn *c, const struct agent_msg *m)
@@ -436,6 +457,14 @@ static void do_delete(struct agent *a, struct ctl_conn *c, const struct agent_ms
 		for (size_t i = 0; i < n; i++)
 			kill(pids[i], SIGKILL);
 	free(pids);
+	/* A paused container dies too (SIGKILL reaches frozen tasks); then nothing stays frozen. */
+	if ((m->u.del.flags & AGENT_DELETE_FORCE) && ct && ct->frozen) {
+		freeze_cancel(a, ct, "deleted");
+		cgroup_freeze(ct->cgroup, false);
+		ct->frozen = false;
+		if (!ctl_is_open(a, c))
+			return; /* the cancelled FREEZE's answer dropped this very connection */
+	}
 	if (!any)
 		return ctl_send_error(a, c, m, ENOENT, "DELETE: no container %s", cid);
 	if (running && !(m->u.del.flags & AGENT_DELETE_FORCE))
@@ -480,6 +509,10 @@ static void ctl_dispatch(struct agent *a, struct ctl_conn *c, const struct agent
 		return container_do_set_time(a, c, m);
 	case AGENT_ADD_ENTROPY:
 		return container_do_add_entropy(a, c, m);
+	case AGENT_MOUNT_SHARE:
+		return share_do_mount(a, c, m);
+	case AGENT_FREEZE:
+		return freeze_do(a, c, m);
 	case AGENT_SHUTDOWN:
 		reply_empty(a, c, m);
 		a->shutdown = true;

@@ -23,6 +23,8 @@
 #define AGENT_EXIT_GRACE_MS	500	   /* report an exit at most this long after the reap */
 #define AGENT_RELAY_BUF		(64 << 10) /* per stream and direction */
 #define AGENT_CTL_MAX_BACKLOG	(4u << 20) /* unsent bytes before a stalled host is dropped */
+#define AGENT_MAX_SHARES	16	   /* virtio-fs shares mounted by MOUNT_SHARE */
+#define AGENT_FREEZE_TIMEOUT_MS 5000	   /* FREEZE: cgroup.events must agree by then */
 
 struct agent;
 
@@ -146,6 +148,7 @@ struct container_spec {
 	void *seccomp;			/* a libseccomp filter (scmp_filter_ctx), NULL for none */
 	char *join_path[SPEC_MAX_JOIN]; /* namespaces joined by path (a pod's) */
 	int join_type[SPEC_MAX_JOIN];
+	int join_index[SPEC_MAX_JOIN]; /* its linux.namespaces[i], for messages */
 	int njoin;
 	struct device_spec *devices; /* linux.devices */
 	size_t ndevices;
@@ -171,6 +174,20 @@ struct container {
 	uint64_t oom_kill;
 	pid_t init_pid;
 	struct container_spec spec;
+	/* FREEZE (agent_freeze.c) */
+	bool frozen;		     /* cgroup.freeze is 1: the host paused it */
+	bool freeze_pending;	     /* a FREEZE waits for cgroup.events to agree */
+	struct agent_watch freeze_w; /* inotify on cgroup.events while pending, fd -1 if none */
+	uint32_t freeze_w_events;
+	struct ctl_conn *freeze_conn; /* the request's connection, NULL if it went away */
+	uint32_t freeze_id;
+	int64_t freeze_deadline_ms;
+};
+
+/* A virtio-fs share mounted by MOUNT_SHARE, in the agent's own mount namespace. */
+struct share {
+	char tag[AGENT_MAX_TAG + 1];
+	char *path;
 };
 
 enum process_state {
@@ -225,11 +242,14 @@ struct agent {
 	uint64_t ctl_seq;
 	bool shutdown;
 	struct container *containers;
+	struct share shares[AGENT_MAX_SHARES];
+	unsigned int nshares;
 	char *run_dir;	   /* rootfs mountpoints: RUN_DIR/<container id> */
 	char *cgroup_root; /* container cgroups: CGROUP_ROOT/<container id> */
 	bool cgroup_ready; /* cgroup_root exists with its controllers enabled */
 	bool dry_run;	   /* the fuzz target: parse and answer, never start, mount or set time */
 	void (*setup_hook)(const char *container_id); /* tests: a stall point in CREATE's child */
+	char share_fstype[16]; /* MOUNT_SHARE's: "virtiofs" (tests: agent_set_share_fstype) */
 };
 
 /* agent_setup.c: fork the process of CREATE or EXEC and set it up in the child */
@@ -263,6 +283,8 @@ void ctl_send(struct agent *a, struct ctl_conn *c, const struct agent_msg *m);
 void ctl_send_error(struct agent *a, struct ctl_conn *c, const struct agent_msg *req, int e,
 		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void ctl_broadcast(struct agent *a, const struct agent_msg *m);
+/* Sending may drop a connection (a dead or stalled host): is c still one of ours? */
+bool ctl_is_open(struct agent *a, const struct ctl_conn *c);
 void ctl_close_all(struct agent *a);
 
 /* agent_proc.c */
@@ -319,6 +341,9 @@ int mount_pivot(const char *root, const struct container_spec *cs, char *err, si
 /* agent_config.c: the container-level config (CREATE's config.json) */
 int config_parse(const char *json, struct container_spec *out, char *err, size_t err_len);
 bool ns_joined(const struct container_spec *cs, int type); /* type joined by path */
+/* Paths "container:<id>" to /proc/<init of id>/ns/<type>: ENOENT naming the JSON path. */
+int config_resolve_containers(struct agent *a, struct container_spec *cs, char *err,
+			      size_t err_len);
 void config_free(struct container_spec *cs);
 
 /* agent_passwd.c: HOME from the container's /etc/passwd (in the child, after the pivot) */
@@ -343,6 +368,8 @@ void cgroup_destroy(struct agent *a, struct container *c);
 int cgroup_stats(const char *dir, struct agent_stats *out);
 uint64_t cgroup_oom_kills(const char *dir);
 int cgroup_pids(const char *dir, pid_t **out, size_t *n);
+int cgroup_freeze(const char *dir, bool frozen); /* write cgroup.freeze */
+int cgroup_frozen(const char *dir);		 /* cgroup.events' frozen: 0, 1 or -errno */
 
 /* agent_container.c */
 struct container *container_find(struct agent *a, const char *cid);
@@ -354,6 +381,17 @@ void container_do_set_time(struct agent *a, struct ctl_conn *conn, const struct 
 void container_do_add_entropy(struct agent *a, struct ctl_conn *conn, const struct agent_msg *m);
 uint64_t container_oom_kills(struct agent *a, const char *cid);
 void container_watch_oom(struct agent *a, struct container *c);
+
+/* agent_freeze.c: FREEZE, answered once cgroup.events agrees (inotify) or the bound passes */
+void freeze_do(struct agent *a, struct ctl_conn *conn, const struct agent_msg *m);
+void freeze_due(struct agent *a, int64_t now);
+int64_t freeze_next_deadline(struct agent *a);
+void freeze_forget_conn(struct agent *a, struct ctl_conn *c);
+void freeze_cancel(struct agent *a, struct container *c, const char *why); /* answer, unwatch */
+
+/* agent_share.c: MOUNT_SHARE */
+void share_do_mount(struct agent *a, struct ctl_conn *conn, const struct agent_msg *m);
+void share_unmount_all(struct agent *a);
 
 /* agent_relay.c */
 struct relay *relay_new(struct agent *a, struct process *p, int src, int dst, bool to_process);

@@ -123,6 +123,10 @@ LAYOUT(set_time_layout, agent_set_time, U64(agent_set_time, realtime_ns));
 LAYOUT(add_entropy_layout, agent_add_entropy, BYTES(agent_add_entropy, data, AGENT_MAX_ENTROPY));
 LAYOUT(update_layout, agent_update, STR(agent_update, container_id, AGENT_MAX_ID),
        STR(agent_update, resources, AGENT_MAX_RESOURCES));
+LAYOUT(mount_share_layout, agent_mount_share, STR(agent_mount_share, tag, AGENT_MAX_TAG));
+LAYOUT(share_path_layout, agent_share_path, STR(agent_share_path, path, AGENT_MAX_PATH));
+LAYOUT(freeze_layout, agent_freeze, STR(agent_freeze, container_id, AGENT_MAX_ID),
+       U32(agent_freeze, frozen));
 LAYOUT(shutdown_layout, agent_shutdown, U32(agent_shutdown, flags));
 LAYOUT(attach_layout, agent_stream_attach, STR(agent_stream_attach, container_id, AGENT_MAX_ID),
        STR(agent_stream_attach, exec_id, AGENT_MAX_ID), U32(agent_stream_attach, stream));
@@ -142,6 +146,7 @@ static const struct message {
 	{ AGENT_CREATE, "CREATE", &create_layout, &pid_layout, NULL },
 	{ AGENT_START, "START", &container_layout, &empty_layout, NULL },
 	{ AGENT_DELETE, "DELETE", &delete_layout, &empty_layout, NULL },
+	{ AGENT_MOUNT_SHARE, "MOUNT_SHARE", &mount_share_layout, &share_path_layout, NULL },
 	{ AGENT_EXEC, "EXEC", &exec_layout, &pid_layout, NULL },
 	{ AGENT_SIGNAL, "SIGNAL", &signal_layout, &empty_layout, NULL },
 	{ AGENT_WAIT, "WAIT", &process_layout, &exit_layout, NULL },
@@ -151,6 +156,7 @@ static const struct message {
 	{ AGENT_PS, "PS", &container_layout, &ps_layout, NULL },
 	{ AGENT_STATS, "STATS", &container_layout, &stats_layout, NULL },
 	{ AGENT_UPDATE, "UPDATE", &update_layout, &empty_layout, NULL },
+	{ AGENT_FREEZE, "FREEZE", &freeze_layout, &empty_layout, NULL },
 	{ AGENT_SHUTDOWN, "SHUTDOWN", &shutdown_layout, &empty_layout, NULL },
 	{ AGENT_STREAM_ATTACH, "STREAM_ATTACH", &attach_layout, &empty_layout, NULL },
 	{ AGENT_EVENT_EXIT, "EVENT_EXIT", NULL, NULL, &exit_layout },

@@ -18,7 +18,8 @@
 #include <sys/types.h>
 
 #define AGENT_PROTO_MAJOR 1
-#define AGENT_PROTO_MINOR 2 /* 1.1: SET_TIME, UPDATE, rootfs kind DIR; 1.2: ADD_ENTROPY */
+/* 1.1: SET_TIME, UPDATE, rootfs kind DIR; 1.2: ADD_ENTROPY; 1.3: MOUNT_SHARE, FREEZE (pods) */
+#define AGENT_PROTO_MINOR 3
 
 /* vsock ports the agent listens on. */
 #define AGENT_PORT_CONTROL 1024 /* requests, replies, events */
@@ -42,6 +43,7 @@
 #define AGENT_MAX_EXITS	    1024 /* unacknowledged exit records the agent keeps */
 #define AGENT_MAX_PROCS	    8192 /* ps entries */
 #define AGENT_MAX_ENTROPY   512	 /* ADD_ENTROPY bytes */
+#define AGENT_MAX_TAG	    36	 /* virtio-fs tag (MOUNT_SHARE): the device's tag field */
 
 /* Header flags: exactly one of the four valid combinations. */
 #define AGENT_FLAG_REPLY 0x1
@@ -56,6 +58,7 @@ enum agent_type {
 	AGENT_CREATE = 0x0010,
 	AGENT_START = 0x0011,
 	AGENT_DELETE = 0x0012,
+	AGENT_MOUNT_SHARE = 0x0013, /* 1.3 */
 	AGENT_EXEC = 0x0020,
 	AGENT_SIGNAL = 0x0021,
 	AGENT_WAIT = 0x0022,
@@ -65,6 +68,7 @@ enum agent_type {
 	AGENT_PS = 0x0030,
 	AGENT_STATS = 0x0031,
 	AGENT_UPDATE = 0x0032, /* 1.1 */
+	AGENT_FREEZE = 0x0033, /* 1.3 */
 	AGENT_SHUTDOWN = 0x0040,
 	AGENT_STREAM_ATTACH = 0x0050,
 	AGENT_EVENT_EXIT = 0x0100,
@@ -206,6 +210,19 @@ struct agent_update {
 	char *resources; /* OCI linux.resources object (JSON text) */
 };
 
+struct agent_mount_share { /* MOUNT_SHARE request (1.3) */
+	char *tag;	   /* virtio-fs tag, 1 to AGENT_MAX_TAG bytes of [A-Za-z0-9_.-] */
+};
+
+struct agent_share_path { /* MOUNT_SHARE reply (1.3) */
+	char *path;	  /* where the agent mounted the share, in its own mount namespace */
+};
+
+struct agent_freeze { /* FREEZE request (1.3) */
+	char *container_id;
+	uint32_t frozen; /* 1: freeze the container's cgroup, 0: thaw it */
+};
+
 struct agent_shutdown {
 	uint32_t flags; /* none defined: must be 0 */
 };
@@ -250,6 +267,9 @@ struct agent_msg {
 		struct agent_set_time set_time;
 		struct agent_add_entropy add_entropy;
 		struct agent_update update;
+		struct agent_mount_share mount_share;
+		struct agent_share_path share_path;
+		struct agent_freeze freeze;
 		struct agent_stream_attach attach;
 		struct agent_error error;
 	} u;

@@ -283,6 +283,7 @@ int agent_client_call(struct agent_client *c, struct agent_msg *req, struct agen
 		c->next_id = 1;
 	r = agent_msg_encode(req, &buf);
 	if (r < 0) {
+		agent_buf_free(&buf);
 		snprintf(c->err, sizeof(c->err), "%s request: %s", agent_type_name(req->type),
 			 strerror(-r));
 		return r;
@@ -547,6 +548,60 @@ int agent_client_shutdown(struct agent_client *c)
 {
 	struct agent_msg req = { .type = AGENT_SHUTDOWN };
 
+	return call_simple(c, &req);
+}
+
+/* A 1.3 request to an older agent would only get EOPNOTSUPP: say why before sending it. */
+static int client_need_minor(struct agent_client *c, uint32_t minor, uint16_t type)
+{
+	if (c->peer.major == AGENT_PROTO_MAJOR && c->peer.minor >= minor)
+		return 0;
+	snprintf(c->err, sizeof(c->err),
+		 "%s needs agent protocol %u.%u, the agent (%s) speaks %u.%u: use a matching "
+		 "stratus-agent",
+		 agent_type_name(type), AGENT_PROTO_MAJOR, minor,
+		 c->peer.software ? c->peer.software : "?", c->peer.major, c->peer.minor);
+	return -EOPNOTSUPP;
+}
+
+int agent_client_mount_share(struct agent_client *c, const char *tag, char **path)
+{
+	struct agent_msg req = { .type = AGENT_MOUNT_SHARE };
+	struct agent_msg reply;
+	int r = client_need_minor(c, 3, AGENT_MOUNT_SHARE);
+
+	*path = NULL;
+	if (r < 0)
+		return r;
+	if (!tag[0] || strlen(tag) > AGENT_MAX_TAG) {
+		snprintf(c->err, sizeof(c->err), "MOUNT_SHARE: tag \"%.64s\": 1 to %d bytes", tag,
+			 AGENT_MAX_TAG);
+		return -EINVAL;
+	}
+	req.u.mount_share.tag = (char *)tag;
+	r = agent_client_call(c, &req, &reply, c->timeout_ms);
+	if (r < 0)
+		return r;
+	/* The path comes from the guest: bounded by the codec, and it must at least be one. */
+	if (reply.u.share_path.path[0] != '/') {
+		agent_msg_clear(&reply);
+		snprintf(c->err, sizeof(c->err), "agent: MOUNT_SHARE %s: not an absolute path",
+			 tag);
+		return -EPROTO;
+	}
+	*path = reply.u.share_path.path; /* take the string */
+	reply.u.share_path.path = NULL;
+	return 0;
+}
+
+int agent_client_freeze(struct agent_client *c, const char *container_id, bool frozen)
+{
+	struct agent_msg req = { .type = AGENT_FREEZE };
+	int r = client_need_minor(c, 3, AGENT_FREEZE);
+
+	if (r < 0)
+		return r;
+	req.u.freeze = (struct agent_freeze){ (char *)container_id, frozen ? 1 : 0 };
 	return call_simple(c, &req);
 }
 

@@ -87,6 +87,16 @@ int agent_client_add_entropy(struct agent_client *c, const void *bytes, size_t l
 /* UPDATE (1.1): apply an OCI linux.resources object (JSON text) to the container's cgroup. */
 int agent_client_update(struct agent_client *c, const char *container_id, const char *resources);
 int agent_client_shutdown(struct agent_client *c);
+/*
+ * MOUNT_SHARE (1.3): the agent mounts virtio-fs tag (once) in its own mount namespace; *path
+ * (malloc'd, absolute) is where. -EOPNOTSUPP, with c->err, from an agent older than 1.3.
+ */
+int agent_client_mount_share(struct agent_client *c, const char *tag, char **path);
+/*
+ * FREEZE (1.3): freeze (frozen) or thaw the container's cgroup; answered once cgroup.events
+ * says so. -EOPNOTSUPP, with c->err, from an agent older than 1.3.
+ */
+int agent_client_freeze(struct agent_client *c, const char *container_id, bool frozen);
 
 /*
  * Open one stdio stream of a process: a connection to the agent's stdio port, STREAM_ATTACH,

@@ -8,6 +8,7 @@
 # 10 MiB of stdout intact and in order; stderr apart; stdin through cat; a tty (the
 # container's own /dev/pts/0: tty and stty work) with consoleSize and RESIZE; EXEC in a
 # running container, with a tty too, PS (each process named by its command) and STATS;
+# FREEZE and thaw (EXEC refused while frozen); MOUNT_SHARE of a tag without a device;
 # SIGTERM to a trapping
 # shell that is its container's PID 1; capabilities the config drops are gone; a seccomp
 # rule blocks its syscall; a memory limit OOM-kills and is reported as OOM; no exit record
@@ -75,6 +76,11 @@ expect_grep "HELLO: the agent's software and protocol 1.x" \
 	'^software=stratus-agent [0-9.]+ protocol=1\.[0-9]+$' "$work/ctl.out"
 ctl ping
 expect_eq "PING" pong "$(cat "$work/ctl.out")"
+# MOUNT_SHARE (1.3): this VM has no virtio-fs device, so any tag is the mount's error.
+ctl mount-share nosuch
+expect_eq "MOUNT_SHARE of a tag without a device: refused" 125 "$?"
+expect_grep "MOUNT_SHARE: the mount's error, on the agent's own directory" \
+	'mount virtiofs on /run/stratus-shares/nosuch' "$work/ctl.err"
 
 # The container: the busybox rootfs, the usual OCI mounts, the default capabilities of
 # runc/Docker, its own pid, mount, ipc and uts namespaces.
@@ -242,6 +248,19 @@ expect_no_grep "ps: no process named exe" ' exe$' "$work/ctl.out"
 ctl stats long
 expect_grep "stats: the container's cgroup counts its process" '^pids_current=[1-9]' \
 	"$work/ctl.out"
+# FREEZE (1.3, pods): the cgroup v2 freezer of the guest; EXEC waits for the thaw.
+expect_ctl "freeze: answered once cgroup.events says frozen" freeze long
+ctl stats long
+expect_grep "freeze: STATS still answers" '^pids_current=[1-9]' "$work/ctl.out"
+timeout 600 "$agentctl" "$sock" exec long efrozen --process "$work/exec.json" \
+	>"$work/frozen.rec" 2>"$work/frozen.err"
+expect_eq "freeze: EXEC refused while frozen (agentctl's own failure)" 125 "$?"
+expect_grep "freeze: EXEC's error says paused" 'paused' "$work/frozen.err"
+expect_ctl "thaw" thaw long
+timeout 600 "$agentctl" "$sock" exec long ethawed --process "$work/exec.json" \
+	--stdout "$work/thawed.out" >/dev/null 2>"$work/thawed.err"
+expect_eq "thaw: EXEC runs again" 5 "$?"
+expect_ctl "freeze again (SIGKILL reaches a frozen init)" freeze long
 expect_ctl "SIGKILL to the init" signal long KILL
 wait "$exec_pid" # the exec'd sleep dies with the init (pid namespace)
 ctl wait long

@@ -4,7 +4,8 @@
  * blocks on a FIFO until the test writes to it), the agent keeps serving: PING on another
  * connection, a whole other container's CREATE, START, output and exit, and the requests on
  * the stalled container itself (START, EXEC, WAIT refused while it is set up; DELETE FORCE
- * ends the set-up, and CREATE's reply is then an error). A host that goes away during the
+ * ends the set-up, and CREATE's reply is then an error; FREEZE and a CREATE joining it by
+ * "container:" are EBUSY). A host that goes away during the
  * set-up leaves a container that another host can still start.
  */
 #include <stdarg.h>
@@ -152,6 +153,17 @@ static void test_serves_during_setup(void **state)
 	assert_int_equal(agent_client_wait(&h->c, STALL_ID, "", 1000, &ev), -ENOENT);
 	assert_int_equal(create(h, STALL_ID, 0, slow), -EEXIST);
 	assert_int_equal(agent_client_delete(&h->c, STALL_ID, 0), -EBUSY);
+	/* Nor frozen (1.3), nor joined by "container:" (its namespaces are not ready). */
+	if (test_cgroup_root[0]) {
+		assert_int_equal(agent_client_freeze(&h->c, STALL_ID, true), -EBUSY);
+		assert_non_null(strstr(h->c.err, "being set up"));
+	}
+	assert_int_equal(create_ns(h, "member", 0, fast,
+				   "[{\"type\": \"mount\"}, {\"type\": \"uts\", \"path\": "
+				   "\"container:" STALL_ID "\"}]"),
+			 -EBUSY);
+	assert_non_null(strstr(h->c.err, "linux.namespaces[1].path: container:" STALL_ID
+					 ": it is being set up"));
 	assert_false(atomic_load(&cr.done));
 
 	release();

@@ -3,7 +3,8 @@
  * plain files standing in for a container's cgroup, so they run on any host (this one may
  * have no cgroup v2 memory controller): linux.resources to the files (memory.max, the swap
  * arithmetic, pids.max, cpu.max, crun's cpu.shares to cpu.weight conversion, cpuset,
- * unified), the errors naming their field, and STATS parsed from cpu.stat, memory.* and pids.*.
+ * unified), the errors naming their field, STATS parsed from cpu.stat, memory.* and pids.*,
+ * and the freezer's files (cgroup.freeze written, "frozen" read from cgroup.events).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,9 +22,10 @@
 #include "agent_internal.h"
 
 static const char *files[] = {
-	"memory.max",	  "memory.low",	   "memory.swap.max",	  "pids.max",	 "cpu.max",
-	"cpu.weight",	  "cpuset.cpus",   "cpuset.mems",	  "io.weight",	 "cpu.stat",
-	"memory.current", "memory.events", "memory.swap.current", "pids.current"
+	"memory.max",	  "memory.low",	   "memory.swap.max",	  "pids.max",	  "cpu.max",
+	"cpu.weight",	  "cpuset.cpus",   "cpuset.mems",	  "io.weight",	  "cpu.stat",
+	"memory.current", "memory.events", "memory.swap.current", "pids.current", "cgroup.freeze",
+	"cgroup.events"
 };
 
 static int dir_setup(void **state)
@@ -216,12 +218,36 @@ static void test_stats(void **state)
 	assert_int_equal(st.mem_oom, 4);
 }
 
+static void test_freezer_files(void **state)
+{
+	const char *dir = *state;
+	char missing[160];
+
+	assert_int_equal(cgroup_freeze(dir, true), 0);
+	expect_file(dir, "cgroup.freeze", "1");
+	assert_int_equal(cgroup_freeze(dir, false), 0);
+	expect_file(dir, "cgroup.freeze", "0");
+	write_file(dir, "cgroup.events", "populated 1\nfrozen 1\n");
+	assert_int_equal(cgroup_frozen(dir), 1);
+	write_file(dir, "cgroup.events", "frozen 0\npopulated 1\n");
+	assert_int_equal(cgroup_frozen(dir), 0);
+	/* No "frozen" key (a kernel before 5.2), an empty file, no file: never "frozen". */
+	write_file(dir, "cgroup.events", "populated 1\nfrozenish 1\n");
+	assert_int_equal(cgroup_frozen(dir), -ENOENT);
+	write_file(dir, "cgroup.events", "");
+	assert_int_equal(cgroup_frozen(dir), -ENOENT);
+	snprintf(missing, sizeof(missing), "%s/nosuch", dir);
+	assert_int_equal(cgroup_frozen(missing), -ENOENT);
+	assert_int_equal(cgroup_freeze(missing, true), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_limits_to_files, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_limits_errors, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_stats, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_freezer_files, dir_setup, dir_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,8 @@
  * version mismatch, every typed request, events that arrive while a request waits, an
  * agent error reply, a request that times out and its late reply, and a hostile agent
  * (wrong ids, errno 0, garbage, an oversized frame, a hang-up). Also the vsock CONNECT
- * line and a stdio stream whose raw bytes follow the STREAM_ATTACH reply in the same write.
+ * line and a stdio stream whose raw bytes follow the STREAM_ATTACH reply in the same write,
+ * and the 1.3 requests (MOUNT_SHARE, FREEZE), refused before sending to an older agent.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,6 +45,8 @@ struct fake {
 	unsigned int pings, resize_rows, create_mounts, set_times;
 	unsigned int minor; /* HELLO's reply: 0 answers 1.4 */
 	unsigned int entropy_calls, entropy_len;
+	unsigned int shares, freezes, frozen; /* 1.3 requests seen, FREEZE's last flag */
+	char freeze_id[64];
 	uint8_t entropy[AGENT_MAX_ENTROPY];
 	uint64_t set_time_ns;
 	char create_rootfs[64], update_resources[64];
@@ -183,6 +186,27 @@ static bool fake_handle(struct fake *f, struct agent_msg *req)
 		snprintf(f->update_resources, sizeof(f->update_resources), "%s",
 			 req->u.update.resources);
 		break;
+	case AGENT_MOUNT_SHARE: {
+		char path[128];
+
+		f->shares++;
+		if (!strcmp(req->u.mount_share.tag, "nosuch")) {
+			fake_error(f, req, ENOENT, "MOUNT_SHARE nosuch: mount: No such device");
+			return true;
+		}
+		/* A hostile agent's answer that is no absolute path. */
+		snprintf(path, sizeof(path), "%s%s",
+			 strcmp(req->u.mount_share.tag, "relative") ? "/run/stratus-shares/" : "",
+			 req->u.mount_share.tag);
+		reply.u.share_path.path = path;
+		fake_reply(f, req, &reply);
+		return true;
+	}
+	case AGENT_FREEZE:
+		f->freezes++;
+		f->frozen = req->u.freeze.frozen;
+		snprintf(f->freeze_id, sizeof(f->freeze_id), "%s", req->u.freeze.container_id);
+		break;
 	case AGENT_STATS:
 		reply.u.stats.mem_usage = 4096;
 		reply.u.stats.pids_limit = AGENT_STATS_NO_LIMIT;
@@ -261,19 +285,26 @@ out:
 	return NULL;
 }
 
-/* A client attached to a fake agent over a socketpair. */
-static int start_pair(struct fake *f, struct agent_client *c, enum mode mode, int timeout_ms)
+/* A client attached to a fake agent over a socketpair; minor: its HELLO's (0: 4). */
+static int start_pair_minor(struct fake *f, struct agent_client *c, enum mode mode, int timeout_ms,
+			    unsigned int minor)
 {
 	int sv[2];
 
 	memset(f, 0, sizeof(*f));
 	f->mode = mode;
+	f->minor = minor;
 	f->listen_fd = -1;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	f->fd = sv[1];
 	assert_int_equal(pthread_create(&f->thread, NULL, fake_run, f), 0);
 	agent_client_init(c, timeout_ms);
 	return agent_client_attach(c, sv[0]);
+}
+
+static int start_pair(struct fake *f, struct agent_client *c, enum mode mode, int timeout_ms)
+{
+	return start_pair_minor(f, c, mode, timeout_ms, 0);
 }
 
 static void stop(struct fake *f, struct agent_client *c)
@@ -364,6 +395,50 @@ static void test_requests_and_events(void **state)
 	assert_int_equal(f.resize_rows, 50);
 	assert_string_equal(f.update_resources, "{\"pids\": {\"limit\": 5}}");
 	assert_int_equal(f.set_times, 0); /* attach does not set the clock; connect does */
+}
+
+/* 1.3: MOUNT_SHARE and FREEZE to a 1.3 agent, and refused before sending to a 1.2 one. */
+static void test_pod_requests(void **state)
+{
+	struct fake f;
+	struct agent_client c;
+	char *path = (char *)"unset";
+
+	(void)state;
+	assert_int_equal(start_pair(&f, &c, NORMAL, 2000), 0);
+	assert_int_equal(agent_client_mount_share(&c, "m3", &path), 0);
+	assert_string_equal(path, "/run/stratus-shares/m3");
+	free(path);
+	assert_int_equal(agent_client_mount_share(&c, "nosuch", &path), -ENOENT);
+	assert_null(path);
+	assert_string_equal(c.err, "agent: MOUNT_SHARE: MOUNT_SHARE nosuch: mount: No such device");
+	assert_int_equal(agent_client_mount_share(&c, "relative", &path), -EPROTO);
+	assert_null(path);
+	assert_non_null(strstr(c.err, "not an absolute path"));
+	assert_false(c.broken);
+	assert_int_equal(agent_client_freeze(&c, "member1", true), 0);
+	assert_int_equal(f.frozen, 1);
+	assert_int_equal(agent_client_freeze(&c, "member1", false), 0);
+	assert_int_equal(agent_client_ping(&c), 0); /* ordered after the fake's updates */
+	assert_int_equal(f.frozen, 0);
+	assert_string_equal(f.freeze_id, "member1");
+	stop(&f, &c);
+	assert_int_equal(f.shares, 3);
+	assert_int_equal(f.freezes, 2);
+
+	/* A 1.2 agent does not know them: a clear error, and nothing on the wire. */
+	assert_int_equal(start_pair_minor(&f, &c, NORMAL, 2000, 2), 0);
+	assert_int_equal(agent_client_mount_share(&c, "m3", &path), -EOPNOTSUPP);
+	assert_null(path);
+	assert_string_equal(c.err, "MOUNT_SHARE needs agent protocol 1.3, the agent (fake-agent) "
+				   "speaks 1.2: use a matching stratus-agent");
+	assert_int_equal(agent_client_freeze(&c, "member1", true), -EOPNOTSUPP);
+	assert_non_null(strstr(c.err, "FREEZE needs agent protocol 1.3"));
+	assert_false(c.broken);
+	assert_int_equal(agent_client_ping(&c), 0);
+	stop(&f, &c);
+	assert_int_equal(f.shares, 0);
+	assert_int_equal(f.freezes, 0);
 }
 
 /* A request that times out; its late reply is dropped when the next one is read. */
@@ -525,6 +600,7 @@ int main(void)
 		cmocka_unit_test(test_handshake),
 		cmocka_unit_test(test_version_mismatch),
 		cmocka_unit_test(test_requests_and_events),
+		cmocka_unit_test(test_pod_requests),
 		cmocka_unit_test(test_timeout_and_late_reply),
 		cmocka_unit_test(test_hostile_agent),
 		cmocka_unit_test(test_vsock_connect),

@@ -156,11 +156,21 @@ static uint32_t start_pause(struct harness *h, const char *namespaces, const cha
 	line[have] = '\0';
 	close(out);
 	req.u.container.container_id = "pause";
-	assert_int_equal(agent_client_call(&h->c, &req, &reply, TIMEOUT_MS), 0);
-	assert_true(reply.u.ps.procs.n >= 1);
-	pid = reply.u.ps.procs.v[0].pid;
-	agent_msg_clear(&reply);
-	return pid;
+	/* Its line comes before the exec: wait until the init is sleep, as the members expect. */
+	for (int i = 0; i < 2000; i++) {
+		bool sleeping;
+
+		assert_int_equal(agent_client_call(&h->c, &req, &reply, TIMEOUT_MS), 0);
+		assert_true(reply.u.ps.procs.n >= 1);
+		pid = reply.u.ps.procs.v[0].pid;
+		sleeping = !strcmp(reply.u.ps.procs.v[0].command, "sleep");
+		agent_msg_clear(&reply);
+		if (sleeping)
+			return pid;
+		usleep(10000);
+	}
+	fail_msg("the pause container's init never became sleep");
+	return 0;
 }
 
 static void stop_pause(struct harness *h)

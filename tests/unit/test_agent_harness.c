@@ -25,6 +25,7 @@
 char test_rootfs[64];
 bool harness_chroot;
 void (*harness_setup_hook)(const char *container_id);
+const char *harness_share_fstype;
 char test_cgroup_root[1100];
 
 /* The cgroup v2 directory of this process, if one is mounted and we may create in it. */
@@ -157,6 +158,8 @@ int harness_setup(void **state)
 							: "/nonexistent/stratus-test") < 0)
 			_exit(1);
 		agent_set_setup_hook(a, harness_setup_hook);
+		if (harness_share_fstype && agent_set_share_fstype(a, harness_share_fstype) < 0)
+			_exit(1);
 		int r = agent_run(a);
 		agent_destroy(a);
 		exit(r < 0 ? 1 : 0); /* exit, not _exit: LeakSanitizer checks the agent */

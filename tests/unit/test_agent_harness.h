@@ -29,6 +29,8 @@ extern char test_cgroup_root[1100];
 extern bool harness_chroot;
 /* Set before harness_setup: runs in each CREATE's child first (agent_set_setup_hook). */
 extern void (*harness_setup_hook)(const char *container_id);
+/* Set before harness_setup: MOUNT_SHARE mounts this instead of virtiofs (agent_set_share_fstype). */
+extern const char *harness_share_fstype;
 
 int rootfs_setup(void **state);
 int rootfs_teardown(void **state);

@@ -133,6 +133,14 @@ static const struct agent_msg samples[] = {
 	  .id = 20,
 	  .u.add_entropy = { { entropy_sample, sizeof(entropy_sample) } } },
 	{ .type = AGENT_ADD_ENTROPY, .flags = AGENT_FLAG_REPLY, .id = 20 },
+	/* 1.3 */
+	{ .type = AGENT_MOUNT_SHARE, .flags = 0, .id = 21, .u.mount_share = { "m3" } },
+	{ .type = AGENT_MOUNT_SHARE,
+	  .flags = AGENT_FLAG_REPLY,
+	  .id = 21,
+	  .u.share_path = { "/run/stratus-shares/m3" } },
+	{ .type = AGENT_FREEZE, .flags = 0, .id = 22, .u.freeze = { "c1", 1 } },
+	{ .type = AGENT_FREEZE, .flags = AGENT_FLAG_REPLY, .id = 22 },
 };
 
 static struct agent_msg sample(size_t i)
@@ -499,6 +507,75 @@ static void test_v1_2_add_entropy(void **state)
 	assert_string_equal(agent_type_name(AGENT_ADD_ENTROPY), "ADD_ENTROPY");
 }
 
+/* MOUNT_SHARE and FREEZE: their values, the tag's and the path's caps both ways. */
+static void test_v1_3_messages(void **state)
+{
+	static char tag[AGENT_MAX_TAG + 2], path[AGENT_MAX_PATH + 2];
+	struct agent_msg m = { .type = AGENT_MOUNT_SHARE, .id = 1 }, out;
+	struct agent_buf b = { 0 };
+	struct wire w;
+
+	(void)state;
+	memset(tag, 't', AGENT_MAX_TAG);
+	m.u.mount_share.tag = tag; /* exactly at the cap */
+	b = encode(&m);
+	assert_int_equal(decode(b.data, b.len, &out), 0);
+	assert_int_equal(strlen(out.u.mount_share.tag), AGENT_MAX_TAG);
+	agent_msg_clear(&out);
+	agent_buf_free(&b);
+	tag[AGENT_MAX_TAG] = 't';
+	assert_int_equal(agent_msg_encode(&m, &b), -E2BIG);
+	assert_int_equal(b.len, 0);
+	agent_buf_free(&b);
+	w = (struct wire){ 0 };
+	wstr(&w, tag, AGENT_MAX_TAG + 1);
+	assert_int_equal(decode_payload(AGENT_MOUNT_SHARE, 0, &w), -E2BIG);
+	w = (struct wire){ 0 };
+	w32(&w, 5), w.b[w.len++] = 'm'; /* 5 bytes announced, 1 there */
+	assert_int_equal(decode_payload(AGENT_MOUNT_SHARE, 0, &w), -EBADMSG);
+
+	/* The reply's path: up to AGENT_MAX_PATH. */
+	m = (struct agent_msg){ .type = AGENT_MOUNT_SHARE, .flags = AGENT_FLAG_REPLY, .id = 1 };
+	memset(path, 'p', AGENT_MAX_PATH);
+	path[0] = '/';
+	m.u.share_path.path = path;
+	b = encode(&m);
+	assert_int_equal(decode(b.data, b.len, &out), 0);
+	assert_int_equal(strlen(out.u.share_path.path), AGENT_MAX_PATH);
+	agent_msg_clear(&out);
+	agent_buf_free(&b);
+	path[AGENT_MAX_PATH] = 'p';
+	assert_int_equal(agent_msg_encode(&m, &b), -E2BIG);
+	agent_buf_free(&b);
+	/* An over-cap path from a hostile agent is refused by the length, before any copy. */
+	uint8_t hdr_and_len[AGENT_HDR_LEN + 4];
+	struct agent_header h = { AGENT_MAGIC, AGENT_MOUNT_SHARE, AGENT_FLAG_REPLY, 1, 4 };
+
+	hdr_and_len[AGENT_HDR_LEN] = (AGENT_MAX_PATH + 1) & 0xff;
+	hdr_and_len[AGENT_HDR_LEN + 1] = (AGENT_MAX_PATH + 1) >> 8;
+	hdr_and_len[AGENT_HDR_LEN + 2] = hdr_and_len[AGENT_HDR_LEN + 3] = 0;
+	assert_int_equal(agent_msg_decode(&h, hdr_and_len + AGENT_HDR_LEN, &out), -E2BIG);
+
+	/* FREEZE: the id and the flag; a missing flag is malformed; the id's cap. */
+	m = (struct agent_msg){ .type = AGENT_FREEZE, .id = 2 };
+	m.u.freeze = (struct agent_freeze){ "pod-member", 0xfffffffe };
+	b = encode(&m);
+	assert_int_equal(b.len, AGENT_HDR_LEN + 4 + 10 + 4);
+	assert_int_equal(decode(b.data, b.len, &out), 0);
+	assert_string_equal(out.u.freeze.container_id, "pod-member");
+	assert_int_equal(out.u.freeze.frozen, 0xfffffffe);
+	agent_msg_clear(&out);
+	agent_buf_free(&b);
+	w = (struct wire){ 0 };
+	wstr(&w, "c1", 2);
+	assert_int_equal(decode_payload(AGENT_FREEZE, 0, &w), -EBADMSG);
+	w = (struct wire){ 0 };
+	w32(&w, AGENT_MAX_ID + 1);
+	assert_int_equal(decode_payload(AGENT_FREEZE, 0, &w), -E2BIG);
+	assert_string_equal(agent_type_name(AGENT_MOUNT_SHARE), "MOUNT_SHARE");
+	assert_string_equal(agent_type_name(AGENT_FREEZE), "FREEZE");
+}
+
 static void test_encoder_caps(void **state)
 {
 	char *long_id = malloc(AGENT_MAX_ID + 2);
@@ -628,6 +705,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip_fields),
 		cmocka_unit_test(test_v1_1_messages),
 		cmocka_unit_test(test_v1_2_add_entropy),
+		cmocka_unit_test(test_v1_3_messages),
 		cmocka_unit_test(test_empty_strings),
 		cmocka_unit_test(test_truncated_everywhere),
 		cmocka_unit_test(test_oversized_refused_before_buffering),

@@ -52,7 +52,8 @@ static int usage(void)
 	      "      [--rootfs-options OPTS] [--mount SRC:TARGET:FSTYPE[:OPT,...]]...\n"
 	      "      --config FILE [STDIO]\n"
 	      "  exec ID EXEC --process FILE [--detach] [STDIO]\n"
-	      "  start ID | ps ID | stats ID | delete ID [--force]\n"
+	      "  start ID | ps ID | stats ID | delete ID [--force] | freeze ID | thaw ID\n"
+	      "  mount-share TAG\n"
 	      "  wait ID [EXEC] | ack ID [EXEC] | signal ID SIG [EXEC] [--all]\n"
 	      "  resize ID ROWS COLS [EXEC]\n"
 	      "STDIO: [--stdin FILE] [--stdout FILE] [--stderr FILE] [--tty] (FILE - is ours)\n",
@@ -508,6 +509,15 @@ static int cmd_simple(const char *cmd, int argc, char **argv)
 		return cmd_ps(&c, id);
 	} else if (!strcmp(cmd, "stats") && argc == 1) {
 		return cmd_stats(&c, id);
+	} else if ((!strcmp(cmd, "freeze") || !strcmp(cmd, "thaw")) && argc == 1) {
+		r = agent_client_freeze(&c, id, cmd[0] == 'f');
+	} else if (!strcmp(cmd, "mount-share") && argc == 1) {
+		char *path;
+
+		r = agent_client_mount_share(&c, argv[0], &path);
+		if (r == 0)
+			printf("%s\n", path);
+		free(path);
 	} else if (!strcmp(cmd, "delete") &&
 		   (argc == 1 || (argc == 2 && !strcmp(argv[1], "--force")))) {
 		r = agent_client_delete(&c, id, argc == 2 ? AGENT_DELETE_FORCE : 0);

@@ -7,7 +7,6 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 #include "monitor.h"
 #include "oci_spec.h"
 #include "phase.h"
+#include "pod.h"
 #include "qmp_client.h"
 
 #define CONTAINER_KILL_WAIT_MS 10000
@@ -60,20 +60,9 @@ int container_agent_timeout_ms(void)
 	return (int)s * 1000;
 }
 
-static int remove_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	remove(path); /* keep going: remove what can be removed, the caller checks the top */
-	return 0;
-}
-
 int container_remove_tree(const char *path)
 {
-	if (nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 && errno != ENOENT)
-		return -errno;
-	return access(path, F_OK) == 0 ? -ENOTEMPTY : 0;
+	return pod_remove_tree(path);
 }
 
 int container_load(const char *root, const char *id, struct container_state *st, struct error *err)
@@ -117,21 +106,67 @@ int container_state_json(const char *root, const char *id, struct error *err, ch
 	return r < 0 ? error_set(err, r, "state: cannot encode") : 0;
 }
 
-int container_agent_connect(const char *root, const char *id, struct agent_client *c,
-			    struct error *err)
+/* A member's sandbox must be there, with its VM running, for the member's agent requests. */
+static int sandbox_usable(const char *root, const struct container_state *st, struct error *err)
 {
-	_cleanup_free_ char *dir = NULL, *path = NULL;
+	struct container_state sst;
+	struct error inner = { 0 };
+	int r = container_load(root, st->sandbox, &sst, &inner);
+
+	if (r == -ENOENT)
+		return error_set(err, -ESRCH, "container \"%s\": its pod sandbox \"%s\" is gone",
+				 st->id, st->sandbox);
+	if (r < 0)
+		return error_set(err, r, "%s", inner.msg);
+	if (sst.status == CONTAINER_STOPPED || sst.status == CONTAINER_PAUSED)
+		r = error_set(err, sst.status == CONTAINER_PAUSED ? -EBUSY : -ESRCH,
+			      "container \"%s\": its pod sandbox \"%s\" is %s%s", st->id,
+			      st->sandbox, container_status_name(sst.status),
+			      sst.status == CONTAINER_PAUSED
+				      ? " (its VM's vCPUs are stopped): resume the sandbox first"
+				      : "");
+	state_clear(&sst);
+	return r;
+}
+
+int container_vsock_path(const char *root, const char *id, char *buf, size_t len, struct error *err)
+{
+	struct container_state st;
+	int r = container_load(root, id, &st, err);
+
+	if (r < 0)
+		return r;
+	/* a pod's member lives in its sandbox's VM (docs/pods.md) */
+	if (st.sandbox)
+		r = sandbox_usable(root, &st, err);
+	if (r == 0 && (size_t)snprintf(buf, len, "%s/%s/%s", root, st.sandbox ? st.sandbox : id,
+				       MONITOR_VSOCK) >= len)
+		r = error_set(err, -ENAMETOOLONG, "--root: %s: path too long", root);
+	state_clear(&st);
+	return r;
+}
+
+int container_agent_connect_path(const char *vsock, const char *id, struct agent_client *c,
+				 struct error *err)
+{
 	int r;
 
-	if (state_dir_path(root, id, &dir) < 0 || asprintf(&path, "%s/%s", dir, MONITOR_VSOCK) < 0)
-		return error_set(err, -ENOMEM, "out of memory");
 	agent_client_init(c, container_agent_timeout_ms());
-	r = agent_client_connect(c, path);
+	r = agent_client_connect(c, vsock);
 	if (r < 0) {
 		error_set(err, r, "container \"%s\": cannot reach the agent: %s", id, c->err);
 		agent_client_destroy(c);
 	}
 	return r;
+}
+
+int container_agent_connect(const char *root, const char *id, struct agent_client *c,
+			    struct error *err)
+{
+	char path[4200];
+	int r = container_vsock_path(root, id, path, sizeof(path), err);
+
+	return r ?: container_agent_connect_path(path, id, c, err);
 }
 
 /*
@@ -341,7 +376,9 @@ int container_kill(const char *root, const char *id, int signal, bool all, struc
 	r = load_alive(root, id, "kill", &lock, &st, err);
 	if (r < 0)
 		return r;
-	if (st.status == CONTAINER_PAUSED) {
+	/* a paused member is a frozen cgroup in a running VM: the guest's kernel holds the
+	 * signals until thawed (SIGKILL kills at once), as runc's */
+	if (st.status == CONTAINER_PAUSED && !st.sandbox) {
 		r = kill_paused(root, &st, signal, all, err);
 		goto out;
 	}
@@ -392,6 +429,7 @@ static int delete_unfinished(const char *root, const char *id, bool force, struc
 
 int container_delete(const char *root, const char *id, bool force, struct error *err)
 {
+	_cleanup_free_ char *dir = NULL;
 	struct error hook_err = { 0 };
 	struct container_state st;
 	struct oci_spec *spec;
@@ -421,7 +459,10 @@ int container_delete(const char *root, const char *id, bool force, struct error 
 			      container_status_name(st.status));
 		goto out;
 	}
-	r = stop_monitor(&st, err);
+	if (st.sandbox)
+		r = member_delete(root, &st, force, err);
+	else
+		r = stop_monitor(&st, err);
 	if (r < 0)
 		goto out;
 	st.status = CONTAINER_STOPPED;
@@ -430,6 +471,9 @@ int container_delete(const char *root, const char *id, bool force, struct error 
 	    container_run_hooks(spec, OCI_HOOK_POSTSTOP, &st, CONTAINER_STOPPED, &hook_err) < 0)
 		container_warn("%s", hook_err.msg);
 	oci_spec_free(spec);
+	/* a pod's sandbox: its share goes first (members' mounts below it with it) */
+	if (st.pod_share && state_dir_path(root, id, &dir) == 0 && pod_share_remove(dir) < 0)
+		container_warn("delete: cannot remove the pod share of \"%s\"", id);
 	r = state_remove_dir(root, id, container_remove_tree, err);
 out:
 	state_clear(&st);
@@ -450,6 +494,14 @@ static int pause_or_resume(const char *root, const char *id, bool pause, struct 
 	if (st.status != (pause ? CONTAINER_RUNNING : CONTAINER_PAUSED)) {
 		r = error_set(err, -EINVAL, "%s: container \"%s\" is %s, not %s", verb, id,
 			      container_status_name(st.status), pause ? "running" : "paused");
+		goto out;
+	}
+	if (st.sandbox) {
+		r = member_pause(root, &st, pause, err);
+		if (r == 0) {
+			st.status = pause ? CONTAINER_PAUSED : CONTAINER_RUNNING;
+			r = container_save(root, &st, err);
+		}
 		goto out;
 	}
 	if (state_dir_path(root, id, &dir) < 0 || asprintf(&qmp, "%s/%s", dir, MONITOR_QMP) < 0) {

@@ -116,7 +116,8 @@ int container_exec_kill(const char *root, const char *id, const char *exec_id, i
 /* The agent timeout: STRATUS_AGENT_TIMEOUT seconds, else CONTAINER_AGENT_TIMEOUT_S. */
 int container_agent_timeout_ms(void);
 
-/* Remove a directory tree (the state directory). */
+/* Remove a directory tree (the state directory), never across a mount: what is mounted below
+ * it is unmounted (lazily) first; -EBUSY if a mount stays. */
 int container_remove_tree(const char *path);
 
 #endif

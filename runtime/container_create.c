@@ -18,6 +18,7 @@
 #include "monitor.h"
 #include "oci_spec.h"
 #include "phase.h"
+#include "pod.h"
 #include "rootfs.h"
 #include "template.h"
 #include "vm_sizing.h"
@@ -43,7 +44,7 @@ static int write_file_atomic(const char *path, const char *content, const char *
 	return 0;
 }
 
-static int read_config_text(const char *bundle, char **out, struct error *err)
+int container_read_config(const char *bundle, char **out, struct error *err)
 {
 	_cleanup_free_ char *path = NULL, *buf = NULL;
 	_cleanup_close_ int fd = -1;
@@ -175,8 +176,8 @@ static int fork_monitor(struct container_create_opts *o, struct monitor_config *
 }
 
 static int fill_state(struct container_state *st, const struct container_create_opts *o,
-		      const struct oci_spec *spec, const char *bundle,
-		      const struct monitor_config *mc)
+		      const struct oci_spec *spec, const char *bundle, unsigned int vcpus,
+		      uint64_t mem_mib)
 {
 	char created[64];
 
@@ -187,8 +188,8 @@ static int fill_state(struct container_state *st, const struct container_create_
 	st->status = CONTAINER_CREATED;
 	st->pid = o->monitor_pid;
 	process_start_time(o->monitor_pid, &st->pid_start_time);
-	st->vm_vcpus = mc->vcpus;
-	st->vm_mem_mib = mc->mem_mib;
+	st->vm_vcpus = vcpus;
+	st->vm_mem_mib = mem_mib;
 	st->bundle = strdup(bundle);
 	st->rootfs = strdup(spec->root_path);
 	st->created = strdup(created);
@@ -207,16 +208,24 @@ static int fill_state(struct container_state *st, const struct container_create_
 	return 0;
 }
 
-/* The part of create after the monitor said ready: state, hooks, pid file. */
-static int create_finish(struct container_create_opts *o, const struct oci_spec *spec,
-			 const char *bundle, const char *dir, const struct monitor_config *mc,
-			 struct error *err)
+/*
+ * The part of create after the container exists in the guest (the monitor said ready, or a
+ * pod member's CREATE succeeded): state, hooks, pid file.
+ */
+int container_create_finish(struct container_create_opts *o, const struct oci_spec *spec,
+			    const char *bundle, const char *dir, unsigned int vcpus,
+			    uint64_t mem_mib, const char *sandbox, const char *pod_share,
+			    struct error *err)
 {
 	struct container_state st;
 	char pid[32];
 	int r;
 
-	r = fill_state(&st, o, spec, bundle, mc);
+	r = fill_state(&st, o, spec, bundle, vcpus, mem_mib);
+	if (r == 0 && sandbox && !(st.sandbox = strdup(sandbox)))
+		r = -ENOMEM;
+	if (r == 0 && pod_share && !(st.pod_share = strdup(pod_share)))
+		r = -ENOMEM;
 	if (r < 0) {
 		state_clear(&st);
 		return error_set(err, r, "out of memory");
@@ -287,19 +296,52 @@ static int create_start_monitor(struct container_create_opts *o, struct monitor_
 	return wait_monitor(*rfd, o->monitor_pid, mc->agent_timeout_ms + 120000, err);
 }
 
+/*
+ * A pod's sandbox (docs/pods.md): one more writable share, the first free m<N>, of
+ * <dir>/pod made a shared bind mount of itself before the monitor (and its share processes)
+ * exists, so that members' mounts made below it later reach the guest.
+ */
+static int create_pod_share(const char *dir, struct rootfs *rootfs, const char **tag,
+			    struct error *err)
+{
+	_cleanup_free_ char *path = NULL;
+	struct rootfs_share *s;
+	int r;
+
+	if (rootfs->n_shares + (rootfs->block ? 1 : 0) >= ROOTFS_MAX_SHARES)
+		return error_set(err, -E2BIG,
+				 "annotation %s: the sandbox's mounts use all %d shares of its VM: "
+				 "none is left for the pod share",
+				 POD_TYPE_ANNOTATION, ROOTFS_MAX_SHARES);
+	r = pod_share_create(dir, &path, err);
+	if (r < 0)
+		return r;
+	s = &rootfs->shares[rootfs->n_shares];
+	snprintf(s->tag, sizeof(s->tag), "m%u", rootfs->n_shares - (rootfs->block ? 0 : 1));
+	s->path = ptr_steal(&path);
+	s->readonly = false;
+	rootfs->n_shares++;
+	*tag = s->tag;
+	return 0;
+}
+
 /* The part of create inside the new state directory; base has the VM's size and assets. */
 static int create_in_dir(struct container_create_opts *o, struct oci_spec *spec, const char *bundle,
-			 const char *dir, const struct monitor_config *base, struct error *err)
+			 const char *dir, const struct monitor_config *base, bool sandbox,
+			 struct error *err)
 {
 	struct monitor_config mc = *base;
 	_cleanup_free_ char *config_text = NULL, *snapshot = NULL;
 	_cleanup_close_ int rfd = -1;
 	struct rootfs rootfs = { 0 };
+	const char *pod_tag = NULL;
 	int r;
 
 	mc.state_dir = dir;
-	r = read_config_text(bundle, &config_text, err);
+	r = container_read_config(bundle, &config_text, err);
 	r = r ?: rootfs_prepare(spec, bundle, o->id, dir, &rootfs, err);
+	if (r == 0 && sandbox)
+		r = create_pod_share(dir, &rootfs, &pod_tag, err);
 	if (r < 0)
 		goto out;
 	mc.rootfs = &rootfs;
@@ -317,12 +359,16 @@ static int create_in_dir(struct container_create_opts *o, struct oci_spec *spec,
 	r = create_start_monitor(o, &mc, &rfd, err);
 	if (r < 0 && o->monitor_pid <= 0)
 		goto out;
-	r = r ?: create_finish(o, spec, bundle, dir, &mc, err);
+	r = r
+		    ?: container_create_finish(o, spec, bundle, dir, mc.vcpus, mc.mem_mib, NULL,
+					       pod_tag, err);
 	if (r < 0)
 		kill_monitor(o->monitor_pid);
 	else
 		phase_mark("create-done", "host");
 out:
+	if (r < 0 && pod_tag)
+		pod_share_remove(dir);
 	rootfs_destroy(&rootfs);
 	return r;
 }
@@ -338,6 +384,8 @@ int container_create(struct container_create_opts *o, struct error *err)
 	_cleanup_free_ char *bundle = NULL, *dir = NULL;
 	struct guest_assets assets = { 0 };
 	struct oci_spec *spec = NULL;
+	const char *sandbox = NULL;
+	enum pod_role role;
 	int r, lock = -1;
 
 	r = state_id_check(o->id, err);
@@ -350,6 +398,12 @@ int container_create(struct container_create_opts *o, struct error *err)
 	if (r < 0)
 		return r;
 	r = create_check(o, spec, &mc.vcpus, &mc.mem_mib, err);
+	r = r ?: pod_role(spec, o->id, &role, &sandbox, err);
+	if (r == 0 && role == POD_MEMBER) {
+		o->terminal = spec->process.terminal;
+		r = member_create(o, spec, bundle, sandbox, err);
+		goto out;
+	}
 	r = r ?: guest_assets_find(NULL, &assets, err);
 	if (r < 0)
 		goto out;
@@ -368,7 +422,7 @@ int container_create(struct container_create_opts *o, struct error *err)
 	r = state_lock_create(o->root, o->id, &lock, err);
 	if (r < 0)
 		goto out;
-	r = create_in_dir(o, spec, bundle, dir, &mc, err);
+	r = create_in_dir(o, spec, bundle, dir, &mc, role == POD_SANDBOX, err);
 	if (r < 0) {
 		struct error ignored = { 0 };
 

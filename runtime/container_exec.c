@@ -10,12 +10,16 @@
  * - the containerd shim (container_exec_start): a validated Process JSON and the caller's fds;
  *   the relay always runs in a forked child whose exit status is the process's, so the shim's
  *   event loop only watches a pidfd.
+ * - a pod member's create (container_member.c): the session (container_internal.h) of its
+ *   init, exec id "", whose forked relay is the member's pid, as a monitor is a container's.
  */
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -25,26 +29,13 @@
 
 #include "console.h"
 #include "container.h"
+#include "container_internal.h"
 #include "exec_process.h"
 #include "monitor.h"
 #include "oci_json.h"
 #include "relay.h"
 
 #define EXEC_DRAIN_MS 5000
-
-struct exec_session {
-	const char *root, *id;
-	char exec_id[AGENT_MAX_ID + 1];
-	char vsock[4200];
-	struct agent_client agent;
-	int streams[AGENT_STREAM_NR];
-	int stdio[3];  /* the host side of the relay: in, out, err */
-	int pty_slave; /* with --console-socket */
-	bool terminal;
-	bool cli_tty; /* stdio is the CLI's own terminal: raw mode, its size, SIGWINCH */
-	bool exited;
-	int status;
-};
 
 static const int exec_forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
 
@@ -136,7 +127,7 @@ static int exec_open_stream(struct exec_session *s, enum agent_stream stream, st
 	return 0;
 }
 
-static int exec_open_stdio(struct exec_session *s, uint32_t *mask, struct error *err)
+int exec_open_stdio(struct exec_session *s, uint32_t *mask, struct error *err)
 {
 	int r;
 
@@ -151,11 +142,11 @@ static int exec_open_stdio(struct exec_session *s, uint32_t *mask, struct error 
 	return exec_open_stream(s, AGENT_STREAM_PTY, err);
 }
 
-/* --console-socket: a pty whose master goes there; its slave is the relay's stdio. */
-static int exec_console_socket(struct exec_session *s, const char *path, struct error *err)
+int exec_console_socket(struct exec_session *s, const char *path, uint32_t rows, uint32_t cols,
+			struct error *err)
 {
 	_cleanup_close_ int master = -1;
-	int r = console_open_pty(0, 0, false, &master, &s->pty_slave, err);
+	int r = console_open_pty(rows, cols, false, &master, &s->pty_slave, err);
 
 	r = r ?: console_send_fd(path, master, err);
 	if (r < 0)
@@ -233,8 +224,7 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Relay until the exit is reported and the output drained; the process's status. */
-static int exec_relay(struct exec_session *s, bool forward_signals)
+int exec_relay(struct exec_session *s, bool forward_signals)
 {
 	_cleanup_close_ int sig_fd =
 		s->cli_tty || forward_signals ? exec_signal_fd(forward_signals) : -1;
@@ -280,7 +270,7 @@ static int exec_relay(struct exec_session *s, bool forward_signals)
 	if (raw)
 		tcsetattr(s->stdio[0], TCSANOW, &saved);
 	if (!s->exited)
-		return MONITOR_EXIT_VM_LOST;
+		return s->lost_status;
 	agent_client_ack_exit(&s->agent, s->id, s->exec_id);
 	return s->status;
 }
@@ -294,7 +284,7 @@ static int write_pid_file(const char *path, pid_t pid, struct error *err)
 	return 0;
 }
 
-static void exec_session_close(struct exec_session *s)
+void exec_session_close(struct exec_session *s)
 {
 	for (int i = 0; i < AGENT_STREAM_NR; i++)
 		closep(&s->streams[i]);
@@ -302,12 +292,13 @@ static void exec_session_close(struct exec_session *s)
 	agent_client_destroy(&s->agent);
 }
 
-static void exec_session_init(struct exec_session *s, const char *root, const char *id)
+void exec_session_init(struct exec_session *s, const char *root, const char *id)
 {
 	memset(s, 0, sizeof(*s));
 	s->root = root;
 	s->id = id;
 	s->pty_slave = -1;
+	s->lost_status = MONITOR_EXIT_VM_LOST;
 	for (int i = 0; i < AGENT_STREAM_NR; i++)
 		s->streams[i] = -1;
 	for (int i = 0; i < 3; i++)
@@ -339,8 +330,8 @@ static int exec_launch(struct exec_session *s, const char *process, uint32_t *pi
 	struct agent_exec req = { 0 };
 	int r;
 
-	snprintf(s->vsock, sizeof(s->vsock), "%s/%s/%s", s->root, s->id, MONITOR_VSOCK);
-	r = container_agent_connect(s->root, s->id, &s->agent, err);
+	r = container_vsock_path(s->root, s->id, s->vsock, sizeof(s->vsock), err);
+	r = r ?: container_agent_connect_path(s->vsock, s->id, &s->agent, err);
 	if (r < 0)
 		return r;
 	r = exec_open_stdio(s, &req.stdio, err);
@@ -384,8 +375,31 @@ static void exec_close_other_fds(const struct exec_session *s)
 	close_range((unsigned int)low, ~0u, 0);
 }
 
-/* Fork the relay child; it exits with the process's status. */
-static int exec_fork_relay(struct exec_session *s, pid_t *child, struct error *err)
+/*
+ * A pod member's relay stands for its init as a monitor does (docs/pods.md): comm
+ * stratus-relay, SIGPIPE and SIGHUP ignored, the signals a monitor's caller may send
+ * forwarded to the init, a --console-socket pty as its controlling terminal (window changes
+ * become RESIZE) and the caller's stdio then let go.
+ */
+static void exec_become_member_relay(struct exec_session *s)
+{
+	int null_fd;
+
+	prctl(PR_SET_NAME, "stratus-relay");
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	if (s->pty_slave < 0)
+		return;
+	ioctl(s->pty_slave, TIOCSCTTY, 0);
+	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int i = 0; null_fd >= 0 && i < 3; i++)
+		if (s->stdio[i] != i)
+			dup2(null_fd, i);
+	if (null_fd > 2)
+		close(null_fd);
+}
+
+int exec_fork_relay(struct exec_session *s, pid_t *child, struct error *err)
 {
 	fflush(NULL);
 	*child = fork();
@@ -394,7 +408,9 @@ static int exec_fork_relay(struct exec_session *s, pid_t *child, struct error *e
 	if (*child == 0) {
 		setsid();
 		exec_close_other_fds(s);
-		_exit(exec_relay(s, false));
+		if (s->member)
+			exec_become_member_relay(s);
+		_exit(exec_relay(s, s->member));
 	}
 	return 0;
 }
@@ -504,7 +520,7 @@ int container_exec(struct container_exec_opts *o, struct error *err)
 		goto out;
 	}
 	if (s.terminal && o->console_socket) {
-		r = exec_console_socket(&s, o->console_socket, err);
+		r = exec_console_socket(&s, o->console_socket, 0, 0, err);
 		if (r < 0)
 			goto out;
 	}

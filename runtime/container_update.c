@@ -124,7 +124,8 @@ int container_update(const char *root, const char *id, const char *resources, st
 	r = container_load(root, id, &st, err);
 	if (r < 0)
 		goto out;
-	if (st.status == CONTAINER_STOPPED || st.status == CONTAINER_PAUSED) {
+	/* a paused pod member is a frozen cgroup: its agent still answers (docs/pods.md) */
+	if (st.status == CONTAINER_STOPPED || (st.status == CONTAINER_PAUSED && !st.sandbox)) {
 		r = error_set(err, st.status == CONTAINER_PAUSED ? -EBUSY : -ESRCH,
 			      "update: container \"%s\" is %s%s", id,
 			      container_status_name(st.status),

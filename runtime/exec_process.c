@@ -18,45 +18,6 @@
 
 #define S(g, s) yajl_gen_string(g, (const unsigned char *)(s), strlen(s))
 
-static void gen_value(yajl_gen g, yajl_val v, unsigned int depth);
-
-static void gen_object(yajl_gen g, yajl_val v, unsigned int depth)
-{
-	yajl_gen_map_open(g);
-	for (size_t i = 0; i < v->u.object.len; i++) {
-		S(g, v->u.object.keys[i]);
-		gen_value(g, v->u.object.values[i], depth + 1);
-	}
-	yajl_gen_map_close(g);
-}
-
-/* Copy a parsed value (depth is bounded: config.json passed oci_spec's checks). */
-static void gen_value(yajl_gen g, yajl_val v, unsigned int depth)
-{
-	if (depth > 64 || !v) {
-		yajl_gen_null(g);
-	} else if (YAJL_IS_STRING(v)) {
-		S(g, v->u.string);
-	} else if (YAJL_IS_NUMBER(v)) {
-		const char *text = v->u.number.r;
-
-		yajl_gen_number(g, text, strlen(text));
-	} else if (YAJL_IS_OBJECT(v)) {
-		gen_object(g, v, depth);
-	} else if (YAJL_IS_ARRAY(v)) {
-		yajl_gen_array_open(g);
-		for (size_t i = 0; i < v->u.array.len; i++)
-			gen_value(g, v->u.array.values[i], depth + 1);
-		yajl_gen_array_close(g);
-	} else if (YAJL_IS_TRUE(v)) {
-		yajl_gen_bool(g, 1);
-	} else if (YAJL_IS_FALSE(v)) {
-		yajl_gen_bool(g, 0);
-	} else {
-		yajl_gen_null(g);
-	}
-}
-
 static yajl_val member(yajl_val obj, const char *key)
 {
 	if (!obj || !YAJL_IS_OBJECT(obj))
@@ -107,7 +68,7 @@ static void gen_caps(yajl_gen g, yajl_val base, char *const *extra)
 		if (grow)
 			continue;
 		S(g, base->u.object.keys[i]);
-		gen_value(g, base->u.object.values[i], 1);
+		oci_json_gen(g, base->u.object.values[i], 1);
 	}
 	for (unsigned int s = 0; s < ARRAY_SIZE(cap_sets); s++) {
 		yajl_val set = member(base, cap_sets[s]);
@@ -115,7 +76,7 @@ static void gen_caps(yajl_gen g, yajl_val base, char *const *extra)
 		S(g, cap_sets[s]);
 		yajl_gen_array_open(g);
 		for (size_t i = 0; set && YAJL_IS_ARRAY(set) && i < set->u.array.len; i++)
-			gen_value(g, set->u.array.values[i], 1);
+			oci_json_gen(g, set->u.array.values[i], 1);
 		for (char *const *c = extra; c && *c; c++)
 			S(g, *c);
 		yajl_gen_array_close(g);
@@ -133,7 +94,7 @@ static void gen_user(yajl_gen g, yajl_val base, uint32_t uid, uint32_t gid)
 		if (!strcmp(key, "uid") || !strcmp(key, "gid") || !strcmp(key, "username"))
 			continue;
 		S(g, key);
-		gen_value(g, base->u.object.values[i], 1);
+		oci_json_gen(g, base->u.object.values[i], 1);
 	}
 	S(g, "uid");
 	yajl_gen_integer(g, uid);
@@ -158,7 +119,7 @@ static void gen_process(yajl_gen g, yajl_val process, const struct exec_process_
 		if (overridden(process->u.object.keys[i], o))
 			continue;
 		S(g, process->u.object.keys[i]);
-		gen_value(g, process->u.object.values[i], 1);
+		oci_json_gen(g, process->u.object.values[i], 1);
 	}
 	S(g, "terminal");
 	yajl_gen_bool(g, o->terminal);

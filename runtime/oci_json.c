@@ -436,3 +436,40 @@ const char *oci_check_absolute(const char *s)
 {
 	return s && s[0] == '/' ? NULL : "must be an absolute path";
 }
+
+static void gen_object(yajl_gen g, yajl_val v, unsigned int depth)
+{
+	yajl_gen_map_open(g);
+	for (size_t i = 0; i < v->u.object.len; i++) {
+		yajl_gen_string(g, (const unsigned char *)v->u.object.keys[i],
+				strlen(v->u.object.keys[i]));
+		oci_json_gen(g, v->u.object.values[i], depth + 1);
+	}
+	yajl_gen_map_close(g);
+}
+
+void oci_json_gen(yajl_gen g, yajl_val v, unsigned int depth)
+{
+	if (depth > 64 || !v) {
+		yajl_gen_null(g);
+	} else if (YAJL_IS_STRING(v)) {
+		yajl_gen_string(g, (const unsigned char *)v->u.string, strlen(v->u.string));
+	} else if (YAJL_IS_NUMBER(v)) {
+		const char *text = v->u.number.r;
+
+		yajl_gen_number(g, text, strlen(text));
+	} else if (YAJL_IS_OBJECT(v)) {
+		gen_object(g, v, depth);
+	} else if (YAJL_IS_ARRAY(v)) {
+		yajl_gen_array_open(g);
+		for (size_t i = 0; i < v->u.array.len; i++)
+			oci_json_gen(g, v->u.array.values[i], depth + 1);
+		yajl_gen_array_close(g);
+	} else if (YAJL_IS_TRUE(v)) {
+		yajl_gen_bool(g, 1);
+	} else if (YAJL_IS_FALSE(v)) {
+		yajl_gen_bool(g, 0);
+	} else {
+		yajl_gen_null(g);
+	}
+}

@@ -7,6 +7,7 @@
 #ifndef STRATUS_RUNTIME_OCI_JSON_H
 #define STRATUS_RUNTIME_OCI_JSON_H
 
+#include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
 #include "oci_spec.h"
@@ -43,6 +44,11 @@ yajl_val oci_member(yajl_val obj, const char *key);
  * OCI_SPEC_MAX_VALUES values (each costs yajl an allocation) are refused.
  */
 int oci_json_prescan(const char *json, size_t len, struct error *err);
+/*
+ * Write a parsed value to g as it was (depth is bounded by the caller: a tree that passed
+ * oci_json_prescan; deeper than 64 levels becomes null).
+ */
+void oci_json_gen(yajl_gen g, yajl_val v, unsigned int depth);
 /* Refuse a duplicate key in any object of the tree (path of the object named). */
 int oci_json_check_duplicates(struct oci_parser *p, yajl_val v, const char *path,
 			      unsigned int depth);

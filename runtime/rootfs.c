@@ -49,7 +49,7 @@ static bool is_vfs_option(const char *opt)
 	return false;
 }
 
-static bool mount_is_bind(const struct oci_mount *m)
+bool rootfs_mount_is_bind(const struct oci_mount *m)
 {
 	bool bind = m->type && !strcmp(m->type, "bind");
 
@@ -60,7 +60,7 @@ static bool mount_is_bind(const struct oci_mount *m)
 }
 
 /* The last of ro/rw wins, as for mount(8); the default is rw. */
-static bool mount_is_ro(const struct oci_mount *m)
+bool rootfs_mount_is_ro(const struct oci_mount *m)
 {
 	bool ro = false;
 
@@ -73,34 +73,36 @@ static bool mount_is_ro(const struct oci_mount *m)
 	return ro;
 }
 
-static void *own(struct rootfs *r, void *p)
+void *rootfs_own(void ***owned, size_t *n, void *p)
 {
 	void **v;
 
 	if (!p)
 		return NULL;
-	v = realloc(r->owned, (r->n_owned + 1) * sizeof(*v));
+	v = realloc(*owned, (*n + 1) * sizeof(*v));
 	if (!v) {
 		free(p);
 		return NULL;
 	}
-	r->owned = v;
-	r->owned[r->n_owned++] = p;
+	*owned = v;
+	(*owned)[(*n)++] = p;
 	return p;
 }
 
-static char *own_printf(struct rootfs *r, const char *fmt, ...) _printf_(2, 3);
-static char *own_printf(struct rootfs *r, const char *fmt, ...)
+char *rootfs_own_printf(void ***owned, size_t *n, const char *fmt, ...)
 {
 	char *s;
 	va_list ap;
-	int n;
+	int len;
 
 	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
+	len = vasprintf(&s, fmt, ap);
 	va_end(ap);
-	return n < 0 ? NULL : own(r, s);
+	return len < 0 ? NULL : rootfs_own(owned, n, s);
 }
+
+#define own(r, p)	   rootfs_own(&(r)->owned, &(r)->n_owned, p)
+#define own_printf(r, ...) rootfs_own_printf(&(r)->owned, &(r)->n_owned, __VA_ARGS__)
 
 static int add_share(struct rootfs *r, const char *path, bool ro, const char *what, size_t i,
 		     struct error *err)
@@ -169,16 +171,12 @@ static int add_file(struct rootfs_share *s, const struct bind_plan *p, size_t i,
 	return 0;
 }
 
-/* Pass 1 for mounts[i]: resolve its source and give it a share. */
-static int plan_bind(const struct oci_mount *m, size_t i, const char *bundle, struct rootfs *r,
-		     struct bind_plan *plans, struct error *err)
+int rootfs_bind_source(const struct oci_mount *m, size_t i, const char *bundle, char **path,
+		       bool *dir, struct error *err)
 {
-	_cleanup_free_ char *joined = NULL;
-	struct bind_plan *p = &plans[i];
+	_cleanup_free_ char *joined = NULL, *real = NULL;
 	const char *src = m->source;
 	struct stat st;
-	char *slash;
-	int share;
 
 	if (!src || !src[0])
 		return error_set(err, -EINVAL, "mounts[%zu].source: required for a bind mount", i);
@@ -187,16 +185,38 @@ static int plan_bind(const struct oci_mount *m, size_t i, const char *bundle, st
 			return error_set(err, -ENOMEM, "out of memory");
 		src = joined;
 	}
-	p->path = realpath(src, NULL);
-	if (!p->path || stat(p->path, &st) < 0)
+	real = realpath(src, NULL);
+	if (!real || stat(real, &st) < 0)
 		return error_set_errno(err, -errno, "mounts[%zu].source: %s", i, m->source);
-	p->ro = mount_is_ro(m);
-	if (S_ISDIR(st.st_mode)) {
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		return error_set(err, -EINVAL,
+				 "mounts[%zu].source: %s: only directories and regular files can "
+				 "be shared with the VM",
+				 i, m->source);
+	*dir = S_ISDIR(st.st_mode);
+	*path = ptr_steal(&real);
+	return 0;
+}
+
+/* Pass 1 for mounts[i]: resolve its source and give it a share. */
+static int plan_bind(const struct oci_mount *m, size_t i, const char *bundle, struct rootfs *r,
+		     struct bind_plan *plans, struct error *err)
+{
+	struct bind_plan *p = &plans[i];
+	char *slash;
+	bool dir;
+	int share;
+
+	share = rootfs_bind_source(m, i, bundle, &p->path, &dir, err);
+	if (share < 0)
+		return share;
+	p->ro = rootfs_mount_is_ro(m);
+	if (dir) {
 		share = find_share(plans, i, BIND_DIR, p->path, p->ro);
 		if (share < 0)
 			share = add_share(r, p->path, p->ro, m->source, i, err);
 		p->kind = BIND_DIR;
-	} else if (S_ISREG(st.st_mode)) {
+	} else {
 		slash = strrchr(p->path, '/');
 		p->name = strdup(slash + 1);
 		if (!p->name)
@@ -210,11 +230,6 @@ static int plan_bind(const struct oci_mount *m, size_t i, const char *bundle, st
 		else if (!p->ro)
 			r->shares[share].readonly = false;
 		p->kind = BIND_FILE;
-	} else {
-		return error_set(err, -EINVAL,
-				 "mounts[%zu].source: %s: only directories and regular files can "
-				 "be shared with the VM",
-				 i, m->source);
 	}
 	if (share < 0)
 		return share;
@@ -279,12 +294,24 @@ static int emit_file(struct rootfs *r, const char *id, const struct oci_mount *m
  * nothing the container could share with anyone: a tmpfs in the guest (64 MiB, as the
  * agent's default /dev/shm) is faster and takes no share.
  */
-static int emit_shm(struct rootfs *r, const struct oci_mount *m)
+void rootfs_shm_mount(const struct oci_mount *m, struct agent_mount *out)
 {
 	static char *const shm_opts[] = { "nosuid",    "nodev",	      "noexec",
 					  "mode=1777", "size=65536k", "ro" };
 
-	return emit(r, "shm", m->destination, "tmpfs", (char **)shm_opts, mount_is_ro(m) ? 6 : 5);
+	out->source = "shm";
+	out->target = m->destination;
+	out->fstype = "tmpfs";
+	out->options.v = (char **)shm_opts;
+	out->options.n = rootfs_mount_is_ro(m) ? 6 : 5;
+}
+
+static int emit_shm(struct rootfs *r, const struct oci_mount *m)
+{
+	struct agent_mount shm;
+
+	rootfs_shm_mount(m, &shm);
+	return emit(r, shm.source, shm.target, shm.fstype, shm.options.v, shm.options.n);
 }
 
 /* Pass 2: CREATE's mounts in the config's order. */
@@ -400,7 +427,7 @@ int rootfs_prepare(const struct oci_spec *spec, const char *bundle, const char *
 	if (r == 0 && !out->block)
 		r = add_share(out, spec->root_path, spec->root_readonly, spec->root_path, 0, err);
 	for (size_t i = 0; r >= 0 && i < spec->n_mounts; i++) {
-		if (!mount_is_bind(&spec->mounts[i]))
+		if (!rootfs_mount_is_bind(&spec->mounts[i]))
 			continue;
 		if (!strcmp(spec->mounts[i].destination, "/dev/shm"))
 			plans[i].kind = BIND_SHM;

@@ -81,6 +81,22 @@ int rootfs_prepare(const struct oci_spec *spec, const char *bundle, const char *
 		   const char *state_dir, struct rootfs *out, struct error *err);
 void rootfs_destroy(struct rootfs *rootfs);
 
+/* A bind mount (type bind, or a bind/rbind option); its ro (the last of ro/rw wins). */
+bool rootfs_mount_is_bind(const struct oci_mount *m);
+bool rootfs_mount_is_ro(const struct oci_mount *m);
+/*
+ * The source of bind mount mounts[i] resolved on the host (realpath; a relative one against
+ * bundle) into *path (malloc'd), *dir for a directory; anything but a directory or a regular
+ * file is refused, naming mounts[i].source.
+ */
+int rootfs_bind_source(const struct oci_mount *m, size_t i, const char *bundle, char **path,
+		       bool *dir, struct error *err);
+/* Strings and arrays a translation owns: p appended to *owned (NULL, p freed, on failure). */
+void *rootfs_own(void ***owned, size_t *n, void *p);
+char *rootfs_own_printf(void ***owned, size_t *n, const char *fmt, ...) _printf_(3, 4);
+/* A bind on /dev/shm as the guest makes it: a tmpfs of its own (static strings, m's target). */
+void rootfs_shm_mount(const struct oci_mount *m, struct agent_mount *out);
+
 /*
  * In the monitor, before the VM is built: enter a mount namespace of its own (nothing is
  * mounted on the host's) and fill each files share: a tmpfs at its path with exactly its

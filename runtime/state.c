@@ -114,6 +114,10 @@ static void gen_state(yajl_gen g, const struct container_state *st, bool private
 			GEN_STR(g, "vmMemoryMiB");
 			yajl_gen_integer(g, (long long)st->vm_mem_mib);
 		}
+		if (st->pod_share)
+			gen_kv(g, "podShare", st->pod_share);
+		if (st->sandbox)
+			gen_kv(g, "sandbox", st->sandbox);
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_map_close(g);
@@ -199,6 +203,8 @@ void state_clear(struct container_state *st)
 	free(st->rootfs);
 	free(st->created);
 	free(st->owner);
+	free(st->pod_share);
+	free(st->sandbox);
 	for (size_t i = 0; i < st->n_annotations; i++) {
 		free(st->annotations[i].key);
 		free(st->annotations[i].value);
@@ -257,6 +263,21 @@ static int get_annotations(yajl_val root, struct container_state *st, struct err
 	return 0;
 }
 
+/* stratus.<key>: an optional share tag or container ID (a path component: checked). */
+static int get_private_id(yajl_val root, const char *key, char **out, struct error *err)
+{
+	const char *path[] = { "stratus", key, NULL };
+	yajl_val v = yajl_tree_get(root, path, yajl_t_any);
+
+	if (!v)
+		return 0;
+	if (!YAJL_IS_STRING(v) || state_id_check(v->u.string, NULL) < 0)
+		return error_set(err, -EINVAL, "state.json: stratus.%s: must be a container ID",
+				 key);
+	*out = strdup(v->u.string);
+	return *out ? 0 : -ENOMEM;
+}
+
 static int parse_tree(yajl_val root, struct container_state *st, struct error *err)
 {
 	const char *start_path[] = { "stratus", "pidStartTime", NULL };
@@ -296,7 +317,9 @@ static int parse_tree(yajl_val root, struct container_state *st, struct error *e
 		return error_set(err, -EINVAL,
 				 "state.json: stratus.vmMemoryMiB: must be a positive integer");
 	st->vm_mem_mib = v ? (uint64_t)YAJL_GET_INTEGER(v) : 0;
-	return get_annotations(root, st, err);
+	r = get_private_id(root, "podShare", &st->pod_share, err);
+	r = r ?: get_private_id(root, "sandbox", &st->sandbox, err);
+	return r ?: get_annotations(root, st, err);
 }
 
 int state_parse(const char *json, size_t len, struct container_state *st, struct error *err)

@@ -25,8 +25,9 @@
 # Section 3 also runs update with runc's flags (checked in the guest's cgroup files) and its
 # refusals. State (created, running, paused, stopped, a hook's), features and `spec`
 # (--rootless too) are validated against the runtime-spec schemas (cli/validate-schema.py).
-#   9. VM templates (cli/templates.sh): clones, damaged templates, changed inputs, opting
-#      out, `stratus template`. Sections 1-8 restore from a template; with STRATUS_TEMPLATE=0
+#   9. pods (cli/pod.sh): a sandbox VM and members created in it by CRI's annotations.
+#  10. VM templates (cli/templates.sh): clones, damaged templates, changed inputs, opting
+#      out, `stratus template`. Sections 1-9 restore from a template; with STRATUS_TEMPLATE=0
 #      (ctest integration_cli_cold) they all cold-boot.
 # usage: test_cli.sh STRATUS VMLINUX INITRAMFS
 source "$(dirname "$0")/lib.sh"
@@ -574,7 +575,10 @@ for i in $(seq 100); do alive "$monitor" || break; sleep 0.1; done
 expect_eq "delete --force racing kill: the monitor is gone" gone "$(alive "$monitor" && echo alive || echo gone)"
 expect_nothing_left "racing verbs"
 
-# 9. VM templates: cli/templates.sh
+# 9. pods: cli/pod.sh
+source "$here/cli/pod.sh"
+
+# 10. VM templates: cli/templates.sh
 source "$here/cli/templates.sh"
 
 finish

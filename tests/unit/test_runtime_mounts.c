@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "rootfs.h"
+#include "runtime_mount_assert.h"
 
 static char dir[64];
 
@@ -87,22 +88,6 @@ static struct oci_spec *spec_with(bool ro, const char *mounts_fmt)
 	if (oci_spec_parse(json, strlen(json), dir, &spec, &err) < 0)
 		fail_msg("config: %s", err.msg);
 	return spec;
-}
-
-static void assert_mount(const struct agent_mount *m, const char *source, const char *target,
-			 const char *fstype, const char *options)
-{
-	char joined[512] = "";
-
-	assert_string_equal(m->source, source);
-	assert_string_equal(m->target, target);
-	assert_string_equal(m->fstype, fstype);
-	for (uint32_t i = 0; i < m->options.n; i++) {
-		if (i)
-			strcat(joined, ",");
-		strcat(joined, m->options.v[i]);
-	}
-	assert_string_equal(joined, options);
 }
 
 static void assert_file(const struct rootfs_file *f, const char *host, const char *name, bool ro)

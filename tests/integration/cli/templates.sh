@@ -1,4 +1,4 @@
-# VM templates (docs/runtime.md "Templates"), sourced by test_cli.sh as its section 9 with its
+# VM templates (docs/runtime.md "Templates"), sourced by test_cli.sh as its section 10 with its
 # variables and helpers ($stratus, $root, $work, $bundle, $kernel, S, make_config, expect_*).
 # $STRATUS_TEMPLATE_DIR is the test's own. Without a VM: `stratus template`'s usage errors.
 # With STRATUS_TEMPLATE=0 (the cold-boot run of test_cli.sh) nothing else; otherwise: the runs

@@ -1,0 +1,212 @@
+/*
+ * The pure parts of pods (see pod.h): which part a container plays, and how a member's
+ * config.json becomes its CREATE in the sandbox's VM: the rootfs and every bind mount's source
+ * are paths below the pod share in the guest, and namespace paths (host paths) name the
+ * sandbox's namespaces. Host lookups only (realpath, stat): no mount, no VM, unit-tested.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#include "oci_json.h"
+#include "pod.h"
+#include "rootfs.h"
+#include "state.h"
+
+static const char *annotation(const struct oci_spec *spec, const char *key)
+{
+	for (size_t i = 0; i < spec->annotations.n; i++)
+		if (!strcmp(spec->annotations.kv[i].key, key))
+			return spec->annotations.kv[i].value;
+	return NULL;
+}
+
+int pod_role(const struct oci_spec *spec, const char *id, enum pod_role *role, const char **sandbox,
+	     struct error *err)
+{
+	const char *type = annotation(spec, POD_TYPE_ANNOTATION);
+	const char *sb = annotation(spec, POD_SANDBOX_ANNOTATION);
+	struct error inner = { 0 };
+
+	*role = POD_NONE;
+	*sandbox = NULL;
+	if (type && !strcmp(type, POD_TYPE_SANDBOX)) {
+		*role = POD_SANDBOX;
+		return 0;
+	}
+	if (!sb || !strcmp(sb, id))
+		return 0;
+	if (state_id_check(sb, &inner) < 0)
+		return error_set(err, -EINVAL, "annotation %s: %s", POD_SANDBOX_ANNOTATION,
+				 inner.msg);
+	*role = POD_MEMBER;
+	*sandbox = sb;
+	return 0;
+}
+
+#define own_printf(p, ...) rootfs_own_printf(&(p)->owned, &(p)->n_owned, __VA_ARGS__)
+
+/* mounts[i], a bind: its source resolved on the host, a directory or a regular file. */
+static int plan_bind(const struct oci_mount *m, size_t i, const char *bundle,
+		     struct pod_member_plan *p, struct error *err)
+{
+	struct pod_bind *b = &p->binds[p->n_binds];
+	int r = rootfs_bind_source(m, i, bundle, &b->host, &b->dir, err);
+
+	if (r < 0)
+		return r;
+	b->index = i;
+	p->n_binds++;
+	return 0;
+}
+
+/* CREATE's mounts in the config's order. */
+static int plan_mounts(const struct oci_spec *spec, const char *id, const char *guest_dir,
+		       struct pod_member_plan *p)
+{
+	size_t b = 0;
+
+	p->mounts = calloc(spec->n_mounts + 1, sizeof(*p->mounts));
+	if (!p->mounts)
+		return -ENOMEM;
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		const struct oci_mount *m = &spec->mounts[i];
+		struct agent_mount *out = &p->mounts[p->n_mounts++];
+
+		if (b < p->n_binds && p->binds[b].index == i) {
+			out->source = own_printf(p, "%s/%s/m%zu", guest_dir, id, i);
+			out->target = m->destination;
+			out->fstype = "bind";
+			out->options.v = m->options.v;
+			out->options.n = (uint32_t)m->options.n;
+			b++;
+			if (!out->source)
+				return -ENOMEM;
+		} else if (rootfs_mount_is_bind(m)) {
+			rootfs_shm_mount(m, out);
+		} else {
+			out->source = m->source ? m->source : (m->type ? m->type : "none");
+			out->target = m->destination;
+			out->fstype = m->type ? m->type : "";
+			out->options.v = m->options.v;
+			out->options.n = (uint32_t)m->options.n;
+		}
+	}
+	return 0;
+}
+
+int pod_member_plan(const struct oci_spec *spec, const char *bundle, struct pod_member_plan *out,
+		    struct error *err)
+{
+	int r = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->binds = calloc(spec->n_mounts + 1, sizeof(*out->binds));
+	if (!out->binds)
+		return error_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; r == 0 && i < spec->n_mounts; i++) {
+		const struct oci_mount *m = &spec->mounts[i];
+
+		/* /dev/shm: a guest tmpfs, as for any container (rootfs.c) */
+		if (rootfs_mount_is_bind(m) && strcmp(m->destination, "/dev/shm"))
+			r = plan_bind(m, i, bundle, out, err);
+	}
+	if (r == 0 && spec->n_mounts > AGENT_MAX_MOUNTS)
+		r = error_set(err, -E2BIG, "mounts: %zu, the agent takes at most %u",
+			      spec->n_mounts, AGENT_MAX_MOUNTS);
+	if (r < 0)
+		pod_member_plan_destroy(out);
+	return r;
+}
+
+int pod_member_plan_guest(const struct oci_spec *spec, const char *id, const char *guest_dir,
+			  struct pod_member_plan *plan, struct error *err)
+{
+	plan->rootfs_source = own_printf(plan, "%s/%s/%s", guest_dir, id, POD_MEMBER_ROOTFS);
+	if (!plan->rootfs_source || plan_mounts(spec, id, guest_dir, plan) < 0)
+		return error_set(err, -ENOMEM, "out of memory");
+	if (strlen(plan->rootfs_source) + 16 > AGENT_MAX_PATH)
+		return error_set(err, -ENAMETOOLONG,
+				 "container ID: too long for a path in the guest (%s)",
+				 plan->rootfs_source);
+	return 0;
+}
+
+void pod_member_plan_destroy(struct pod_member_plan *p)
+{
+	for (size_t i = 0; i < p->n_binds; i++)
+		free(p->binds[i].host);
+	free(p->binds);
+	for (size_t i = 0; i < p->n_owned; i++)
+		free(p->owned[i]);
+	free(p->owned);
+	free(p->mounts);
+	memset(p, 0, sizeof(*p));
+}
+
+/* linux.namespaces[*].path := "container:<sandbox>", in the tree. */
+static int rewrite_namespaces(yajl_val root, const char *sandbox)
+{
+	const char *ns_path[] = { "linux", "namespaces", NULL };
+	yajl_val ns = yajl_tree_get(root, ns_path, yajl_t_array);
+
+	for (size_t i = 0; ns && i < ns->u.array.len; i++) {
+		yajl_val entry = ns->u.array.values[i];
+		yajl_val path = YAJL_IS_OBJECT(entry) ? oci_member(entry, "path") : NULL;
+		char *joined;
+
+		if (!path || !YAJL_IS_STRING(path) || !path->u.string[0])
+			continue;
+		if (asprintf(&joined, "container:%s", sandbox) < 0)
+			return -ENOMEM;
+		free(path->u.string);
+		path->u.string = joined;
+	}
+	return 0;
+}
+
+int pod_member_config(const char *config, size_t len, const char *sandbox, char **out,
+		      struct error *err)
+{
+	_cleanup_free_ char *text = strndup(config, len);
+	const unsigned char *buf;
+	char msg[256];
+	yajl_val root;
+	yajl_gen g;
+	size_t n;
+	int r;
+
+	if (!text)
+		return error_set(err, -ENOMEM, "out of memory");
+	r = oci_json_prescan(text, len, err);
+	if (r < 0)
+		return r;
+	root = yajl_tree_parse(text, msg, sizeof(msg));
+	if (!root || !YAJL_IS_OBJECT(root)) {
+		yajl_tree_free(root);
+		return error_set(err, -EINVAL, "config.json: must be a JSON object");
+	}
+	r = rewrite_namespaces(root, sandbox);
+	g = r == 0 ? yajl_gen_alloc(NULL) : NULL;
+	if (g) {
+		oci_json_gen(g, root, 0);
+		if (yajl_gen_get_buf(g, &buf, &n) != yajl_gen_status_ok)
+			r = -EINVAL;
+		else if (!(*out = strndup((const char *)buf, n)))
+			r = -ENOMEM;
+		yajl_gen_free(g);
+	} else {
+		r = -ENOMEM;
+	}
+	yajl_tree_free(root);
+	if (r == 0 && strlen(*out) > AGENT_MAX_OCI) {
+		free(*out);
+		*out = NULL;
+		return error_set(err, -E2BIG,
+				 "config.json: larger than %u KiB, the most the agent takes",
+				 AGENT_MAX_OCI >> 10);
+	}
+	return r < 0 ? error_set(err, r, "config.json: cannot rewrite for the pod") : 0;
+}

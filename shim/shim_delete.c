@@ -4,7 +4,8 @@
  * stdout, as containerd expects: the task is reported killed (exit status 128 + SIGKILL, as
  * runc's shim reports it) at the current time. It removes the dead shim's socket and, through
  * libstratus, the container the shim left behind (its monitor, hence its VM, is killed and its
- * state removed); containerd itself unmounts <bundle>/rootfs afterwards.
+ * state removed; a pod member's relay, its container in the sandbox's VM and its host mounts);
+ * containerd itself unmounts <bundle>/rootfs afterwards.
  */
 #include <limits.h>
 #include <signal.h>
@@ -18,16 +19,56 @@
 #include "containerd/task/v2/shim.pb-c.h"
 #include "shim.h"
 
-/* The container of a dead shim: force-delete it; a container that is not there is fine. */
+/* containerd kills `delete` after 5 s (io.containerd.timeout.shim.cleanup) */
+#define DELETE_MEMBER_WAIT_MS  4000
+#define DELETE_MEMBER_RETRY_MS 250
+
+/* A pod member (docs/pods.md): its state names its sandbox. */
+static bool is_member(const char *root, const char *id)
+{
+	struct container_state st;
+	struct error e = { 0 };
+	bool member;
+
+	if (container_load(root, id, &st, &e) < 0)
+		return false;
+	member = st.sandbox != NULL;
+	state_clear(&st);
+	return member;
+}
+
+static long elapsed_ms(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+/*
+ * The container of a dead shim: force-delete it; a container that is not there is fine.
+ * containerd runs the deletes of a dead shim's tasks at the same time, so a pod member's can
+ * meet its sandbox's VM going down under it (the agent no longer answering); once the VM is
+ * gone a member's delete is the host's part only, so a member's failed delete is tried again
+ * for up to 4 s, within containerd's 5 s for the whole clean-up.
+ */
 static void remove_container(const struct shim_options *opts)
 {
+	struct timespec start;
 	struct error e = { 0 };
 	char root[4096];
 	int r;
 
 	if (!opts->id || shim_state_root(opts->namespace, root, sizeof(root)) < 0)
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	r = container_delete(root, opts->id, true, &e);
+	while (r < 0 && r != -ENOENT && elapsed_ms(&start) < DELETE_MEMBER_WAIT_MS &&
+	       is_member(root, opts->id)) {
+		usleep(DELETE_MEMBER_RETRY_MS * 1000);
+		error_clear(&e);
+		r = container_delete(root, opts->id, true, &e);
+	}
 	if (r < 0 && r != -ENOENT)
 		fprintf(stderr, "%s: delete %s: %s\n", SHIM_NAME, opts->id, e.msg);
 }

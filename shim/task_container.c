@@ -1,9 +1,12 @@
 /*
- * The container methods of containerd.task.v2.Task for the shim's one task (one container per
- * VM: each Create makes its own VM through libstratus, as `stratus create` does). The monitor
- * libstratus forks is our child: its pidfd sits on the ttrpc loop, and when it exits (after
- * draining the container's output) we reap it, publish TaskExit and answer the kept Waits.
- * Requests naming an exec go to task_exec.c. docs/shim.md "Tasks".
+ * The life-cycle methods of containerd.task.v2.Task for the shim's tasks (task_table.c): each
+ * Create runs libstratus's container_create() with the container's own id and bundle, as
+ * `stratus create` does. A container with a VM of its own gets a monitor; a pod member (its
+ * sandbox-id annotation names another container, docs/pods.md) gets a relay that libstratus
+ * runs against the sandbox's VM. Either is our child and exits with the init's status after
+ * draining its output: its pidfd sits on the ttrpc loop, and when it exits we reap it, publish
+ * TaskExit with the task's id and answer the task's kept Waits. Requests naming an exec go to
+ * task_exec.c, State/Pids/Stats/Update to task_inspect.c. docs/shim.md "Tasks".
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -24,7 +27,7 @@
 #include "task_internal.h"
 #include "task_service.h"
 
-static int code_of(int r)
+int task_code_of(int r)
 {
 	switch (r) {
 	case -ENOENT:
@@ -37,6 +40,8 @@ static int code_of(int r)
 	case -EBUSY:
 	case -EAGAIN:
 		return TTRPC_FAILED_PRECONDITION;
+	case -ENOSPC:
+		return TTRPC_RESOURCE_EXHAUSTED;
 	default:
 		return TTRPC_UNKNOWN;
 	}
@@ -44,7 +49,7 @@ static int code_of(int r)
 
 void task_fail_err(struct ttrpc_call *call, const struct error *err, int r)
 {
-	ttrpc_call_fail(call, code_of(r), "%s", err->msg[0] ? err->msg : strerror(-r));
+	ttrpc_call_fail(call, task_code_of(r), "%s", err->msg[0] ? err->msg : strerror(-r));
 }
 
 static void warn_log(const char *msg)
@@ -52,7 +57,7 @@ static void warn_log(const char *msg)
 	fprintf(stderr, "%s: %s\n", SHIM_NAME, msg);
 }
 
-static void empty_reply(struct ttrpc_call *call)
+void task_reply_empty(struct ttrpc_call *call)
 {
 	Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
 
@@ -66,45 +71,31 @@ void task_publish(struct task_service *ts, const char *topic, const ProtobufCMes
 }
 
 /* The request names our task (its id) and no exec (task_exec.c serves those). */
-static bool check_task(struct task_service *ts, struct ttrpc_call *call, const char *id,
-		       const char *exec_id, bool need_created)
+/* The request's task, naming no exec (task_exec.c serves those); else the call is answered. */
+static struct shim_task *check_task(struct task_service *ts, struct ttrpc_call *call,
+				    const char *id, const char *exec_id)
 {
-	struct shim_task *t = &ts->task;
+	struct shim_task *t = task_lookup(ts, call, id);
 
-	if (need_created && (!t->pid || strcmp(id, t->id))) {
-		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "task %s: not found", id);
-		return false;
-	}
-	if (exec_id && exec_id[0]) {
+	if (t && exec_id && exec_id[0]) {
 		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "exec %s of task %s: not found", exec_id,
 				id);
-		return false;
+		return NULL;
 	}
-	return true;
+	return t;
 }
 
-static void timestamp_set(Google__Protobuf__Timestamp *ts, const struct timespec *t)
+void task_timestamp_set(Google__Protobuf__Timestamp *ts, const struct timespec *t)
 {
 	ts->seconds = t->tv_sec;
 	ts->nanos = (int32_t)t->tv_nsec;
 }
 
-static void task_free_fields(struct shim_task *t)
+/* The init exited with status (its monitor's or relay's): record it, TaskExit, answer Waits. */
+static void task_exited(struct shim_task *t, int status)
 {
-	free(t->id);
-	free(t->bundle);
-	free(t->rootfs);
-	free(t->stdin_path);
-	free(t->stdout_path);
-	free(t->stderr_path);
-	memset(t, 0, sizeof(*t));
-	t->pidfd = t->stdin_keep = -1;
-}
-
-/* The monitor exited with status: record it, publish TaskExit, answer every Wait. */
-static void task_exited(struct task_service *ts, int status)
-{
-	struct shim_task *t = &ts->task;
+	struct task_service *ts = t->ts;
+	struct shim_task *vm = task_vm_owner(ts, t);
 	Containerd__Events__TaskExit ev = CONTAINERD__EVENTS__TASK_EXIT__INIT;
 	Containerd__Task__V2__WaitResponse resp = CONTAINERD__TASK__V2__WAIT_RESPONSE__INIT;
 	Google__Protobuf__Timestamp at = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
@@ -114,15 +105,15 @@ static void task_exited(struct task_service *ts, int status)
 	clock_gettime(CLOCK_REALTIME, &t->exited_at);
 	if (t->pidfd >= 0) {
 		ttrpc_server_remove_fd(ts->srv, t->pidfd);
-		close(t->pidfd);
-		t->pidfd = -1;
+		closep(&t->pidfd);
 	}
-	if (t->stdin_keep >= 0) {
-		close(t->stdin_keep);
-		t->stdin_keep = -1;
-	}
-	task_events_close(ts); /* takes an OOM event still buffered: it comes before the exit */
-	timestamp_set(&at, &t->exited_at);
+	closep(&t->stdin_keep);
+	/* an OOM event still buffered comes before the exit; the VM's connection ends with it */
+	if (vm == t)
+		task_events_close(t);
+	else if (vm)
+		task_events_drain(vm);
+	task_timestamp_set(&at, &t->exited_at);
 	ev.container_id = t->id;
 	ev.id = t->id;
 	ev.pid = (uint32_t)t->pid;
@@ -136,19 +127,32 @@ static void task_exited(struct task_service *ts, int status)
 	t->n_waiters = 0;
 }
 
-static void on_monitor_exit(int fd, uint32_t events, void *opaque)
+static void on_init_exit(int fd, uint32_t events, void *opaque)
 {
-	struct task_service *ts = opaque;
+	struct shim_task *t = opaque;
 	int status;
 	pid_t p;
 
 	(void)fd;
 	(void)events;
-	p = waitpid(ts->task.pid, &status, WNOHANG);
-	if (p == ts->task.pid)
-		task_exited(ts, status);
+	p = waitpid(t->pid, &status, WNOHANG);
+	if (p == t->pid)
+		task_exited(t, status);
 	else if (p < 0 && errno == ECHILD)
-		task_exited(ts, 255 << 8); /* reaped elsewhere: status lost */
+		task_exited(t, 255 << 8); /* reaped elsewhere: status lost */
+}
+
+int task_adopt(struct task_service *ts, struct shim_task *t)
+{
+	int r = task_table_insert(ts, t);
+
+	if (r < 0)
+		return r;
+	t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+	if (t->pidfd < 0 || ttrpc_server_add_fd(ts->srv, t->pidfd, EPOLLIN, on_init_exit, t) < 0)
+		fprintf(stderr, "%s: task %s: cannot watch its process (pid %d): %s\n", SHIM_NAME,
+			t->id, (int)t->pid, strerror(errno));
+	return 0;
 }
 
 static int dup_std(int fds[3])
@@ -161,7 +165,7 @@ static int dup_std(int fds[3])
 	return 0;
 }
 
-/* container_create with fds 0/1/2 = the FIFOs, which the monitor inherits and relays. */
+/* container_create with fds 0/1/2 = the FIFOs, which the monitor (or relay) inherits. */
 static int create_with_stdio(struct container_create_opts *o, const int stdio[3], struct error *err)
 {
 	int saved[3] = { -1, -1, -1 }, r;
@@ -200,7 +204,24 @@ static int task_strdup_paths(struct shim_task *t, const Containerd__Task__V2__Cr
 	return 0;
 }
 
-static void publish_create(struct task_service *ts,
+/*
+ * A pod member names its sandbox in the bundle's annotation (docs/pods.md "Who is what"),
+ * libstratus having checked that the sandbox exists; read after a successful create, so a
+ * config.json it refused never gets here.
+ */
+static int task_set_sandbox(struct shim_task *t)
+{
+	char sandbox[STATE_ID_MAX + 1];
+	struct error err = { 0 };
+
+	if (shim_sandbox_id(t->bundle, sandbox, sizeof(sandbox), &err) < 0 || !sandbox[0] ||
+	    !strcmp(sandbox, t->id))
+		return 0;
+	t->sandbox = strdup(sandbox);
+	return t->sandbox ? 0 : -ENOMEM;
+}
+
+static void publish_create(struct task_service *ts, struct shim_task *t,
 			   const Containerd__Task__V2__CreateTaskRequest *q)
 {
 	Containerd__Events__TaskCreate ev = CONTAINERD__EVENTS__TASK_CREATE__INIT;
@@ -216,8 +237,35 @@ static void publish_create(struct task_service *ts,
 	ev.rootfs = q->rootfs;
 	ev.io = &io;
 	ev.checkpoint = q->checkpoint;
-	ev.pid = (uint32_t)ts->task.pid;
+	ev.pid = (uint32_t)t->pid;
 	task_publish(ts, "/tasks/create", &ev.base);
+}
+
+/* What Create refuses before touching anything; false when the call was answered. */
+static bool create_check(struct task_service *ts, struct ttrpc_call *call,
+			 const Containerd__Task__V2__CreateTaskRequest *q)
+{
+	if (!q->id[0] || !q->bundle[0]) {
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "%s: empty",
+				q->id[0] ? "bundle" : "id");
+		return false;
+	}
+	if (task_table_find(ts, q->id)) {
+		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "container %s: already exists", q->id);
+		return false;
+	}
+	if (ts->n_tasks == TASK_TABLE_MAX) {
+		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED,
+				"container %s: this shim already serves %d containers", q->id,
+				TASK_TABLE_MAX);
+		return false;
+	}
+	if (q->checkpoint[0]) {
+		ttrpc_call_fail(call, TTRPC_UNIMPLEMENTED,
+				"checkpoint: restoring a task from a checkpoint is not supported");
+		return false;
+	}
+	return true;
 }
 
 static void task_create(struct task_service *ts, struct ttrpc_call *call,
@@ -226,31 +274,16 @@ static void task_create(struct task_service *ts, struct ttrpc_call *call,
 	Containerd__Task__V2__CreateTaskResponse resp =
 		CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
 	struct container_create_opts o = { .root = ts->root, .id = q->id, .bundle = q->bundle };
-	struct shim_task *t = &ts->task;
+	struct shim_task *t;
 	struct error err = { 0 };
 	int stdio[3] = { -1, -1, -1 }, r;
 	uint64_t lib_start;
 
-	if (t->pid) {
-		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS,
-				"task %s: this shim already runs %s (one container per VM; pods "
-				"sharing a VM are not supported yet)",
-				q->id, t->id);
+	if (!create_check(ts, call, q))
 		return;
-	}
-	if (!q->id[0] || !q->bundle[0]) {
-		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "%s: empty",
-				q->id[0] ? "bundle" : "id");
-		return;
-	}
-	if (q->checkpoint[0]) {
-		ttrpc_call_fail(call, TTRPC_UNIMPLEMENTED,
-				"checkpoint: restoring a task from a checkpoint is not supported");
-		return;
-	}
-	task_free_fields(t);
-	if (task_strdup_paths(t, q) < 0) {
-		task_free_fields(t);
+	t = task_new(ts);
+	if (!t || task_strdup_paths(t, q) < 0) {
+		task_free(t);
 		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
@@ -273,23 +306,26 @@ static void task_create(struct task_service *ts, struct ttrpc_call *call,
 	if (r < 0)
 		goto fail;
 	t->pid = o.monitor_pid;
-	t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
-	if (t->pidfd < 0 ||
-	    ttrpc_server_add_fd(ts->srv, t->pidfd, EPOLLIN, on_monitor_exit, ts) < 0)
-		fprintf(stderr, "%s: task %s: cannot watch the monitor (pid %d): %s\n", SHIM_NAME,
-			t->id, (int)t->pid, strerror(errno));
-	ts->containers = 1;
-	publish_create(ts, q);
-	task_events_open(ts);
+	if (task_set_sandbox(t) < 0 || task_adopt(ts, t) < 0) {
+		/* checked above, and the loop runs one call at a time: only memory can fail */
+		kill(t->pid, SIGKILL);
+		waitpid(t->pid, NULL, 0);
+		container_delete(ts->root, t->id, true, &err);
+		r = error_set(&err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	ts->n_created++;
+	publish_create(ts, t, q);
+	if (!t->sandbox)
+		task_events_open(t); /* one per VM: a member's events come on its sandbox's */
 	resp.pid = (uint32_t)t->pid;
 	task_reply_message(call, &resp.base);
 	return;
 fail:
 	if (t->rootfs)
 		task_rootfs_unmount(t->rootfs);
-	if (t->stdin_keep >= 0)
-		close(t->stdin_keep);
-	task_free_fields(t);
+	closep(&t->stdin_keep);
+	task_free(t);
 	task_fail_err(call, &err, r);
 }
 
@@ -298,12 +334,12 @@ static void task_start(struct task_service *ts, struct ttrpc_call *call,
 {
 	Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
 	Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
-	struct shim_task *t = &ts->task;
+	struct shim_task *t = check_task(ts, call, q->id, q->exec_id);
 	struct error err = { 0 };
 	uint64_t lib_start;
 	int r;
 
-	if (!check_task(ts, call, q->id, q->exec_id, true))
+	if (!t)
 		return;
 	if (t->exited || t->started) {
 		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "task %s: already %s", t->id,
@@ -328,11 +364,11 @@ static void task_start(struct task_service *ts, struct ttrpc_call *call,
 static void task_kill(struct task_service *ts, struct ttrpc_call *call,
 		      const Containerd__Task__V2__KillRequest *q)
 {
-	struct shim_task *t = &ts->task;
+	struct shim_task *t = check_task(ts, call, q->id, q->exec_id);
 	struct error err = { 0 };
 	int r;
 
-	if (!check_task(ts, call, q->id, q->exec_id, true))
+	if (!t)
 		return;
 	if (q->signal == 0 || q->signal >= 65) {
 		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "signal: %u is not a signal",
@@ -348,21 +384,48 @@ static void task_kill(struct task_service *ts, struct ttrpc_call *call,
 		task_fail_err(call, &err, r);
 		return;
 	}
-	empty_reply(call);
+	task_reply_empty(call);
 }
 
-/* A task that was never started, or whose VM must go: kill the monitor and reap it. */
-static void task_reap_now(struct task_service *ts)
+/* A task that was never started, or that must go now: kill its process and reap it. */
+static void task_reap_now(struct shim_task *t)
 {
-	struct shim_task *t = &ts->task;
 	int status;
 
 	if (t->exited || !t->pid)
 		return;
 	kill(t->pid, SIGKILL);
-	while (waitpid(t->pid, &status, 0) < 0 && errno == EINTR)
-		;
-	task_exited(ts, status);
+	while (waitpid(t->pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			status = 255 << 8; /* reaped elsewhere: status lost */
+			break;
+		}
+	}
+	task_exited(t, status);
+}
+
+/* The task's container, rootfs and fds go; the task leaves the table. */
+static void task_destroy(struct task_service *ts, struct shim_task *t)
+{
+	struct error err = { 0 };
+	uint64_t lib_start = task_now_ns();
+	int r;
+
+	task_exec_cleanup(t);
+	task_reap_now(t); /* created, never started (as runc, delete kills it), or shim exit */
+	r = container_delete(ts->root, t->id, true, &err);
+	ts->lib_ns += task_now_ns() - lib_start;
+	if (r < 0 && r != -ENOENT)
+		fprintf(stderr, "%s: task %s: delete: %s\n", SHIM_NAME, t->id, err.msg);
+	if (t->rootfs)
+		task_rootfs_unmount(t->rootfs);
+	if (t->pidfd >= 0) {
+		ttrpc_server_remove_fd(ts->srv, t->pidfd);
+		closep(&t->pidfd);
+	}
+	closep(&t->stdin_keep);
+	task_events_close(t);
+	task_table_remove(ts, t);
 }
 
 static void task_delete(struct task_service *ts, struct ttrpc_call *call,
@@ -371,36 +434,26 @@ static void task_delete(struct task_service *ts, struct ttrpc_call *call,
 	Containerd__Task__V2__DeleteResponse resp = CONTAINERD__TASK__V2__DELETE_RESPONSE__INIT;
 	Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
 	Google__Protobuf__Timestamp at = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-	struct shim_task *t = &ts->task;
-	struct error err = { 0 };
-	uint64_t lib_start;
-	int r;
+	struct shim_task *t = check_task(ts, call, q->id, q->exec_id);
 
-	if (!check_task(ts, call, q->id, q->exec_id, true))
+	if (!t)
 		return;
 	if (t->started && !t->exited) {
 		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
 				"task %s: must be stopped before deletion: running", t->id);
 		return;
 	}
-	task_reap_now(ts); /* created, never started: as runc, delete kills it */
-	task_exec_cleanup(ts);
-	lib_start = task_now_ns();
-	r = container_delete(ts->root, t->id, true, &err);
-	ts->lib_ns += task_now_ns() - lib_start;
-	if (r < 0 && r != -ENOENT)
-		fprintf(stderr, "%s: task %s: delete: %s\n", SHIM_NAME, t->id, err.msg);
-	if (t->rootfs)
-		task_rootfs_unmount(t->rootfs);
-	timestamp_set(&at, &t->exited_at);
+	task_reap_now(t); /* first, so the answer carries its status */
+	task_timestamp_set(&at, &t->exited_at);
 	resp.pid = ev.pid = (uint32_t)t->pid;
 	resp.exit_status = ev.exit_status = (uint32_t)t->exit_status;
+	/* the container and its mounts are gone before containerd hears it (it then removes
+	 * the bundle) */
+	task_destroy(ts, t);
 	resp.exited_at = ev.exited_at = &at;
-	ev.container_id = ev.id = t->id;
+	ev.container_id = ev.id = q->id;
 	task_publish(ts, "/tasks/delete", &ev.base);
 	task_reply_message(call, &resp.base);
-	task_free_fields(t);
-	ts->containers = 0;
 }
 
 static void task_wait(struct task_service *ts, struct ttrpc_call *call,
@@ -408,9 +461,9 @@ static void task_wait(struct task_service *ts, struct ttrpc_call *call,
 {
 	Containerd__Task__V2__WaitResponse resp = CONTAINERD__TASK__V2__WAIT_RESPONSE__INIT;
 	Google__Protobuf__Timestamp at = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-	struct shim_task *t = &ts->task;
+	struct shim_task *t = check_task(ts, call, q->id, q->exec_id);
 
-	if (!check_task(ts, call, q->id, q->exec_id, true))
+	if (!t)
 		return;
 	if (!t->exited) {
 		if (t->n_waiters == TASK_WAITERS_MAX) {
@@ -422,64 +475,9 @@ static void task_wait(struct task_service *ts, struct ttrpc_call *call,
 		t->waiters[t->n_waiters++] = call; /* answered by task_exited */
 		return;
 	}
-	timestamp_set(&at, &t->exited_at);
+	task_timestamp_set(&at, &t->exited_at);
 	resp.exit_status = (uint32_t)t->exit_status;
 	resp.exited_at = &at;
-	task_reply_message(call, &resp.base);
-}
-
-static Containerd__V1__Types__Status status_of(struct task_service *ts)
-{
-	struct shim_task *t = &ts->task;
-	struct container_state st;
-	struct error err = { 0 };
-	Containerd__V1__Types__Status s = CONTAINERD__V1__TYPES__STATUS__UNKNOWN;
-
-	if (t->exited)
-		return CONTAINERD__V1__TYPES__STATUS__STOPPED;
-	if (container_load(ts->root, t->id, &st, &err) < 0)
-		return s;
-	switch (st.status) {
-	case CONTAINER_CREATING:
-	case CONTAINER_CREATED:
-		s = CONTAINERD__V1__TYPES__STATUS__CREATED;
-		break;
-	case CONTAINER_RUNNING:
-		s = CONTAINERD__V1__TYPES__STATUS__RUNNING;
-		break;
-	case CONTAINER_PAUSED:
-		s = CONTAINERD__V1__TYPES__STATUS__PAUSED;
-		break;
-	case CONTAINER_STOPPED:
-		s = CONTAINERD__V1__TYPES__STATUS__STOPPED;
-		break;
-	}
-	state_clear(&st);
-	return s;
-}
-
-static void task_state(struct task_service *ts, struct ttrpc_call *call,
-		       const Containerd__Task__V2__StateRequest *q)
-{
-	Containerd__Task__V2__StateResponse resp = CONTAINERD__TASK__V2__STATE_RESPONSE__INIT;
-	Google__Protobuf__Timestamp at = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-	struct shim_task *t = &ts->task;
-
-	if (!check_task(ts, call, q->id, q->exec_id, true))
-		return;
-	resp.id = t->id;
-	resp.bundle = t->bundle;
-	resp.pid = (uint32_t)t->pid;
-	resp.status = status_of(ts);
-	resp.stdin = t->stdin_path;
-	resp.stdout = t->stdout_path;
-	resp.stderr = t->stderr_path;
-	resp.terminal = t->terminal;
-	if (t->exited) {
-		timestamp_set(&at, &t->exited_at);
-		resp.exit_status = (uint32_t)t->exit_status;
-		resp.exited_at = &at;
-	}
 	task_reply_message(call, &resp.base);
 }
 
@@ -488,12 +486,13 @@ static void task_pause_resume(struct task_service *ts, struct ttrpc_call *call, 
 {
 	Containerd__Events__TaskPaused paused = CONTAINERD__EVENTS__TASK_PAUSED__INIT;
 	Containerd__Events__TaskResumed resumed = CONTAINERD__EVENTS__TASK_RESUMED__INIT;
+	struct shim_task *t = check_task(ts, call, id, NULL);
 	struct error err = { 0 };
 	int r;
 
-	if (!check_task(ts, call, id, NULL, true))
+	if (!t)
 		return;
-	if (ts->task.exited) {
+	if (t->exited) {
 		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "task %s: stopped", id);
 		return;
 	}
@@ -502,156 +501,24 @@ static void task_pause_resume(struct task_service *ts, struct ttrpc_call *call, 
 		task_fail_err(call, &err, r);
 		return;
 	}
-	paused.container_id = resumed.container_id = ts->task.id;
+	paused.container_id = resumed.container_id = t->id;
 	if (pause)
 		task_publish(ts, "/tasks/paused", &paused.base);
 	else
 		task_publish(ts, "/tasks/resumed", &resumed.base);
-	empty_reply(call);
-}
-
-static void task_pids(struct task_service *ts, struct ttrpc_call *call,
-		      const Containerd__Task__V2__PidsRequest *q)
-{
-	Containerd__Task__V2__PidsResponse resp = CONTAINERD__TASK__V2__PIDS_RESPONSE__INIT;
-	_cleanup_free_ Containerd__V1__Types__ProcessInfo *infos = NULL;
-	_cleanup_free_ Containerd__V1__Types__ProcessInfo **ptrs = NULL;
-	struct agent_ps ps = { 0 };
-	struct error err = { 0 };
-	int r;
-
-	if (!check_task(ts, call, q->id, NULL, true))
-		return;
-	if (ts->task.exited) {
-		task_reply_message(call, &resp.base);
-		return;
-	}
-	r = container_ps(ts->root, q->id, &ps, &err);
-	if (r < 0) {
-		task_fail_err(call, &err, r);
-		return;
-	}
-	infos = calloc(ps.procs.n + 1, sizeof(*infos));
-	ptrs = calloc(ps.procs.n + 1, sizeof(*ptrs));
-	if (!infos || !ptrs) {
-		container_ps_free(&ps);
-		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
-		return;
-	}
-	for (uint32_t i = 0; i < ps.procs.n; i++) {
-		containerd__v1__types__process_info__init(&infos[i]);
-		infos[i].pid = ps.procs.v[i].pid; /* the guest's pid namespace */
-		ptrs[i] = &infos[i];
-	}
-	resp.n_processes = ps.procs.n;
-	resp.processes = ptrs;
-	task_reply_message(call, &resp.base);
-	container_ps_free(&ps);
-}
-
-static void task_stats(struct task_service *ts, struct ttrpc_call *call,
-		       const Containerd__Task__V2__StatsRequest *q)
-{
-	Containerd__Task__V2__StatsResponse resp = CONTAINERD__TASK__V2__STATS_RESPONSE__INIT;
-	Io__Containerd__Cgroups__V2__Metrics m = IO__CONTAINERD__CGROUPS__V2__METRICS__INIT;
-	Io__Containerd__Cgroups__V2__PidsStat pids = IO__CONTAINERD__CGROUPS__V2__PIDS_STAT__INIT;
-	Io__Containerd__Cgroups__V2__CPUStat cpu = IO__CONTAINERD__CGROUPS__V2__CPUSTAT__INIT;
-	Io__Containerd__Cgroups__V2__MemoryStat mem =
-		IO__CONTAINERD__CGROUPS__V2__MEMORY_STAT__INIT;
-	Io__Containerd__Cgroups__V2__MemoryEvents ev =
-		IO__CONTAINERD__CGROUPS__V2__MEMORY_EVENTS__INIT;
-	Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
-	_cleanup_free_ uint8_t *buf = NULL;
-	struct agent_stats s = { 0 };
-	struct error err = { 0 };
-	int r;
-
-	if (!check_task(ts, call, q->id, NULL, true))
-		return;
-	if (ts->task.exited) {
-		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "task %s: stopped", q->id);
-		return;
-	}
-	r = container_stats(ts->root, q->id, &s, &err);
-	if (r < 0) {
-		task_fail_err(call, &err, r);
-		return;
-	}
-	pids.current = s.pids_current;
-	pids.limit = s.pids_limit == AGENT_STATS_NO_LIMIT ? 0 : s.pids_limit;
-	cpu.usage_usec = s.cpu_usage_us;
-	cpu.user_usec = s.cpu_user_us;
-	cpu.system_usec = s.cpu_system_us;
-	cpu.nr_periods = s.cpu_nr_periods;
-	cpu.nr_throttled = s.cpu_nr_throttled;
-	cpu.throttled_usec = s.cpu_throttled_us;
-	mem.usage = s.mem_usage;
-	mem.usage_limit = s.mem_limit == AGENT_STATS_NO_LIMIT ? UINT64_MAX : s.mem_limit;
-	mem.swap_usage = s.mem_swap_usage;
-	ev.oom = s.mem_oom;
-	ev.oom_kill = s.mem_oom_kill;
-	m.pids = &pids;
-	m.cpu = &cpu;
-	m.memory = &mem;
-	m.memory_events = &ev;
-	any.type_url = (char *)m.base.descriptor->name;
-	any.value.len = protobuf_c_message_get_packed_size(&m.base);
-	buf = malloc(any.value.len ? any.value.len : 1);
-	if (!buf) {
-		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
-		return;
-	}
-	protobuf_c_message_pack(&m.base, buf);
-	any.value.data = buf;
-	resp.stats = &any;
-	task_reply_message(call, &resp.base);
+	task_reply_empty(call);
 }
 
 static void task_close_io(struct task_service *ts, struct ttrpc_call *call,
 			  const Containerd__Task__V2__CloseIORequest *q)
 {
-	struct shim_task *t = &ts->task;
+	struct shim_task *t = check_task(ts, call, q->id, q->exec_id);
 
-	if (!check_task(ts, call, q->id, q->exec_id, true))
+	if (!t)
 		return;
-	if (q->stdin && t->stdin_keep >= 0) {
-		close(t->stdin_keep);
-		t->stdin_keep = -1;
-	}
-	empty_reply(call);
-}
-
-static void task_update(struct task_service *ts, struct ttrpc_call *call,
-			const Containerd__Task__V2__UpdateTaskRequest *q)
-{
-	struct agent_client c;
-	struct error err = { 0 };
-	_cleanup_free_ char *json = NULL;
-	int r;
-
-	if (!check_task(ts, call, q->id, NULL, true))
-		return;
-	if (!q->resources || !q->resources->value.len) {
-		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "resources: missing");
-		return;
-	}
-	/* containerd marshals runtime-spec types (LinuxResources) as JSON inside the Any. */
-	json = strndup((const char *)q->resources->value.data, q->resources->value.len);
-	if (!json || memchr(q->resources->value.data, 0, q->resources->value.len)) {
-		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "resources: not JSON text");
-		return;
-	}
-	r = container_agent_connect(ts->root, q->id, &c, &err);
-	if (r < 0) {
-		task_fail_err(call, &err, r);
-		return;
-	}
-	r = agent_client_update(&c, q->id, json);
-	if (r < 0)
-		ttrpc_call_fail(call, code_of(r), "update: %s", c.err);
-	else
-		empty_reply(call);
-	agent_client_destroy(&c);
+	if (q->stdin)
+		closep(&t->stdin_keep);
+	task_reply_empty(call);
 }
 
 bool task_container_dispatch(struct task_service *ts, const char *name, struct ttrpc_call *call,
@@ -664,7 +531,7 @@ bool task_container_dispatch(struct task_service *ts, const char *name, struct t
 		return true;
 	}
 	container_set_warn(warn_log);
-	if (task_exec_dispatch(ts, name, call, in))
+	if (task_exec_dispatch(ts, name, call, in) || task_inspect_dispatch(ts, name, call, in))
 		return true;
 	if (!strcmp(name, "Create"))
 		task_create(ts, call, (const void *)in);
@@ -676,22 +543,14 @@ bool task_container_dispatch(struct task_service *ts, const char *name, struct t
 		task_delete(ts, call, (const void *)in);
 	else if (!strcmp(name, "Wait"))
 		task_wait(ts, call, (const void *)in);
-	else if (!strcmp(name, "State"))
-		task_state(ts, call, (const void *)in);
 	else if (!strcmp(name, "Pause"))
 		task_pause_resume(ts, call, ((const Containerd__Task__V2__PauseRequest *)in)->id,
 				  true);
 	else if (!strcmp(name, "Resume"))
 		task_pause_resume(ts, call, ((const Containerd__Task__V2__ResumeRequest *)in)->id,
 				  false);
-	else if (!strcmp(name, "Pids"))
-		task_pids(ts, call, (const void *)in);
-	else if (!strcmp(name, "Stats"))
-		task_stats(ts, call, (const void *)in);
 	else if (!strcmp(name, "CloseIO"))
 		task_close_io(ts, call, (const void *)in);
-	else if (!strcmp(name, "Update"))
-		task_update(ts, call, (const void *)in);
 	else
 		return false;
 	return true;
@@ -699,23 +558,11 @@ bool task_container_dispatch(struct task_service *ts, const char *name, struct t
 
 void task_container_cleanup(struct task_service *ts)
 {
-	struct shim_task *t = &ts->task;
-	struct error err = { 0 };
-
-	for (unsigned int i = 0; i < t->n_waiters; i++)
-		ttrpc_call_fail(t->waiters[i], TTRPC_UNAVAILABLE, "the shim is exiting");
-	t->n_waiters = 0;
-	task_exec_cleanup(ts);
-	if (t->pid && !t->exited) {
-		task_reap_now(ts);
-		container_delete(ts->root, t->id, true, &err);
+	/* pod members first: their sandbox's VM still answers their agent DELETE */
+	for (unsigned int i = ts->n_tasks; i-- > 0;) {
+		if (i < ts->n_tasks && ts->tasks[i]->sandbox)
+			task_destroy(ts, ts->tasks[i]);
 	}
-	if (t->rootfs)
-		task_rootfs_unmount(t->rootfs);
-	if (t->pidfd >= 0)
-		close(t->pidfd);
-	if (t->stdin_keep >= 0)
-		close(t->stdin_keep);
-	task_events_close(ts);
-	task_free_fields(t);
+	while (ts->n_tasks)
+		task_destroy(ts, ts->tasks[ts->n_tasks - 1]);
 }

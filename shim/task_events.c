@@ -1,13 +1,16 @@
 /*
- * The shim's own control connection to its task's agent (docs/shim.md "Events"): the agent
- * sends its events on every control connection (docs/agent-protocol.md), so the shim learns
- * OOM kills (EVENT_OOM) without going through the monitor, and publishes them as TaskOOM.
- * Exits are not taken from here: the monitor's exit is the init's, a relay child's the exec's,
- * and they acknowledge the records. The connection sits on the ttrpc loop; a wake-up takes at
- * most TASK_EVENTS_BATCH events (a guest flooding events cannot hold the loop), and a broken
- * or closed connection leaves the loop. The guest is hostile: an event naming another
- * container is ignored, and nothing here blocks the loop (the handshake runs in a thread, the
- * fd is only read when readable).
+ * The shim's own control connection to a VM's agent (docs/shim.md "Events"): the agent sends
+ * its events on every control connection (docs/agent-protocol.md), so the shim learns OOM
+ * kills (EVENT_OOM, naming the container) without going through the monitor, and publishes
+ * them as TaskOOM. One connection per VM, held by the task that has the VM: a pod's members
+ * (docs/pods.md) run in their sandbox's VM, so their events arrive on the sandbox's
+ * connection. Exits are not taken from here: the monitor's or a member relay's exit is the
+ * init's, an exec relay's the exec's, and they acknowledge the records. The connection sits
+ * on the ttrpc loop; a wake-up takes at most TASK_EVENTS_BATCH events (a guest flooding events
+ * cannot hold the loop), and a broken or closed connection leaves the loop. The guest is
+ * hostile: an event naming a container that is not this VM's task or one of its members is
+ * ignored, and nothing here blocks the loop (the handshake runs in a thread, the fd is only
+ * read when readable).
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -25,18 +28,29 @@
 
 #define TASK_EVENTS_BATCH 64
 
-static void events_take(struct task_service *ts, unsigned int max)
+/* id's task if it runs in vm's VM: vm itself or a member of its pod. */
+static struct shim_task *events_task(struct shim_task *vm, const char *id)
 {
-	struct agent_client *c = ts->task.events;
+	struct shim_task *t = id ? task_table_find(vm->ts, id) : NULL;
+
+	if (t && (t == vm || (t->sandbox && !strcmp(t->sandbox, vm->id))))
+		return t;
+	return NULL;
+}
+
+static void events_take(struct shim_task *vm, unsigned int max)
+{
+	struct agent_client *c = vm->events;
 	struct agent_msg ev;
 
 	for (unsigned int i = 0; i < max && agent_client_next_event(c, &ev, 0) == 0; i++) {
-		if (ev.type == AGENT_EVENT_OOM && ev.u.oom.container_id &&
-		    !strcmp(ev.u.oom.container_id, ts->task.id)) {
+		struct shim_task *t;
+
+		if (ev.type == AGENT_EVENT_OOM && (t = events_task(vm, ev.u.oom.container_id))) {
 			Containerd__Events__TaskOOM oom = CONTAINERD__EVENTS__TASK_OOM__INIT;
 
-			oom.container_id = ts->task.id;
-			task_publish(ts, "/tasks/oom", &oom.base);
+			oom.container_id = t->id;
+			task_publish(vm->ts, "/tasks/oom", &oom.base);
 		}
 		agent_msg_clear(&ev);
 	}
@@ -46,13 +60,13 @@ static void events_take(struct task_service *ts, unsigned int max)
 
 static void on_events(int fd, uint32_t events, void *opaque)
 {
-	struct task_service *ts = opaque;
+	struct shim_task *vm = opaque;
 
 	(void)fd;
 	(void)events;
-	events_take(ts, TASK_EVENTS_BATCH);
-	if (ts->task.events->broken)
-		task_events_close(ts);
+	events_take(vm, TASK_EVENTS_BATCH);
+	if (vm->events->broken)
+		task_events_close(vm);
 }
 
 /*
@@ -83,10 +97,10 @@ static void *events_connect_thread(void *arg)
 	return NULL;
 }
 
-/* Join the thread; the connection into ts->task.events if it came up. */
-static void events_connect_finish(struct task_service *ts)
+/* Join the thread; the connection into t->events if it came up. */
+static void events_connect_finish(struct shim_task *t)
 {
-	struct shim_task *t = &ts->task;
+	struct task_service *ts = t->ts;
 	struct events_connect *ec = t->events_connect;
 	struct agent_client *c;
 
@@ -107,14 +121,14 @@ static void events_connect_finish(struct task_service *ts)
 	}
 	*c = ec->c; /* the client holds no pointer into itself: a plain move */
 	free(ec);
-	if (ttrpc_server_add_fd(ts->srv, agent_client_fd(c), EPOLLIN, on_events, ts) < 0) {
+	if (ttrpc_server_add_fd(ts->srv, agent_client_fd(c), EPOLLIN, on_events, t) < 0) {
 		fprintf(stderr, "%s: task %s: cannot watch the agent's events\n", SHIM_NAME, t->id);
 		agent_client_destroy(c);
 		free(c);
 		return;
 	}
 	t->events = c;
-	events_take(ts, TASK_EVENTS_BATCH); /* queued during the handshake */
+	events_take(t, TASK_EVENTS_BATCH); /* queued during the handshake */
 }
 
 static void on_connected(int fd, uint32_t events, void *opaque)
@@ -124,9 +138,9 @@ static void on_connected(int fd, uint32_t events, void *opaque)
 	events_connect_finish(opaque);
 }
 
-void task_events_open(struct task_service *ts)
+void task_events_open(struct shim_task *t)
 {
-	struct shim_task *t = &ts->task;
+	struct task_service *ts = t->ts;
 	struct events_connect *ec = calloc(1, sizeof(*ec));
 	_cleanup_free_ char *dir = NULL;
 	int r;
@@ -143,7 +157,7 @@ void task_events_open(struct task_service *ts)
 		r = -errno;
 		goto fail;
 	}
-	r = ttrpc_server_add_fd(ts->srv, ec->done[0], EPOLLIN, on_connected, ts);
+	r = ttrpc_server_add_fd(ts->srv, ec->done[0], EPOLLIN, on_connected, t);
 	if (r < 0)
 		goto fail_pipe;
 	r = -pthread_create(&ec->thread, NULL, events_connect_thread, ec);
@@ -163,20 +177,25 @@ fail:
 	free(ec);
 }
 
-void task_events_close(struct task_service *ts)
+void task_events_drain(struct shim_task *vm)
+{
+	if (vm->events && !vm->events->broken)
+		events_take(vm, AGENT_CLIENT_MAX_EVENTS);
+}
+
+void task_events_close(struct shim_task *t)
 {
 	struct agent_client *c;
 
-	if (ts->task.events_connect)
-		events_connect_finish(ts); /* waits for the handshake (bounded by its timeout) */
-	c = ts->task.events;
+	if (t->events_connect)
+		events_connect_finish(t); /* waits for the handshake (bounded by its timeout) */
+	c = t->events;
 	if (!c)
 		return;
 	/* what the agent sent before it went away is still in the socket: take it first */
-	if (!c->broken)
-		events_take(ts, AGENT_CLIENT_MAX_EVENTS);
-	ttrpc_server_remove_fd(ts->srv, agent_client_fd(c));
+	task_events_drain(t);
+	ttrpc_server_remove_fd(t->ts->srv, agent_client_fd(c));
 	agent_client_destroy(c);
 	free(c);
-	ts->task.events = NULL;
+	t->events = NULL;
 }

@@ -1,12 +1,14 @@
 /*
- * Exec'd processes of the shim's task (containerd.task.v2.Task with an exec_id), and
- * ResizePty. Exec registers a process (runtime-spec Process JSON inside an Any, validated with
- * config.json's process parser) and publishes TaskExecAdded; Start runs it through libstratus's
- * container_exec_start(): the agent EXECs it and a relay child (ours) moves its stdio between
- * containerd's FIFOs and the guest, then exits with the process's status once every byte of
- * output is in the FIFOs. The relay's pidfd sits on the ttrpc loop, so the exit (TaskExit with
- * the exec id, kept Waits) is reported after the output, and the loop never blocks on a guest.
- * An exec's pid is its pid in the guest, as Pids reports. docs/shim.md "Exec".
+ * Exec'd processes of the shim's tasks (containerd.task.v2.Task with an exec_id), and
+ * ResizePty. Each task has its own execs (a pod member's too: libstratus reaches its
+ * sandbox's VM). Exec registers a process (runtime-spec Process JSON inside an Any, validated
+ * with config.json's process parser) and publishes TaskExecAdded; Start runs it through
+ * libstratus's container_exec_start(): the agent EXECs it and a relay child (ours) moves its
+ * stdio between containerd's FIFOs and the guest, then exits with the process's status once
+ * every byte of output is in the FIFOs. The relay's pidfd sits on the ttrpc loop, so the exit
+ * (TaskExit with the exec id, kept Waits) is reported after the output, and the loop never
+ * blocks on a guest. An exec's pid is its pid in the guest, as Pids reports. docs/shim.md
+ * "Exec".
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -27,19 +29,6 @@
 #include "task_internal.h"
 #include "task_service.h"
 
-static void empty_reply(struct ttrpc_call *call)
-{
-	Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
-
-	task_reply_message(call, &empty.base);
-}
-
-static void timestamp_set(Google__Protobuf__Timestamp *ts, const struct timespec *t)
-{
-	ts->seconds = t->tv_sec;
-	ts->nanos = (int32_t)t->tv_nsec;
-}
-
 static struct shim_exec *exec_find(struct shim_task *t, const char *exec_id)
 {
 	for (struct shim_exec *e = t->execs; e; e = e->next)
@@ -52,13 +41,11 @@ static struct shim_exec *exec_find(struct shim_task *t, const char *exec_id)
 static struct shim_exec *exec_lookup(struct task_service *ts, struct ttrpc_call *call,
 				     const char *id, const char *exec_id)
 {
-	struct shim_task *t = &ts->task;
+	struct shim_task *t = task_lookup(ts, call, id);
 	struct shim_exec *e;
 
-	if (!t->pid || strcmp(id, t->id)) {
-		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "task %s: not found", id);
+	if (!t)
 		return NULL;
-	}
 	e = exec_find(t, exec_id);
 	if (!e)
 		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "exec %s of task %s: not found", exec_id,
@@ -98,7 +85,7 @@ static void exec_unlink(struct shim_task *t, struct shim_exec *e)
 /* The relay exited with status: record it, publish TaskExit, answer every Wait. */
 static void exec_exited(struct shim_exec *e, int status)
 {
-	struct task_service *ts = e->ts;
+	struct task_service *ts = e->task->ts;
 	Containerd__Events__TaskExit ev = CONTAINERD__EVENTS__TASK_EXIT__INIT;
 	Containerd__Task__V2__WaitResponse resp = CONTAINERD__TASK__V2__WAIT_RESPONSE__INIT;
 	Google__Protobuf__Timestamp at = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
@@ -112,8 +99,8 @@ static void exec_exited(struct shim_exec *e, int status)
 		e->pidfd = -1;
 	}
 	closep(&e->stdin_keep);
-	timestamp_set(&at, &e->exited_at);
-	ev.container_id = ts->task.id;
+	task_timestamp_set(&at, &e->exited_at);
+	ev.container_id = e->task->id;
 	ev.id = e->id;
 	ev.pid = e->pid;
 	ev.exit_status = (uint32_t)e->exit_status;
@@ -160,15 +147,13 @@ static void exec_add(struct task_service *ts, struct ttrpc_call *call,
 		     const Containerd__Task__V2__ExecProcessRequest *q)
 {
 	Containerd__Events__TaskExecAdded ev = CONTAINERD__EVENTS__TASK_EXEC_ADDED__INIT;
-	struct shim_task *t = &ts->task;
+	struct shim_task *t = task_lookup(ts, call, q->id);
 	struct error err = { 0 };
 	struct shim_exec *e;
 	int r;
 
-	if (!t->pid || strcmp(q->id, t->id)) {
-		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "task %s: not found", q->id);
+	if (!t)
 		return;
-	}
 	if (!q->exec_id[0] || strlen(q->exec_id) > AGENT_MAX_ID) {
 		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "exec_id: must be 1 to %d bytes",
 				AGENT_MAX_ID);
@@ -205,7 +190,7 @@ static void exec_add(struct task_service *ts, struct ttrpc_call *call,
 		task_fail_err(call, &err, r);
 		return;
 	}
-	e->ts = ts;
+	e->task = t;
 	e->pidfd = e->stdin_keep = -1;
 	e->next = t->execs;
 	t->execs = e;
@@ -213,7 +198,7 @@ static void exec_add(struct task_service *ts, struct ttrpc_call *call,
 	ev.container_id = t->id;
 	ev.exec_id = e->id;
 	task_publish(ts, "/tasks/exec-added", &ev.base);
-	empty_reply(call);
+	task_reply_empty(call);
 }
 
 static void exec_start(struct task_service *ts, struct ttrpc_call *call,
@@ -222,7 +207,7 @@ static void exec_start(struct task_service *ts, struct ttrpc_call *call,
 	Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
 	Containerd__Events__TaskExecStarted ev = CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
 	struct shim_exec *e = exec_lookup(ts, call, q->id, q->exec_id);
-	struct container_exec_start_opts o = { .root = ts->root, .id = ts->task.id };
+	struct container_exec_start_opts o = { .root = ts->root, .id = q->id };
 	struct container_exec_handle h = { 0 };
 	struct error err = { 0 };
 	int r;
@@ -234,8 +219,8 @@ static void exec_start(struct task_service *ts, struct ttrpc_call *call,
 				e->exited ? "stopped" : "started");
 		return;
 	}
-	if (ts->task.exited) {
-		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "task %s: stopped", ts->task.id);
+	if (e->task->exited) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "task %s: stopped", e->task->id);
 		return;
 	}
 	r = task_stdio_open(e->stdin_path, e->stdout_path, e->stderr_path, o.stdio, &e->stdin_keep,
@@ -266,7 +251,7 @@ static void exec_start(struct task_service *ts, struct ttrpc_call *call,
 		closep(&e->pidfd);
 		kill(e->relay_pid, SIGKILL);
 	}
-	ev.container_id = ts->task.id;
+	ev.container_id = e->task->id;
 	ev.exec_id = e->id;
 	ev.pid = e->pid;
 	task_publish(ts, "/tasks/exec-started", &ev.base);
@@ -301,11 +286,11 @@ static void exec_kill(struct task_service *ts, struct ttrpc_call *call,
 				e->exited ? "process already finished" : "not started");
 		return;
 	}
-	r = container_exec_kill(ts->root, ts->task.id, e->id, (int)q->signal, &err);
+	r = container_exec_kill(ts->root, e->task->id, e->id, (int)q->signal, &err);
 	if (r < 0)
 		task_fail_err(call, &err, r);
 	else
-		empty_reply(call);
+		task_reply_empty(call);
 }
 
 static void exec_wait(struct task_service *ts, struct ttrpc_call *call,
@@ -327,7 +312,7 @@ static void exec_wait(struct task_service *ts, struct ttrpc_call *call,
 		e->waiters[e->n_waiters++] = call; /* answered by exec_exited */
 		return;
 	}
-	timestamp_set(&at, &e->exited_at);
+	task_timestamp_set(&at, &e->exited_at);
 	resp.exit_status = (uint32_t)e->exit_status;
 	resp.exited_at = &at;
 	task_reply_message(call, &resp.base);
@@ -344,7 +329,7 @@ static void exec_state(struct task_service *ts, struct ttrpc_call *call,
 		return;
 	resp.id = e->id;
 	resp.exec_id = e->id;
-	resp.bundle = ts->task.bundle;
+	resp.bundle = e->task->bundle;
 	resp.pid = e->pid;
 	resp.status = e->exited	   ? CONTAINERD__V1__TYPES__STATUS__STOPPED
 		      : e->started ? CONTAINERD__V1__TYPES__STATUS__RUNNING
@@ -354,7 +339,7 @@ static void exec_state(struct task_service *ts, struct ttrpc_call *call,
 	resp.stderr = e->stderr_path;
 	resp.terminal = e->terminal;
 	if (e->exited) {
-		timestamp_set(&at, &e->exited_at);
+		task_timestamp_set(&at, &e->exited_at);
 		resp.exit_status = (uint32_t)e->exit_status;
 		resp.exited_at = &at;
 	}
@@ -376,14 +361,14 @@ static void exec_delete(struct task_service *ts, struct ttrpc_call *call,
 		return;
 	}
 	/* containerd publishes no TaskDelete for an exec (as runc's shim) */
-	timestamp_set(&at, &e->exited_at);
+	task_timestamp_set(&at, &e->exited_at);
 	resp.pid = e->pid;
 	resp.exit_status = (uint32_t)e->exit_status;
 	resp.exited_at = &at;
 	task_reply_message(call, &resp.base);
 	exec_fail_waiters(e, "deleted before it ran");
 	closep(&e->stdin_keep);
-	exec_unlink(&ts->task, e);
+	exec_unlink(e->task, e);
 	exec_free(e);
 }
 
@@ -396,19 +381,21 @@ static void exec_close_io(struct task_service *ts, struct ttrpc_call *call,
 		return;
 	if (q->stdin)
 		closep(&e->stdin_keep); /* the relay reads EOF: the process's stdin ends */
-	empty_reply(call);
+	task_reply_empty(call);
 }
 
 /* ResizePty: the init's terminal or an exec's; without a terminal nothing to do (as runc). */
 static void task_resize(struct task_service *ts, struct ttrpc_call *call,
 			const Containerd__Task__V2__ResizePtyRequest *q)
 {
-	struct shim_task *t = &ts->task;
+	struct shim_task *t = task_lookup(ts, call, q->id);
 	struct shim_exec *e = NULL;
 	struct error err = { 0 };
 	bool terminal;
 	int r;
 
+	if (!t)
+		return;
 	if (q->exec_id[0]) {
 		e = exec_lookup(ts, call, q->id, q->exec_id);
 		if (!e)
@@ -420,10 +407,6 @@ static void task_resize(struct task_service *ts, struct ttrpc_call *call,
 		}
 		terminal = e->terminal;
 	} else {
-		if (!t->pid || strcmp(q->id, t->id)) {
-			ttrpc_call_fail(call, TTRPC_NOT_FOUND, "task %s: not found", q->id);
-			return;
-		}
 		if (t->exited) {
 			ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "task %s: stopped", t->id);
 			return;
@@ -431,7 +414,7 @@ static void task_resize(struct task_service *ts, struct ttrpc_call *call,
 		terminal = t->terminal;
 	}
 	if (!terminal) {
-		empty_reply(call);
+		task_reply_empty(call);
 		return;
 	}
 	if (q->width > 0xffff || q->height > 0xffff) {
@@ -443,7 +426,7 @@ static void task_resize(struct task_service *ts, struct ttrpc_call *call,
 	if (r < 0)
 		task_fail_err(call, &err, r);
 	else
-		empty_reply(call);
+		task_reply_empty(call);
 }
 
 /* The exec id of a request that may name one, or NULL. */
@@ -495,9 +478,8 @@ bool task_exec_dispatch(struct task_service *ts, const char *name, struct ttrpc_
 	return true;
 }
 
-void task_exec_cleanup(struct task_service *ts)
+void task_exec_cleanup(struct shim_task *t)
 {
-	struct shim_task *t = &ts->task;
 	struct shim_exec *e;
 
 	while ((e = t->execs)) {

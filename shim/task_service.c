@@ -4,10 +4,12 @@
  * are exactly the service's and each request is decoded with its own message descriptor
  * before anything looks at it.
  *
- * Connect answers the shim's pid and the task's (the monitor's) pid. Shutdown behaves as
- * containerd's runc shim: with no container left it answers and stops the server, so the
- * process exits. The container methods are task_container.c's (one container per VM), the
- * exec ones task_exec.c's; Checkpoint answers Unimplemented with a message saying why.
+ * Connect answers the shim's pid and the asked task's pid (its monitor's, or a pod member's
+ * relay's; 0 when the shim has no such task). Shutdown behaves as containerd's runc shim:
+ * with no container left it answers and stops the server, so the process exits; while a pod
+ * still has containers here it only answers. The container methods are task_container.c's
+ * and task_inspect.c's (a table of tasks: task_table.c), the exec ones task_exec.c's;
+ * Checkpoint answers Unimplemented with a message saying why.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,10 +48,11 @@ static void task_connect(struct task_service *ts, struct ttrpc_call *call,
 			 const ProtobufCMessage *in)
 {
 	Containerd__Task__V2__ConnectResponse resp = CONTAINERD__TASK__V2__CONNECT_RESPONSE__INIT;
+	const struct shim_task *t =
+		task_table_find(ts, ((const Containerd__Task__V2__ConnectRequest *)in)->id);
 
-	(void)in;
 	resp.shim_pid = (uint32_t)getpid();
-	resp.task_pid = (uint32_t)ts->task.pid;
+	resp.task_pid = t ? (uint32_t)t->pid : 0;
 	resp.version = SHIM_VERSION;
 	task_reply_message(call, &resp.base);
 }
@@ -61,8 +64,9 @@ static void task_shutdown(struct task_service *ts, struct ttrpc_call *call,
 
 	(void)in;
 	task_reply_message(call, &empty.base);
-	/* Still serving containers: stay (containerd asks again after deleting them). */
-	if (ts->containers)
+	/* Still serving containers (a pod's others): stay; containerd asks again after each
+	 * Delete, and the last one's Shutdown ends the shim. */
+	if (ts->n_tasks)
 		return;
 	ts->shutdown = true;
 	ttrpc_server_stop(ts->srv);
@@ -113,7 +117,6 @@ int task_service_register(struct ttrpc_server *srv, const char *id,
 		return -ENOMEM;
 	ts->srv = srv;
 	ts->publisher = publisher;
-	ts->task.pidfd = ts->task.stdin_keep = -1;
 	ts->id = strdup(id ? id : "");
 	if (!ts->id) {
 		free(ts);
@@ -159,9 +162,9 @@ void task_service_destroy(struct task_service *ts)
 	if (getenv("STRATUS_SHIM_TIMING"))
 		fprintf(stderr,
 			"%s: timing: shim %s: Task handlers %.3f ms, of which libstratus "
-			"create/start/delete %.3f ms: the shim's own %.3f ms\n",
+			"create/start/delete %.3f ms: the shim's own %.3f ms, for %u containers\n",
 			SHIM_NAME, ts->id, ts->busy_ns / 1e6, ts->lib_ns / 1e6,
-			(ts->busy_ns - ts->lib_ns) / 1e6);
+			(ts->busy_ns - ts->lib_ns) / 1e6, ts->n_created);
 	if (getenv("STRATUS_SHIM_TIMING"))
 		task_service_log_methods(ts);
 	free(ts->root);

@@ -4,7 +4,14 @@
  * does; stdout opens before any reader exists; empty paths are /dev/null; a missing FIFO is
  * an error naming the stream) and the rootfs mounts of CreateTaskRequest (a read-only rbind
  * shows the source and refuses writes; a bad mount names rootfs[i] and leaves nothing
- * mounted). The mount tests need root (skipped otherwise).
+ * mounted). The mount tests need root (skipped otherwise). The table of tasks
+ * (task_table.c) over a real ttrpc connection, with child processes standing in for the
+ * monitor of a pod's sandbox and the relay of a member: Connect answers each task's pid,
+ * every method naming an unknown id is NotFound "container X: not found", a Wait kept for a
+ * member is answered with the member's status when its process exits and the sandbox goes on,
+ * Create of a taken id is AlreadyExists, Shutdown is ignored while a task is left and stops
+ * the server once none is; a full table (TASK_TABLE_MAX) refuses Create with
+ * ResourceExhausted, and stopping the service kills and reaps every task's process.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,12 +23,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "containerd/task/v2/shim.pb-c.h"
 #include "exec_process.h"
 #include "task_internal.h"
+#include "task_service.h"
 
 static char tmpdir[64];
 
@@ -233,12 +245,335 @@ static void test_exec_process_check(void **state)
 	assert_int_equal(exec_process_check("exec", "", 0, &terminal, &err), -EINVAL);
 }
 
+/* ---- the table of tasks, over a real ttrpc connection ---- */
+
+struct server {
+	struct ttrpc_server *srv;
+	struct task_service *ts;
+	pthread_t thread;
+	char address[160];
+	int result;
+};
+
+static void *serve_thread(void *arg)
+{
+	struct server *s = arg;
+
+	s->result = ttrpc_server_run(s->srv);
+	return NULL;
+}
+
+static void server_start(struct server *s, const char *name)
+{
+	struct error err = { 0 };
+	int fd;
+
+	snprintf(s->address, sizeof(s->address), "unix://%s/%s", tmpdir, name);
+	assert_int_equal(ttrpc_server_new(NULL, &s->srv), 0);
+	assert_int_equal(ttrpc_listen(s->address, &fd, &err), 0);
+	assert_int_equal(ttrpc_server_add_listener(s->srv, fd), 0);
+	assert_int_equal(task_service_register(s->srv, "sb", NULL, &s->ts), 0);
+	assert_int_equal(task_service_set_root(s->ts, tmpdir), 0);
+}
+
+/* A stand-in for a monitor or a relay: our child, exits with the byte written to *ctl. */
+static pid_t fake_init(int *ctl)
+{
+	int p[2];
+	pid_t pid;
+
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		unsigned char code = 0;
+
+		close(p[1]);
+		if (read(p[0], &code, 1) < 0)
+			_exit(99);
+		_exit(code);
+	}
+	close(p[0]);
+	*ctl = p[1];
+	return pid;
+}
+
+static void fake_exit(int ctl, unsigned char code)
+{
+	assert_int_equal(write(ctl, &code, 1), 1);
+	close(ctl);
+}
+
+/* What task_create leaves in the table, with pid standing in for the monitor or relay. */
+static void fake_task(struct task_service *ts, const char *id, const char *sandbox, pid_t pid)
+{
+	struct shim_task *t = task_new(ts);
+
+	assert_non_null(t);
+	t->id = strdup(id);
+	t->bundle = strdup(tmpdir);
+	t->sandbox = sandbox ? strdup(sandbox) : NULL;
+	t->stdin_path = strdup("");
+	t->stdout_path = strdup("");
+	t->stderr_path = strdup("");
+	t->pid = pid;
+	t->started = true;
+	assert_int_equal(task_adopt(ts, t), 0);
+}
+
+static void call(struct ttrpc_client *c, const char *method, const ProtobufCMessage *req,
+		 struct ttrpc_status *st, uint8_t **resp, size_t *len)
+{
+	uint8_t buf[512];
+	size_t n = req ? protobuf_c_message_pack(req, buf) : 0;
+
+	*resp = NULL;
+	assert_int_equal(
+		ttrpc_client_call(c, TASK_SERVICE_NAME, method, buf, n, 10000, st, resp, len), 0);
+}
+
+static uint32_t connect_pid(struct ttrpc_client *c, const char *id)
+{
+	Containerd__Task__V2__ConnectRequest q = CONTAINERD__TASK__V2__CONNECT_REQUEST__INIT;
+	Containerd__Task__V2__ConnectResponse *r;
+	struct ttrpc_status st;
+	uint8_t *resp;
+	size_t len;
+	uint32_t pid;
+
+	q.id = (char *)id;
+	call(c, "Connect", &q.base, &st, &resp, &len);
+	assert_int_equal(st.code, TTRPC_OK);
+	r = containerd__task__v2__connect_response__unpack(NULL, len, resp);
+	assert_non_null(r);
+	assert_int_equal(r->shim_pid, getpid());
+	pid = r->task_pid;
+	containerd__task__v2__connect_response__free_unpacked(r, NULL);
+	free(resp);
+	return pid;
+}
+
+/* Wait on a connection of its own (the answer is kept until the exit). */
+struct waiter {
+	const char *address, *id;
+	pthread_t thread;
+	volatile int done;
+	int code;
+	uint32_t exit_status;
+};
+
+static void *wait_thread(void *arg)
+{
+	Containerd__Task__V2__WaitRequest q = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
+	Containerd__Task__V2__WaitResponse *r;
+	struct waiter *w = arg;
+	struct ttrpc_client *c;
+	struct error err = { 0 };
+	struct ttrpc_status st;
+	uint8_t buf[128], *resp = NULL;
+	size_t len = 0, n;
+
+	q.id = (char *)w->id;
+	n = protobuf_c_message_pack(&q.base, buf);
+	w->code = -1;
+	if (ttrpc_client_connect(w->address, &c, &err) == 0) {
+		if (ttrpc_client_call(c, TASK_SERVICE_NAME, "Wait", buf, n, 20000, &st, &resp,
+				      &len) == 0) {
+			w->code = (int)st.code;
+			r = containerd__task__v2__wait_response__unpack(NULL, len, resp);
+			w->exit_status = r ? r->exit_status : 9999;
+			if (r)
+				containerd__task__v2__wait_response__free_unpacked(r, NULL);
+			free(resp);
+		}
+		ttrpc_client_destroy(c);
+	}
+	w->done = 1;
+	return NULL;
+}
+
+static void expect_code(struct ttrpc_client *c, const char *method, const ProtobufCMessage *req,
+			int code, const char *message)
+{
+	struct ttrpc_status st;
+	uint8_t *resp;
+	size_t len;
+
+	call(c, method, req, &st, &resp, &len);
+	assert_int_equal(st.code, code);
+	if (message)
+		assert_string_equal(st.message, message);
+	free(resp);
+}
+
+static void test_task_table(void **state)
+{
+	Containerd__Task__V2__KillRequest kill_q = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
+	Containerd__Task__V2__WaitRequest wait_q = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
+	Containerd__Task__V2__DeleteRequest del_q = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
+	Containerd__Task__V2__ShutdownRequest shut_q = CONTAINERD__TASK__V2__SHUTDOWN_REQUEST__INIT;
+	Containerd__Task__V2__CreateTaskRequest create_q =
+		CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
+	Containerd__Task__V2__DeleteResponse *dr;
+	struct waiter w = { 0 };
+	struct ttrpc_client *c;
+	struct error err = { 0 };
+	struct ttrpc_status st;
+	struct server s;
+	int sb_ctl, m1_ctl;
+	pid_t sb, m1;
+	uint8_t *resp;
+	size_t len;
+
+	(void)state;
+	server_start(&s, "table.sock");
+	sb = fake_init(&sb_ctl);
+	m1 = fake_init(&m1_ctl);
+	fake_task(s.ts, "sb", NULL, sb);
+	fake_task(s.ts, "m1", "sb", m1);
+	assert_int_equal(pthread_create(&s.thread, NULL, serve_thread, &s), 0);
+	assert_int_equal(ttrpc_client_connect(s.address, &c, &err), 0);
+
+	/* Connect: the shim's pid and the asked task's; 0 for an id the shim does not serve */
+	assert_int_equal(connect_pid(c, "sb"), sb);
+	assert_int_equal(connect_pid(c, "m1"), m1);
+	assert_int_equal(connect_pid(c, "nope"), 0);
+	/* every method with an unknown id: NotFound, as runc's shim */
+	kill_q.id = "nope";
+	kill_q.signal = 9;
+	expect_code(c, "Kill", &kill_q.base, TTRPC_NOT_FOUND, "container nope: not found");
+	kill_q.exec_id = "e1";
+	expect_code(c, "Kill", &kill_q.base, TTRPC_NOT_FOUND, "container nope: not found");
+	wait_q.id = "nope";
+	expect_code(c, "Wait", &wait_q.base, TTRPC_NOT_FOUND, "container nope: not found");
+	expect_code(c, "State", &wait_q.base, TTRPC_NOT_FOUND, "container nope: not found");
+	expect_code(c, "Pids", &wait_q.base, TTRPC_NOT_FOUND, "container nope: not found");
+	expect_code(c, "Pause", &wait_q.base, TTRPC_NOT_FOUND, "container nope: not found");
+	/* a taken id: AlreadyExists, before the bundle is looked at */
+	create_q.id = "m1";
+	create_q.bundle = "/nonexistent-bundle";
+	expect_code(c, "Create", &create_q.base, TTRPC_ALREADY_EXISTS,
+		    "container m1: already exists");
+
+	/* the member's Wait is kept until its process exits; the sandbox goes on */
+	w.address = s.address;
+	w.id = "m1";
+	assert_int_equal(pthread_create(&w.thread, NULL, wait_thread, &w), 0);
+	usleep(200000);
+	assert_false(w.done);
+	fake_exit(m1_ctl, 3);
+	pthread_join(w.thread, NULL);
+	assert_int_equal(w.code, TTRPC_OK);
+	assert_int_equal(w.exit_status, 3);
+	assert_int_equal(kill(sb, 0), 0);
+	kill_q.id = "m1";
+	kill_q.exec_id = "";
+	expect_code(c, "Kill", &kill_q.base, TTRPC_NOT_FOUND, "task m1: process already finished");
+
+	/* Delete the member: its status; it is gone, the sandbox is not */
+	del_q.id = "m1";
+	call(c, "Delete", &del_q.base, &st, &resp, &len);
+	assert_int_equal(st.code, TTRPC_OK);
+	dr = containerd__task__v2__delete_response__unpack(NULL, len, resp);
+	assert_non_null(dr);
+	assert_int_equal(dr->exit_status, 3);
+	assert_int_equal(dr->pid, m1);
+	containerd__task__v2__delete_response__free_unpacked(dr, NULL);
+	free(resp);
+	assert_int_equal(connect_pid(c, "m1"), 0);
+	wait_q.id = "m1";
+	expect_code(c, "Wait", &wait_q.base, TTRPC_NOT_FOUND, "container m1: not found");
+	assert_int_equal(connect_pid(c, "sb"), sb);
+
+	/* Shutdown with a task left (even asked by the deleted member's id): the shim stays */
+	shut_q.id = "m1";
+	expect_code(c, "Shutdown", &shut_q.base, TTRPC_OK, NULL);
+	assert_false(task_service_shutdown_requested(s.ts));
+	assert_int_equal(connect_pid(c, "sb"), sb);
+
+	/* the sandbox is running: Delete refused; once it exited, deleted; then Shutdown exits */
+	del_q.id = "sb";
+	expect_code(c, "Delete", &del_q.base, TTRPC_FAILED_PRECONDITION,
+		    "task sb: must be stopped before deletion: running");
+	fake_exit(sb_ctl, 0);
+	wait_q.id = "sb";
+	expect_code(c, "Wait", &wait_q.base, TTRPC_OK, NULL);
+	expect_code(c, "Delete", &del_q.base, TTRPC_OK, NULL);
+	shut_q.id = "sb";
+	expect_code(c, "Shutdown", &shut_q.base, TTRPC_OK, NULL);
+	pthread_join(s.thread, NULL);
+	assert_int_equal(s.result, 0);
+	assert_true(task_service_shutdown_requested(s.ts));
+	/* both processes were reaped by the shim */
+	assert_int_equal(waitpid(sb, NULL, WNOHANG), -1);
+	assert_int_equal(waitpid(m1, NULL, WNOHANG), -1);
+	ttrpc_client_destroy(c);
+	ttrpc_server_destroy(s.srv);
+	task_service_destroy(s.ts);
+}
+
+static void test_task_table_limit(void **state)
+{
+	Containerd__Task__V2__CreateTaskRequest create_q =
+		CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
+	Containerd__Task__V2__ShutdownRequest shut_q = CONTAINERD__TASK__V2__SHUTDOWN_REQUEST__INIT;
+	pid_t pids[TASK_TABLE_MAX];
+	int ctl[TASK_TABLE_MAX];
+	struct shim_task *extra;
+	struct ttrpc_client *c;
+	struct error err = { 0 };
+	struct server s;
+	char id[32];
+
+	(void)state;
+	server_start(&s, "limit.sock");
+	for (int i = 0; i < TASK_TABLE_MAX; i++) {
+		pids[i] = fake_init(&ctl[i]);
+		snprintf(id, sizeof(id), "t%d", i);
+		fake_task(s.ts, id, i ? "t0" : NULL, pids[i]);
+	}
+	/* the table itself: full, and a taken id */
+	extra = task_new(s.ts);
+	assert_non_null(extra);
+	extra->id = strdup("one-more");
+	assert_int_equal(task_table_insert(s.ts, extra), -ENOSPC);
+	free(extra->id);
+	extra->id = strdup("t5");
+	assert_int_equal(task_table_insert(s.ts, extra), -EEXIST);
+	task_free(extra);
+	assert_string_equal(task_table_find(s.ts, "t63")->id, "t63");
+	assert_string_equal(task_vm_owner(s.ts, task_table_find(s.ts, "t9"))->id, "t0");
+	assert_null(task_table_find(s.ts, "t64"));
+
+	assert_int_equal(pthread_create(&s.thread, NULL, serve_thread, &s), 0);
+	assert_int_equal(ttrpc_client_connect(s.address, &c, &err), 0);
+	create_q.id = "t64";
+	create_q.bundle = "/nonexistent-bundle";
+	expect_code(c, "Create", &create_q.base, TTRPC_RESOURCE_EXHAUSTED,
+		    "container t64: this shim already serves 64 containers");
+	expect_code(c, "Shutdown", &shut_q.base, TTRPC_OK, NULL);
+	assert_false(task_service_shutdown_requested(s.ts));
+	ttrpc_client_destroy(c);
+	ttrpc_server_stop(s.srv);
+	pthread_join(s.thread, NULL);
+
+	/* the shim stops (SIGTERM): every task's process killed and reaped, the table empty */
+	task_service_stop_tasks(s.ts);
+	for (int i = 0; i < TASK_TABLE_MAX; i++) {
+		assert_int_equal(waitpid(pids[i], NULL, WNOHANG), -1);
+		assert_int_equal(errno, ECHILD);
+		close(ctl[i]);
+	}
+	ttrpc_server_destroy(s.srv);
+	task_service_destroy(s.ts);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stdio_fifos),
-		cmocka_unit_test(test_rootfs_mounts),
-		cmocka_unit_test(test_exec_process_check),
+		cmocka_unit_test(test_stdio_fifos),	   cmocka_unit_test(test_rootfs_mounts),
+		cmocka_unit_test(test_exec_process_check), cmocka_unit_test(test_task_table),
+		cmocka_unit_test(test_task_table_limit),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -309,14 +309,14 @@ static void test_task_service(void **state)
 	for (size_t i = 0; i < sizeof(no_task) / sizeof(no_task[0]); i++) {
 		call(c, no_task[i], &wreq.base, &st, &resp, &len);
 		assert_int_equal(st.code, TTRPC_NOT_FOUND);
-		assert_string_equal(st.message, "task c1: not found");
+		assert_string_equal(st.message, "container c1: not found");
 	}
 	/* ... and so does every method given an exec id (field 2 in each of these) */
 	wreq.exec_id = "e1";
 	for (size_t i = 0; i < sizeof(with_exec) / sizeof(with_exec[0]); i++) {
 		call(c, with_exec[i], &wreq.base, &st, &resp, &len);
 		assert_int_equal(st.code, TTRPC_NOT_FOUND);
-		assert_string_equal(st.message, "task c1: not found");
+		assert_string_equal(st.message, "container c1: not found");
 	}
 	wreq.exec_id = "";
 	call(c, "Checkpoint", NULL, &st, &resp, &len);

@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -232,6 +233,16 @@ static void signal_ready(struct agent *a, struct agent_watch *w, uint32_t events
 	while (read(w->fd, &si, sizeof(si)) == sizeof(si))
 		;
 	proc_reap_all(a);
+}
+
+void agent_prepare(struct agent *a)
+{
+	a->guest = true;
+	a->vm_net = true;
+	setup_prepare();
+	if (mkdir(a->run_dir, 0711) < 0 && errno != EEXIST)
+		return;
+	cgroup_root_ready(a);
 }
 
 int agent_create(int control_fd, int stdio_fd, struct agent **out)

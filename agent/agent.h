@@ -38,9 +38,25 @@ void agent_set_setup_hook(struct agent *a, void (*hook)(const char *container_id
  */
 int agent_set_share_fstype(struct agent *a, const char *fstype);
 
+/*
+ * What every container needs and no container changes, done once before serving (PID 1: in
+ * a template, before the snapshot, so no CREATE pays for it): the run directory and the
+ * cgroup root with its controllers enabled. Best effort: CREATE still does what failed.
+ * It also says that the agent is the VM's PID 1: SHUTDOWN kills and syncs before it answers,
+ * and the agent's network namespace is the VM's own: the first container that asks for a new
+ * one gets it instead, if the VM has no interface but lo (agent_config.c).
+ */
+void agent_prepare(struct agent *a);
+
 /* Serve until SHUTDOWN (returns 0, everything killed and reaped) or a fatal error (< 0). */
 int agent_run(struct agent *a);
 void agent_destroy(struct agent *a);
+
+/*
+ * Step timestamps (agent_trace.c) on fd, a copy of it kept: main.c turns them on for the
+ * command-line word "stratus.trace" or the file /etc/stratus-trace.
+ */
+void agent_trace_enable(int fd);
 
 /* Listening sockets for the two transports: a fd or a negative errno. */
 int agent_listen_unix(const char *path);

@@ -316,7 +316,7 @@ static void enable_controllers(const char *dir)
 	}
 }
 
-static int cgroup_root_ready(struct agent *a)
+int cgroup_root_ready(struct agent *a)
 {
 	char parent[AGENT_MAX_PATH];
 	struct statfs sf;

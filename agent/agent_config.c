@@ -8,6 +8,7 @@
  * path, so the host can show it as is.
  */
 #include <errno.h>
+#include <net/if.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -378,4 +379,35 @@ void config_free(struct container_spec *cs)
 		free(cs->join_path[i]);
 	devices_free(cs);
 	memset(cs, 0, sizeof(*cs));
+}
+
+/*
+ * A new network namespace costs the guest kernel the per-net set-up of every protocol
+ * (~150-400 ms here, more than any other step of CREATE). In a VM whose only interface is
+ * lo, the agent's own namespace already is what a new one would be: private to the VM, only
+ * lo (up, as runc gives it), nothing listening (the agent speaks vsock, which no network
+ * namespace scopes). So the first container that asks for a new one gets that namespace
+ * instead, once per VM (a later one, or one of a VM with a NIC, gets a new one: no two
+ * containers share a network they did not ask to share). Not with a user namespace: a
+ * container root there must own its network namespace to configure it. docs/agent-protocol.md
+ * "Container set-up" has the reasoning.
+ */
+void config_lend_vm_network(struct agent *a, struct container_spec *cs)
+{
+	struct if_nameindex *ifs;
+	bool only_lo = true;
+
+	if (!a->vm_net || !(cs->clone_flags & CLONE_NEWNET) || (cs->clone_flags & CLONE_NEWUSER) ||
+	    ns_joined(cs, CLONE_NEWUSER))
+		return;
+	ifs = if_nameindex();
+	if (!ifs)
+		return;
+	for (struct if_nameindex *i = ifs; i->if_index; i++)
+		only_lo &= !strcmp(i->if_name, "lo");
+	if_freenameindex(ifs);
+	if (!only_lo)
+		return;
+	cs->clone_flags &= ~CLONE_NEWNET;
+	a->vm_net = false;
 }

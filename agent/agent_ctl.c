@@ -220,16 +220,20 @@ static int create_container(struct agent *a, struct ctl_conn *conn, const struct
 	r = config_parse(cr->oci_config, &c->spec, err, err_len);
 	if (r == 0)
 		r = config_resolve_containers(a, &c->spec, err, err_len);
+	if (r == 0 && !a->dry_run)
+		config_lend_vm_network(a, &c->spec);
 	for (uint32_t i = 0; r == 0 && i < cr->mounts.n; i++, req.nmounts++)
 		r = mount_parse(&cr->mounts.v[i], &req.mounts[i], err, err_len);
 	if (r == 0 && a->dry_run) {
 		snprintf(err, err_len, "dry run: nothing is started");
 		r = -EPERM;
 	}
+	agent_trace("create: config parsed");
 	if (r == 0)
 		r = setup_container_dir(a, c->id, &c->rootfs_dir, err, err_len);
 	if (r == 0)
 		r = cgroup_create(a, c, err, err_len);
+	agent_trace("create: directory and cgroup");
 	/* The child has its own copy of the request: the reply follows when it is set up. */
 	if (r == 0)
 		r = proc_spawn(a, &req, "", cr->stdio, conn, m, err, err_len);
@@ -475,6 +479,7 @@ static void do_delete(struct agent *a, struct ctl_conn *c, const struct agent_ms
 
 static void ctl_dispatch(struct agent *a, struct ctl_conn *c, const struct agent_msg *m)
 {
+	agent_trace("request %s", agent_type_name(m->type));
 	if (m->type == AGENT_HELLO)
 		return do_hello(a, c, m);
 	if (!c->hello_done)
@@ -514,6 +519,17 @@ static void ctl_dispatch(struct agent *a, struct ctl_conn *c, const struct agent
 	case AGENT_FREEZE:
 		return freeze_do(a, c, m);
 	case AGENT_SHUTDOWN:
+		/*
+		 * In the guest the reply says the guest holds nothing the host would lose: every
+		 * process the agent started is dead and the filesystems are synced (mmap'd
+		 * writes, virtio-fs, virtio-blk flushed), so the host may end the VM without
+		 * waiting for our power-off (runtime/monitor.c).
+		 */
+		if (a->guest) {
+			proc_kill_all(a);
+			sync();
+			agent_trace("synced");
+		}
 		reply_empty(a, c, m);
 		a->shutdown = true;
 		return;

@@ -16,11 +16,11 @@
 #include "agent_proto.h"
 #include "common/util.h"
 
-#define AGENT_MAX_CONTROL	8	   /* control connections at once */
-#define AGENT_MAX_PENDING	64	   /* unclaimed stdio attachments */
-#define AGENT_PENDING_TTL_MS	60000	   /* an unclaimed attachment is closed after this */
-#define AGENT_ATTACH_TIMEOUT_MS 5000	   /* for the STREAM_ATTACH frame itself */
-#define AGENT_EXIT_GRACE_MS	500	   /* report an exit at most this long after the reap */
+#define AGENT_MAX_CONTROL	128   /* control connections at once (docs/pods.md: a relay each) */
+#define AGENT_MAX_PENDING	64    /* unclaimed stdio attachments */
+#define AGENT_PENDING_TTL_MS	60000 /* an unclaimed attachment is closed after this */
+#define AGENT_ATTACH_TIMEOUT_MS 5000  /* for the STREAM_ATTACH frame itself */
+#define AGENT_EXIT_GRACE_MS	500   /* report an exit at most this long after the reap */
 #define AGENT_RELAY_BUF		(64 << 10) /* per stream and direction */
 #define AGENT_CTL_MAX_BACKLOG	(4u << 20) /* unsent bytes before a stalled host is dropped */
 #define AGENT_MAX_SHARES	16	   /* virtio-fs shares mounted by MOUNT_SHARE */
@@ -247,6 +247,8 @@ struct agent {
 	char *run_dir;	   /* rootfs mountpoints: RUN_DIR/<container id> */
 	char *cgroup_root; /* container cgroups: CGROUP_ROOT/<container id> */
 	bool cgroup_ready; /* cgroup_root exists with its controllers enabled */
+	bool guest;	   /* the VM's PID 1 (agent_prepare): SHUTDOWN syncs before its reply */
+	bool vm_net;	   /* our network namespace is the VM's, not yet lent (agent_prepare) */
 	bool dry_run;	   /* the fuzz target: parse and answer, never start, mount or set time */
 	void (*setup_hook)(const char *container_id); /* tests: a stall point in CREATE's child */
 	char share_fstype[16]; /* MOUNT_SHARE's: "virtiofs" (tests: agent_set_share_fstype) */
@@ -309,6 +311,7 @@ int proc_ps(struct agent *a, const char *cid, struct agent_ps *out);
 #define SETUP_TIMEOUT_MS 120000 /* the guest kernel is slow: mounts can take seconds */
 
 /* Fork the child (CREATE: the init, *pid; EXEC: the helper, *pid) and let it go; *report. */
+void setup_prepare(void); /* what every spawn needs once: the agent's bounding set */
 int setup_spawn(struct agent *a, const struct spawn_request *req, const struct child_io *io,
 		int start_fd, pid_t *pid, int *report, char *err, size_t err_len);
 #define REPORT_E_HDR 7 /* a failure report: 'E', int32 errno, uint16 length, the message */
@@ -345,6 +348,8 @@ bool ns_joined(const struct container_spec *cs, int type); /* type joined by pat
 int config_resolve_containers(struct agent *a, struct container_spec *cs, char *err,
 			      size_t err_len);
 void config_free(struct container_spec *cs);
+/* A new network namespace asked for: the VM's own instead, once, if it has only lo */
+void config_lend_vm_network(struct agent *a, struct container_spec *cs);
 
 /* agent_passwd.c: HOME from the container's /etc/passwd (in the child, after the pivot) */
 #define PATH_MAX_HOME 4096
@@ -361,6 +366,7 @@ int seccomp_apply(void *filter);
 int cgroup_limits_parse(const void *yajl_resources, const char *prefix, struct cgroup_limits *out,
 			char *err, size_t err_len);
 void cgroup_limits_free(struct cgroup_limits *l);
+int cgroup_root_ready(struct agent *a); /* cgroup_root made, its controllers enabled: once */
 int cgroup_create(struct agent *a, struct container *c, char *err, size_t err_len);
 int cgroup_apply(const char *dir, const struct cgroup_limits *l, char *err, size_t err_len);
 int cgroup_join(const char *dir, pid_t pid);
@@ -392,6 +398,15 @@ void freeze_cancel(struct agent *a, struct container *c, const char *why); /* an
 /* agent_share.c: MOUNT_SHARE */
 void share_do_mount(struct agent *a, struct ctl_conn *conn, const struct agent_msg *m);
 void share_unmount_all(struct agent *a);
+
+/* agent_trace.c: step timestamps on the console, only when turned on (agent.h) */
+extern int agent_trace_fd;
+void agent_trace_at(const char *fmt, ...) _printf_(1, 2);
+#define agent_trace(...)                             \
+	do {                                         \
+		if (agent_trace_fd >= 0)             \
+			agent_trace_at(__VA_ARGS__); \
+	} while (0)
 
 /* agent_relay.c */
 struct relay *relay_new(struct agent *a, struct process *p, int src, int dst, bool to_process);

@@ -187,6 +187,7 @@ static void proc_reply(struct agent *a, struct process *p, int r, const char *er
 			       .id = p->reply_id };
 
 	p->reply_pending = false;
+	agent_trace("reply %s %s", agent_type_name(m.type), r < 0 ? "error" : "ok");
 	agent_watch_del(a, &p->report_w, &p->report_events);
 	if (!conn_alive(a, p->reply_conn))
 		return;
@@ -391,6 +392,7 @@ static void proc_report(struct agent *a, struct process *p)
 	unsigned int n = p->nwaiters;
 
 	p->state = PROC_EXITED;
+	agent_trace("exit reported %s %s", p->container_id, p->exec_id);
 	a->nexits++;
 	ev.u.exit = p->exit;
 	ctl_broadcast(a, &ev);
@@ -468,6 +470,7 @@ static void proc_record(struct process *p, int status)
 
 static void proc_exited(struct agent *a, struct process *p, int status)
 {
+	agent_trace("reaped %s %s", p->container_id, p->exec_id);
 	proc_record(p, status);
 	/* SIGKILLed while the OOM killer killed in its cgroup: that was it. */
 	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&

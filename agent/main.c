@@ -4,7 +4,9 @@
  * (agent.c). Transports: "--listen vsock:PORT" (the guest: control on PORT, stdio on PORT+1,
  * default 1024), "--listen unix:PATH" (native tests: control at PATH, stdio at PATH.stdio),
  * "--listen fd:CONTROL,STDIO" (inherited listening sockets). "--no-init" skips the PID-1
- * mounts even as PID 1. As PID 1 it never exits: after SHUTDOWN, and on any fatal error
+ * mounts even as PID 1. "stratus.trace" (or /etc/stratus-trace) turns on the step
+ * timestamps (agent_trace.c). As PID 1 it prepares what every container needs before
+ * serving (agent_prepare), so a template's snapshot holds it. As PID 1 it never exits: after SHUTDOWN, and on any fatal error
  * (logged on the console first), it syncs and powers off; and since the kernel hands init
  * every unknown command-line word without "=", unknown arguments are logged and ignored.
  */
@@ -50,13 +52,15 @@ static int open_listeners(const char *spec, int *control, int *stdio)
 int main(int argc, char **argv)
 {
 	const char *listen = "vsock:1024";
-	bool no_init = false, pid1 = getpid() == 1;
+	bool no_init = false, trace = false, pid1 = getpid() == 1;
 	struct agent *a;
 	int control, stdio, r;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--no-init"))
 			no_init = true;
+		else if (!strcmp(argv[i], "stratus.trace"))
+			trace = true;
 		else if (!strcmp(argv[i], "--listen") && i + 1 < argc)
 			listen = argv[++i];
 		else if (pid1) /* a word from the kernel command line: not ours to refuse */
@@ -66,6 +70,8 @@ int main(int argc, char **argv)
 	}
 	if (pid1 && !no_init)
 		agent_init_pid1();
+	if (trace || access("/etc/stratus-trace", F_OK) == 0)
+		agent_trace_enable(STDERR_FILENO);
 	if (pid1 && !strncmp(listen, "vsock:", 6)) {
 		r = agent_init_vsock_cid();
 		if (r < 0) {
@@ -78,6 +84,8 @@ int main(int argc, char **argv)
 	r = open_listeners(listen, &control, &stdio);
 	if (r == 0)
 		r = agent_create(control, stdio, &a);
+	if (r == 0 && pid1)
+		agent_prepare(a);
 	if (r < 0) {
 		agent_init_log("listen %s: %s", listen, strerror(-r));
 		if (pid1)

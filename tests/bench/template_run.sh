@@ -63,6 +63,10 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) pr
 # config ARGS_JSON: the bundle's process.args
 config() { jq --argjson a "$1" '.process.args = $a' "$work/bundle/config.json" >"$work/c.json" && mv "$work/c.json" "$work/bundle/config.json"; }
 
+# The machine may be shared: its load is part of the result (ratios are of one run).
+load() { cut -d' ' -f1 /proc/loadavg; }
+load_start=$(load)
+
 # 1. the template
 t0=$(date +%s%N)
 tdir=$(S template create) || die "stratus template create failed"
@@ -149,4 +153,5 @@ ratio() { [[ -n $1 && -n $2 && $2 != n/a && $1 != n/a ]] && printf '%.2f' "$(ech
 	printf '%-52s %12s\n' "PSS of $clones idle containers from the template" "$mem_t MiB"
 	printf '%-52s %12s   %s\n' "PSS of $clones idle cold-booted containers" "$mem_c MiB" "template/cold $(ratio "$mem_t" "$mem_c")"
 	printf '%-52s %12s\n' "runs that did not exit 0" "$bad"
+	printf '%-52s %12s\n' "host load average (1 min), start / end" "$load_start / $(load)"
 } | tee "$out"

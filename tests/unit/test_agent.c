@@ -34,6 +34,7 @@
 
 #include "agent.h"
 #include "agent_client.h"
+#include "agent_internal.h"
 #include "test_agent_harness.h"
 
 static void test_handshake(void **state)
@@ -469,47 +470,57 @@ static void test_unknown_type(void **state)
 	assert_int_equal(agent_client_ping(&h->c), 0);
 }
 
-/* Up to 8 hosts at once; a 9th replaces the oldest, and the others keep working. */
+/* Up to AGENT_MAX_CONTROL hosts at once; one more replaces the oldest, the others keep working. */
 static void test_connection_limit(void **state)
 {
 	struct harness *h = *state;
-	struct agent_client c[9];
+	enum {
+		N = AGENT_MAX_CONTROL + 1
+	};
+	struct agent_client *c = calloc(N, sizeof(*c));
 
-	for (int i = 0; i < 9; i++) {
+	assert_non_null(c);
+	for (int i = 0; i < N; i++) {
 		agent_client_init(&c[i], TIMEOUT_MS);
 		assert_int_equal(agent_client_attach(&c[i], unix_connect(h->control)), 0);
 	}
 	assert_true(agent_client_ping(&c[0]) < 0);
-	for (int i = 1; i < 9; i++)
+	for (int i = 1; i < N; i++)
 		assert_int_equal(agent_client_ping(&c[i]), 0);
-	for (int i = 0; i < 9; i++)
+	for (int i = 0; i < N; i++)
 		agent_client_destroy(&c[i]);
+	free(c);
 }
 
 /*
  * The connection that created a container is the host's monitor, which waits on it for the
- * init's exit: a 9th host replaces the oldest other connection, never it (losing it ended the
- * container's VM: 8 detached execs and one more killed the container).
+ * init's exit: one host more than AGENT_MAX_CONTROL replaces the oldest other connection,
+ * never it (losing it ended the container's VM).
  */
 static void test_connection_limit_keeps_creator(void **state)
 {
 	struct harness *h = *state;
-	struct agent_client c[8];
+	enum {
+		N = AGENT_MAX_CONTROL
+	};
+	struct agent_client *c = calloc(N, sizeof(*c));
 	char p[256];
 
+	assert_non_null(c);
 	host_connect(h);
 	snprintf(p, sizeof(p), SH, "exit 3");
 	assert_int_equal(create(h, "kept", 0, p), 0);
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < N; i++) {
 		agent_client_init(&c[i], TIMEOUT_MS);
 		assert_int_equal(agent_client_attach(&c[i], unix_connect(h->control)), 0);
 	}
 	assert_int_equal(agent_client_ping(&h->c), 0);
 	assert_true(agent_client_ping(&c[0]) < 0);
-	for (int i = 1; i < 8; i++)
+	for (int i = 1; i < N; i++)
 		assert_int_equal(agent_client_ping(&c[i]), 0);
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < N; i++)
 		agent_client_destroy(&c[i]);
+	free(c);
 	assert_int_equal(agent_client_start(&h->c, "kept"), 0);
 	assert_int_equal(wait_status(h, "kept", ""), 3);
 }

@@ -69,6 +69,39 @@ static void test_home_from_passwd(void **state)
 	"written\"], \"env\": [\"PATH=/bin\"], \"cwd\": \"/\"}, \"linux\": {\"namespaces\": " \
 	"[{\"type\": \"mount\"}], \"devices\": " devices "}}"
 
+/*
+ * The default devices in a /dev of our own are nodes made with the agent's mode and number
+ * (no bind mounts: each costs the slow guest kernel a mount), and they work.
+ */
+static void test_default_devices(void **state)
+{
+	struct harness *h = *state;
+	char *out;
+	int status;
+
+	host_connect(h);
+	out = run_config(
+		h, "defdevs",
+		"{\"process\": {\"args\": [\"sh\", \"-c\", \"stat -c '%n %F %t %T %a' "
+		"/dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; echo x > "
+		"/dev/null && head -c 3 /dev/zero | wc -c; echo binds=$(cut -d ' ' -f 5 "
+		"/proc/self/mountinfo | grep -c ^/dev/)\"], \"env\": [\"PATH=/bin\"], "
+		"\"cwd\": \"/\"}, "
+		"\"linux\": {\"namespaces\": [{\"type\": \"mount\"}]}}",
+		(struct agent_mount[]){ { "proc", "/proc", "proc", { NULL, 0 } } }, 1, &status);
+	assert_int_equal(status, 0);
+	expect_line(out, "/dev/null character special file 1 3 666\n");
+	expect_line(out, "/dev/zero character special file 1 5 666\n");
+	expect_line(out, "/dev/full character special file 1 7 666\n");
+	expect_line(out, "/dev/random character special file 1 8 666\n");
+	expect_line(out, "/dev/urandom character special file 1 9 666\n");
+	expect_line(out, "/dev/tty character special file 5 0 666\n");
+	expect_line(out, "3\n");
+	/* /dev itself, /dev/pts and /dev/shm are mounts; no device is */
+	expect_line(out, "binds=2\n");
+	free(out);
+}
+
 static void test_devices(void **state)
 {
 	struct harness *h = *state;
@@ -276,10 +309,8 @@ static void test_join_user_and_pid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_home_from_passwd),
-		T(test_devices),
-		T(test_join_pid_and_mount),
-		T(test_join_user_and_pid),
+		T(test_home_from_passwd),   T(test_default_devices),   T(test_devices),
+		T(test_join_pid_and_mount), T(test_join_user_and_pid),
 	};
 
 	if (geteuid() != 0) {

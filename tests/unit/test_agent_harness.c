@@ -24,6 +24,7 @@
 
 char test_rootfs[64];
 bool harness_chroot;
+bool harness_vm;
 void (*harness_setup_hook)(const char *container_id);
 const char *harness_share_fstype;
 char test_cgroup_root[1100];
@@ -152,11 +153,15 @@ int harness_setup(void **state)
 			_exit(1);
 		if (harness_chroot && chroot_agent(h) < 0)
 			_exit(1);
+		if (harness_vm && unshare(CLONE_NEWNET) < 0)
+			_exit(1);
 		if (agent_create(cfd, sfd, &a) < 0 ||
 		    agent_configure(a, h->run,
 				    test_cgroup_root[0] ? test_cgroup_root
 							: "/nonexistent/stratus-test") < 0)
 			_exit(1);
+		if (harness_vm)
+			agent_prepare(a);
 		agent_set_setup_hook(a, harness_setup_hook);
 		if (harness_share_fstype && agent_set_share_fstype(a, harness_share_fstype) < 0)
 			_exit(1);

@@ -27,6 +27,11 @@ extern char test_rootfs[64];
 extern char test_cgroup_root[1100];
 /* Set before harness_setup: the agent runs chrooted, where pivot_root fails as in an initramfs. */
 extern bool harness_chroot;
+/*
+ * Set before harness_setup: the agent is set up as in a VM (agent_prepare), in a network
+ * namespace of its own that has only lo, as the guest has.
+ */
+extern bool harness_vm;
 /* Set before harness_setup: runs in each CREATE's child first (agent_set_setup_hook). */
 extern void (*harness_setup_hook)(const char *container_id);
 /* Set before harness_setup: MOUNT_SHARE mounts this instead of virtiofs (agent_set_share_fstype). */

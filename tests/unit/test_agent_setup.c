@@ -585,6 +585,72 @@ static void test_unpivotable_root(void **state)
 	close(out);
 }
 
+/* A container's network namespace, as readlink /proc/self/ns/net shows it (malloc'd). */
+static char *container_netns(struct harness *h, const char *cid, const char *namespaces)
+{
+	char config[1024], *out;
+	int status;
+
+	snprintf(config, sizeof(config),
+		 "{\"process\": {\"args\": [\"sh\", \"-c\", \"readlink /proc/self/ns/net; "
+		 "cat /proc/net/dev\"], \"env\": [\"PATH=/bin\"], \"cwd\": \"/\"}, \"linux\": "
+		 "{\"namespaces\": [%s]}}",
+		 namespaces);
+	out = run_config(h, cid, config,
+			 (struct agent_mount[]){ { "proc", "/proc", "proc", { NULL, 0 } } }, 1,
+			 &status);
+	assert_int_equal(status, 0);
+	assert_true(strncmp(out, "net:[", 5) == 0);
+	/* only lo, whichever namespace it is */
+	assert_non_null(strstr(out, " lo:"));
+	assert_null(strstr(out, "eth"));
+	return out;
+}
+
+/*
+ * In a VM with only lo, the first container that asks for a new network namespace gets the
+ * VM's own (the agent's): no per-net set-up in the guest kernel. Only the first: the next
+ * one gets a new one, and a member joining by path gets the one it names.
+ */
+static void test_vm_network_lent_once(void **state)
+{
+	struct harness *h = *state;
+	static const char ns_new[] = "{\"type\": \"mount\"}, {\"type\": \"network\"}";
+	char agent_ns[128] = "", path[64], *first, *second, *third;
+	ssize_t n;
+
+	host_connect(h); /* the agent serves: it is in its own namespace by now */
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)h->agent);
+	n = readlink(path, agent_ns, sizeof(agent_ns) - 1);
+	assert_true(n > 0);
+	agent_ns[n] = '\0';
+	first = container_netns(h, "first", ns_new);
+	assert_true(strncmp(first, agent_ns, (size_t)n) == 0 && first[n] == '\n');
+	second = container_netns(h, "second", ns_new);
+	assert_false(strncmp(second, agent_ns, (size_t)n) == 0);
+	assert_false(strncmp(second, first, (size_t)n + 1) == 0);
+	/* no network entry: the agent's namespace, as before */
+	third = container_netns(h, "third", "{\"type\": \"mount\"}");
+	assert_true(strncmp(third, agent_ns, (size_t)n) == 0);
+	free(first);
+	free(second);
+	free(third);
+}
+
+static int vm_setup(void **state)
+{
+	harness_vm = true;
+	return harness_setup(state);
+}
+
+static int vm_teardown(void **state)
+{
+	int r = harness_teardown(state);
+
+	harness_vm = false;
+	return r;
+}
+
 static int chroot_setup(void **state)
 {
 	harness_chroot = true;
@@ -615,6 +681,7 @@ int main(void)
 		T(test_oom),
 		cmocka_unit_test_setup_teardown(test_unpivotable_root, chroot_setup,
 						chroot_teardown),
+		cmocka_unit_test_setup_teardown(test_vm_network_lent_once, vm_setup, vm_teardown),
 	};
 
 	if (geteuid() != 0) {

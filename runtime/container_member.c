@@ -261,6 +261,16 @@ int member_delete(const char *root, const struct container_state *st, bool force
 			r = member_agent_delete(&c, st->id, err);
 			agent_client_destroy(&c);
 		}
+		/*
+		 * --force when the sandbox's agent cannot be reached (its VM going down as
+		 * containerd deletes a dead shim's tasks all at once): the host's part still goes.
+		 */
+		if (r < 0 && force) {
+			container_warn("delete --force %s: %s: removing the host side only", st->id,
+				       err->msg);
+			*err = (struct error){ 0 };
+			r = 0;
+		}
 		if (r < 0) {
 			state_clear(&sst);
 			return r;

@@ -58,6 +58,7 @@ static int plan_bind(const struct oci_mount *m, size_t i, const char *bundle,
 	if (r < 0)
 		return r;
 	b->index = i;
+	b->ro = rootfs_mount_is_ro(m);
 	p->n_binds++;
 	return 0;
 }
@@ -103,6 +104,7 @@ int pod_member_plan(const struct oci_spec *spec, const char *bundle, struct pod_
 	int r = 0;
 
 	memset(out, 0, sizeof(*out));
+	out->root_readonly = spec->root_readonly;
 	out->binds = calloc(spec->n_mounts + 1, sizeof(*out->binds));
 	if (!out->binds)
 		return error_set(err, -ENOMEM, "out of memory");

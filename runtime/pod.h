@@ -43,12 +43,14 @@ struct pod_bind {
 	size_t index; /* in spec->mounts */
 	char *host;   /* realpath of the source */
 	bool dir;     /* a directory (else a regular file) */
+	bool ro;      /* its options say ro: read-only on the host too */
 };
 
 /* What a member needs on the host and in CREATE (pod_member_plan_destroy releases it). */
 struct pod_member_plan {
 	struct pod_bind *binds;
 	size_t n_binds;
+	bool root_readonly;	    /* root.readonly: the rootfs bind is read-only on the host */
 	char *rootfs_source;	    /* in the guest: G/<id>/rootfs */
 	struct agent_mount *mounts; /* CREATE's mounts */
 	uint32_t n_mounts;
@@ -101,8 +103,10 @@ int pod_remove_tree(const char *path);
 int pod_share_remove(const char *state_dir);
 
 /*
- * <pod>/<id>/: rootfs (a recursive bind of root) and the plan's binds, read-write on the host
- * (pod_mount.c says why; the guest makes them read-only as asked).
+ * <pod>/<id>/: rootfs (a recursive bind of root) and the plan's binds; the rootfs with
+ * root.readonly and each ro bind made read-only on the host (the whole bound tree), so the
+ * share's FUSE server refuses their writes whatever the guest kernel does (the guest mounts
+ * them ro as well).
  */
 int pod_member_mount(const char *pod, const char *id, const char *root,
 		     const struct pod_member_plan *plan, struct error *err);

@@ -139,16 +139,38 @@ int pod_share_remove(const char *state_dir)
 }
 
 /*
- * source bound (recursively) on target, which is made first: a directory, or an empty file.
- * Never read-only here: the share's FUSE server knows a host inode by (dev, ino) and keeps
- * the fd it first opened it by, whichever member's bind mount that was, so one member's
- * read-only bind would make another member's read-write bind of the same directory refuse
- * writes. The guest enforces ro (the bind's options, root.readonly): docs/pods.md.
+ * source bound recursively on target. Read-only (every mount of the tree, as the guest sees it
+ * all through one read-only mount) before it is attached: a flag change does not propagate,
+ * so a bind made read-only after it was mounted below the share (MS_SHARED) would have reached
+ * the monitor's namespace, where the share's process serves it, still writable. A detached
+ * clone (open_tree) made read-only (mount_setattr: that flag alone, nosuid/nodev/noexec kept)
+ * is attached, and propagated, read-only (move_mount).
  */
-static int bind_one(const char *source, const char *target, bool dir, const char *what,
+static int bind_tree(const char *source, const char *target, bool ro)
+{
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+	_cleanup_close_ int fd = -1;
+
+	if (!ro)
+		return mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0 ? -errno : 0;
+	fd = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (fd < 0)
+		return -errno;
+	if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+		return -errno;
+	return move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0 ? -errno : 0;
+}
+
+/*
+ * source bound on target, which is made first: a directory, or an empty file; read-only when
+ * ro. The host enforces ro: the share's FUSE server knows a node by (dev, ino, mount), so one
+ * member's read-only bind and another's read-write bind of the same directory are two nodes,
+ * each allowed or refused by its own mount (docs/virtio-fs.md); the guest mounts it ro too.
+ */
+static int bind_one(const char *source, const char *target, bool dir, bool ro, const char *what,
 		    struct error *err)
 {
-	int fd;
+	int fd, r;
 
 	if (dir) {
 		if (mkdir(target, 0755) < 0)
@@ -159,8 +181,15 @@ static int bind_one(const char *source, const char *target, bool dir, const char
 			return error_set_errno(err, -errno, "%s: cannot create %s", what, target);
 		close(fd);
 	}
-	if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return error_set_errno(err, -errno, "%s: cannot bind-mount %s", what, source);
+	r = bind_tree(source, target, ro);
+	if (r == -ENOSYS)
+		return error_set(err, r,
+				 "%s: a read-only bind mount of %s in a pod needs Linux 5.12 "
+				 "(mount_setattr)",
+				 what, source);
+	if (r < 0)
+		return error_set_errno(err, r, "%s: cannot bind-mount %s%s", what, source,
+				       ro ? " read-only" : "");
 	return 0;
 }
 
@@ -175,13 +204,13 @@ int pod_member_mount(const char *pod, const char *id, const char *root,
 	if (mkdir(dir, 0711) < 0)
 		return error_set_errno(err, -errno, "pod share: cannot create %s", dir);
 	snprintf(target, sizeof(target), "%s/%s", dir, POD_MEMBER_ROOTFS);
-	r = bind_one(root, target, true, "root.path", err);
+	r = bind_one(root, target, true, plan->root_readonly, "root.path", err);
 	for (size_t i = 0; r == 0 && i < plan->n_binds; i++) {
 		const struct pod_bind *b = &plan->binds[i];
 
 		snprintf(target, sizeof(target), "%s/m%zu", dir, b->index);
 		snprintf(what, sizeof(what), "mounts[%zu].source", b->index);
-		r = bind_one(b->host, target, b->dir, what, err);
+		r = bind_one(b->host, target, b->dir, b->ro, what, err);
 	}
 	if (r < 0)
 		pod_member_unmount(pod, id);

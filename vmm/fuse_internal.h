@@ -27,15 +27,19 @@
 #define FUSE_NODE_CACHE_TTL 30
 
 /*
- * An inode the guest has looked up: its O_PATH fd and how many lookups it owes us. With
- * nlookup 0 the node is cached (on the LRU list, its id no longer valid for the guest).
+ * An inode the guest has looked up through one mount: its O_PATH fd and how many lookups it
+ * owes us. With nlookup 0 the node is cached (on the LRU list, its id no longer valid for
+ * the guest). A node is (dev, ino, mnt): the same directory bind-mounted twice under the
+ * share, once read-only, is two nodes, each with a descriptor on its own mount, so what the
+ * host enforces per mount (ro, nosuid, noexec) holds for each name the guest uses.
  */
 struct fuse_node {
 	uint64_t id; /* the guest's nodeid; 0 while the slot is free */
 	dev_t dev;
 	ino_t ino;
-	int fd;	     /* O_PATH | O_NOFOLLOW, never followed by us */
-	mode_t type; /* S_IFMT bits, fixed for the life of an inode */
+	uint64_t mnt; /* statx's stx_mnt_id; 0 on a kernel without it (before Linux 5.8) */
+	int fd;	      /* O_PATH | O_NOFOLLOW, never followed by us */
+	mode_t type;  /* S_IFMT bits, fixed for the life of an inode */
 	uint64_t nlookup;
 	uint32_t hash_next; /* slot + 1 of the next node in this hash chain, 0: none */
 	uint32_t gen;	    /* bumped each time the slot is reused: stale ids never match */
@@ -64,7 +68,7 @@ struct fuse_server {
 	struct fuse_node *nodes;		 /* slot 0 is the root, FUSE_ROOT_ID */
 	uint32_t max_nodes, nr_nodes, node_hint; /* hint: no free slot before it */
 	uint32_t lru_head, lru_tail, nr_cached;	 /* cached nodes (nlookup 0), slot + 1 */
-	uint32_t *hash;				 /* (dev, ino) -> slot + 1 */
+	uint32_t *hash;				 /* (dev, ino) -> slot + 1, chained */
 	uint32_t hash_mask;
 	struct fuse_handle *handles;
 	uint32_t max_handles, nr_handles, handle_hint;
@@ -108,22 +112,23 @@ struct fuse_req {
 /* fuse_table.c */
 /* The descriptors all servers of the process may hold together (nodes and handles). */
 void fuse_fd_budget_set(unsigned int max);
-int fuse_table_init(struct fuse_server *s, int root_fd, const struct stat *root);
+int fuse_table_init(struct fuse_server *s, int root_fd, const struct stat *root, uint64_t mnt);
 void fuse_table_destroy(struct fuse_server *s);
 /* Forget everything but the root; close every handle. */
 void fuse_table_clear(struct fuse_server *s);
 /* A node the guest holds now (cached nodes are not: their ids are stale). */
 struct fuse_node *fuse_node_get(struct fuse_server *s, uint64_t id);
-/* The node (held or cached) for an inode we hold a descriptor on, or NULL. */
-struct fuse_node *fuse_node_find(struct fuse_server *s, dev_t dev, ino_t ino);
+/* The node (held or cached) for an inode we hold a descriptor on through mount mnt, or NULL. */
+struct fuse_node *fuse_node_find(struct fuse_server *s, dev_t dev, ino_t ino, uint64_t mnt);
 /* One lookup more on a node fuse_node_find returned; a cached node comes back (new id). */
 void fuse_node_ref(struct fuse_server *s, struct fuse_node *n);
 /*
- * The node for (st->st_dev, st->st_ino), taking fd (closed here if the node exists or on
+ * The node for (st->st_dev, st->st_ino, mnt), taking fd (closed here if the node exists or on
  * failure), one lookup more; -ENFILE when the table is full of nodes the guest holds
  * (cached ones are evicted, oldest first, to make room).
  */
-int fuse_node_add(struct fuse_server *s, int fd, const struct stat *st, struct fuse_node **out);
+int fuse_node_add(struct fuse_server *s, int fd, const struct stat *st, uint64_t mnt,
+		  struct fuse_node **out);
 /*
  * FORGET: at count 0 the node is cached, unless its inode lost its last name through us
  * (gone: closed now, so a deleted file's blocks are freed) or the descriptor budget is three
@@ -132,8 +137,8 @@ int fuse_node_add(struct fuse_server *s, int fd, const struct stat *st, struct f
 void fuse_node_forget(struct fuse_server *s, uint64_t id, uint64_t nlookup);
 /*
  * A name whose inode was st (stat before the removal) was removed or replaced: if that was
- * its last link (or a directory), a cached node for it is closed now, a held one when the
- * guest forgets it.
+ * its last link (or a directory), the cached nodes for it (through any mount) are closed now,
+ * held ones when the guest forgets them.
  */
 void fuse_node_unlinked(struct fuse_server *s, const struct stat *st);
 /* Close up to n cached nodes, oldest first (descriptor pressure); returns how many. */
@@ -177,6 +182,13 @@ bool fuse_retry_emfile(struct fuse_server *s, int err);
 int fuse_lookup_name(struct fuse_server *s, struct fuse_node *parent, const char *name, bool probe,
 		     struct fuse_node **out, struct stat *st);
 int fuse_stat_node(const struct fuse_node *node, struct stat *st);
+/*
+ * What names a node: stat of name under dir_fd ("" for dir_fd itself), nothing followed, and
+ * the id of the mount it is on (statx, one system call as fstatat; mnt 0 where the kernel
+ * has no STATX_MNT_ID, logged once: then bind mounts of one inode share a node again).
+ */
+int fuse_stat_key(struct fuse_server *s, int dir_fd, const char *name, struct stat *st,
+		  uint64_t *mnt);
 /*
  * After name was created under parent: look it up, give it to the caller (uid/gid) with
  * the mode asked for, or remove it again on failure. *out set: the caller replies; NULL:

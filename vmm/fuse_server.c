@@ -251,23 +251,68 @@ int fuse_stat_node(const struct fuse_node *node, struct stat *st)
 	return fstatat(node->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
+static void fuse_stat_from_statx(const struct statx *x, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_dev = makedev(x->stx_dev_major, x->stx_dev_minor);
+	st->st_ino = x->stx_ino;
+	st->st_mode = x->stx_mode;
+	st->st_nlink = x->stx_nlink;
+	st->st_uid = x->stx_uid;
+	st->st_gid = x->stx_gid;
+	st->st_rdev = makedev(x->stx_rdev_major, x->stx_rdev_minor);
+	st->st_size = (off_t)x->stx_size;
+	st->st_blksize = x->stx_blksize;
+	st->st_blocks = (blkcnt_t)x->stx_blocks;
+	st->st_atim = (struct timespec){ x->stx_atime.tv_sec, x->stx_atime.tv_nsec };
+	st->st_mtim = (struct timespec){ x->stx_mtime.tv_sec, x->stx_mtime.tv_nsec };
+	st->st_ctim = (struct timespec){ x->stx_ctime.tv_sec, x->stx_ctime.tv_nsec };
+}
+
+int fuse_stat_key(struct fuse_server *s, int dir_fd, const char *name, struct stat *st,
+		  uint64_t *mnt)
+{
+	int flags = AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT | (*name ? 0 : AT_EMPTY_PATH);
+	struct statx x;
+
+	if (statx(dir_fd, name, flags, STATX_BASIC_STATS | STATX_MNT_ID, &x) < 0) {
+		if (errno != ENOSYS)
+			return -errno;
+		/* No statx (before Linux 4.11, or filtered): fstatat, and no mount to tell apart. */
+		log_once(LOG_WARN, "%s: no statx: bind mounts of one inode share a node", s->name);
+		*mnt = 0;
+		return fstatat(dir_fd, name, st, flags & ~AT_STATX_SYNC_AS_STAT) < 0 ? -errno : 0;
+	}
+	fuse_stat_from_statx(&x, st);
+	*mnt = x.stx_mask & STATX_MNT_ID ? x.stx_mnt_id : 0;
+	if (!(x.stx_mask & STATX_MNT_ID))
+		log_once(LOG_WARN,
+			 "%s: the kernel does not report mount ids (Linux < 5.8): bind mounts of "
+			 "one inode share a node, the first one looked up decides ro",
+			 s->name);
+	return 0;
+}
+
 int fuse_lookup_name(struct fuse_server *s, struct fuse_node *parent, const char *name, bool probe,
 		     struct fuse_node **out, struct stat *st)
 {
 	struct fuse_node *n;
-	int fd;
+	uint64_t mnt;
+	int fd, r;
 
 	if (parent->type != S_IFDIR)
 		return -ENOTDIR;
 	/*
 	 * The probe: one component, no link followed. An inode we already hold a descriptor on
-	 * (the guest holds it, or it is cached) cannot be freed and its number reused, so a
-	 * (dev, ino) match is that very inode and needs no open.
+	 * (the guest holds it, or it is cached) cannot be freed and its number reused, nor can
+	 * the mount that descriptor is on (its id stays taken while referenced), so a (dev,
+	 * ino, mnt) match is that very inode through that very mount and needs no open.
 	 */
 	if (probe) {
-		if (fstatat(parent->fd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
-			return -errno;
-		n = fuse_node_find(s, st->st_dev, st->st_ino);
+		r = fuse_stat_key(s, parent->fd, name, st, &mnt);
+		if (r < 0)
+			return r;
+		n = fuse_node_find(s, st->st_dev, st->st_ino, mnt);
 		if (n) {
 			fuse_node_ref(s, n);
 			*out = n;
@@ -280,15 +325,15 @@ int fuse_lookup_name(struct fuse_server *s, struct fuse_node *parent, const char
 	/*
 	 * What we answer is what we opened: if a rename replaced the name since the probe, the
 	 * reply, the node and its attributes are all the new inode's (fuse_node_add looks it
-	 * up again), never the probe's attributes with another inode's descriptor.
+	 * up again, by the mount the descriptor is on), never the probe's attributes with
+	 * another inode's descriptor.
 	 */
-	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-		int r = -errno;
-
+	r = fuse_stat_key(s, fd, "", st, &mnt);
+	if (r < 0) {
 		close(fd);
 		return r;
 	}
-	return fuse_node_add(s, fd, st, out);
+	return fuse_node_add(s, fd, st, mnt, out);
 }
 
 /* FUSE_INIT: the version (major 7, minor >= 31) and the features we serve. */
@@ -493,6 +538,7 @@ int fuse_server_new(const struct fuse_server_config *c, struct fuse_server **out
 	struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_BENEATH };
 	_cleanup_close_ int root = -1;
 	struct stat st;
+	uint64_t mnt;
 	int fd, r;
 
 	if (!s)
@@ -509,8 +555,9 @@ int fuse_server_new(const struct fuse_server_config *c, struct fuse_server **out
 		r = error_set_errno(err, -errno, "%s: source=%s", c->name, c->root);
 		goto fail;
 	}
-	if (fstat(root, &st) < 0) {
-		r = error_set_errno(err, -errno, "%s: source=%s", c->name, c->root);
+	r = fuse_stat_key(s, root, "", &st, &mnt);
+	if (r < 0) {
+		error_set_errno(err, r, "%s: source=%s", c->name, c->root);
 		goto fail;
 	}
 	s->proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -531,7 +578,7 @@ int fuse_server_new(const struct fuse_server_config *c, struct fuse_server **out
 		r = error_set(err, -ENOMEM, "%s: out of memory", c->name);
 		goto fail;
 	}
-	r = fuse_table_init(s, root, &st);
+	r = fuse_table_init(s, root, &st, mnt);
 	if (r < 0) {
 		error_set(err, r, "%s: out of memory for %u inodes", c->name, s->max_nodes);
 		goto fail;

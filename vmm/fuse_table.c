@@ -1,11 +1,14 @@
 /*
- * The FUSE server's two bounded tables. Nodes: one per inode (dev, ino) the guest has
- * looked up, holding an O_PATH fd and the guest's lookup count; the nodeid we hand out is
+ * The FUSE server's two bounded tables. Nodes: one per inode and mount (dev, ino, mnt) the
+ * guest has looked up, holding an O_PATH fd on that mount and the guest's lookup count (two
+ * bind mounts of one directory under the share, one read-only, are two nodes: the descriptor
+ * of each carries its mount's flags, so ro holds for the ro name); the nodeid we hand out is
  * the slot (+ 1) in the low 32 bits and the slot's generation in the high ones, so a
  * stale or forged id never reaches a reused slot. When FORGET brings a node's count to zero
  * the node is cached, not closed: its id goes stale for the guest (the generation moves on
- * if it comes back), but a later LOOKUP of the same inode finds its descriptor by (dev, ino)
- * without opening anything. Cached nodes sit on an LRU list and are closed, oldest first,
+ * if it comes back), but a later LOOKUP of the same inode through the same mount finds its
+ * descriptor by (dev, ino, mnt) without opening anything. The hash is of (dev, ino) only, so
+ * the nodes of one inode under several mounts share a chain (fuse_node_unlinked walks it). Cached nodes sit on an LRU list and are closed, oldest first,
  * when a slot or a descriptor is needed, or after FUSE_NODE_CACHE_TTL seconds. A node whose
  * last name the guest removes through us (UNLINK, RMDIR, a RENAME over it) is never cached:
  * closed at once, or when forgotten, so a deleted file's blocks are not kept allocated by
@@ -88,7 +91,7 @@ static int64_t fuse_id_slot(uint64_t id, uint32_t max)
 	return low - 1;
 }
 
-int fuse_table_init(struct fuse_server *s, int root_fd, const struct stat *root)
+int fuse_table_init(struct fuse_server *s, int root_fd, const struct stat *root, uint64_t mnt)
 {
 	uint32_t size = 1;
 
@@ -104,6 +107,7 @@ int fuse_table_init(struct fuse_server *s, int root_fd, const struct stat *root)
 	s->nodes[0] = (struct fuse_node){ .id = FUSE_ROOT_ID,
 					  .dev = root->st_dev,
 					  .ino = root->st_ino,
+					  .mnt = mnt,
 					  .fd = root_fd,
 					  .type = root->st_mode & S_IFMT,
 					  .nlookup = 1 };
@@ -212,14 +216,14 @@ struct fuse_node *fuse_node_get(struct fuse_server *s, uint64_t id)
 	return &s->nodes[slot];
 }
 
-struct fuse_node *fuse_node_find(struct fuse_server *s, dev_t dev, ino_t ino)
+struct fuse_node *fuse_node_find(struct fuse_server *s, dev_t dev, ino_t ino, uint64_t mnt)
 {
 	uint32_t i;
 
 	for (i = s->hash[fuse_hash(dev, ino) & s->hash_mask]; i; i = s->nodes[i - 1].hash_next) {
 		struct fuse_node *n = &s->nodes[i - 1];
 
-		if (n->ino == ino && n->dev == dev)
+		if (n->ino == ino && n->dev == dev && n->mnt == mnt)
 			return n;
 	}
 	return NULL;
@@ -278,10 +282,11 @@ static bool fuse_node_make_room(struct fuse_server *s)
 	}
 }
 
-int fuse_node_add(struct fuse_server *s, int fd, const struct stat *st, struct fuse_node **out)
+int fuse_node_add(struct fuse_server *s, int fd, const struct stat *st, uint64_t mnt,
+		  struct fuse_node **out)
 {
 	uint32_t *head, i;
-	struct fuse_node *n = fuse_node_find(s, st->st_dev, st->st_ino);
+	struct fuse_node *n = fuse_node_find(s, st->st_dev, st->st_ino, mnt);
 
 	if (n) {
 		close(fd);
@@ -300,6 +305,7 @@ int fuse_node_add(struct fuse_server *s, int fd, const struct stat *st, struct f
 	head = &s->hash[fuse_hash(st->st_dev, st->st_ino) & s->hash_mask];
 	s->nodes[i] = (struct fuse_node){ .dev = st->st_dev,
 					  .ino = st->st_ino,
+					  .mnt = mnt,
 					  .fd = fd,
 					  .type = st->st_mode & S_IFMT,
 					  .nlookup = 1,
@@ -331,14 +337,22 @@ void fuse_node_forget(struct fuse_server *s, uint64_t id, uint64_t nlookup)
 
 void fuse_node_unlinked(struct fuse_server *s, const struct stat *st)
 {
-	struct fuse_node *n = fuse_node_find(s, st->st_dev, st->st_ino);
+	uint32_t i, next;
 
-	if (!n || n == &s->nodes[0] || (st->st_nlink > 1 && !S_ISDIR(st->st_mode)))
+	if (st->st_nlink > 1 && !S_ISDIR(st->st_mode))
 		return;
-	if (n->nlookup)
-		n->gone = true;
-	else
-		fuse_node_free(s, (uint32_t)(n - s->nodes));
+	/* Every node of the inode, whichever mount it came through: none may keep it alive. */
+	for (i = s->hash[fuse_hash(st->st_dev, st->st_ino) & s->hash_mask]; i; i = next) {
+		struct fuse_node *n = &s->nodes[i - 1];
+
+		next = n->hash_next; /* before fuse_node_free unhashes n */
+		if (n->ino != st->st_ino || n->dev != st->st_dev || n == &s->nodes[0])
+			continue;
+		if (n->nlookup)
+			n->gone = true;
+		else
+			fuse_node_free(s, i - 1);
+	}
 }
 
 struct fuse_handle *fuse_handle_get(struct fuse_server *s, uint64_t fh, bool dir)

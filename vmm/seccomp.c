@@ -143,6 +143,7 @@ static const struct seccomp_rule seccomp_table[] = {
 	ALLOW("virtio-fs", openat, SECCOMP_FSPROC),
 	ALLOW("virtio-fs", openat2, SECCOMP_FSPROC),
 	ALLOW("virtio-fs", newfstatat, SECCOMP_FSPROC),
+	ALLOW("virtio-fs", statx, SECCOMP_FSPROC), /* a node's key: (dev, ino, mount id) */
 	ALLOW("virtio-fs", fstatfs, SECCOMP_FSPROC),
 	ALLOW("virtio-fs", getdents64, SECCOMP_FSPROC),
 	ALLOW("virtio-fs", lseek, SECCOMP_FSPROC),

@@ -229,8 +229,9 @@ static void test_full_table_evicts_cached(void **state)
 	}
 	assert_int_equal(t->s->nr_cached, 7);
 	/* The newest are still cached: f19 comes back on the same descriptor, f00 does not. */
-	assert_non_null(fuse_node_find(t->s, t->s->nodes[0].dev, e[19].attr.ino));
-	assert_null(fuse_node_find(t->s, t->s->nodes[0].dev, e[0].attr.ino));
+	assert_non_null(
+		fuse_node_find(t->s, t->s->nodes[0].dev, e[19].attr.ino, t->s->nodes[0].mnt));
+	assert_null(fuse_node_find(t->s, t->s->nodes[0].dev, e[0].attr.ino, t->s->nodes[0].mnt));
 	/* Seven held: the eighth name finds no room (nothing cached is left to evict). */
 	for (i = 0; i < 7; i++) {
 		snprintf(name, sizeof(name), "f%02u", i);

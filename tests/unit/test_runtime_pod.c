@@ -270,7 +270,8 @@ static void test_config(void **state)
 
 /*
  * As root, in a mount namespace of the test's own: a member's directory below a pod share,
- * its binds (writable on the host, ro or not), and its removal leaving the bundle intact.
+ * its binds (the ro one and, with root.readonly, the rootfs read-only on the host too), and its
+ * removal leaving the bundle intact.
  */
 static void test_host_mounts(void **state)
 {
@@ -309,9 +310,12 @@ static void test_host_mounts(void **state)
 			_exit(13);
 		snprintf(path, sizeof(path), "%s/app/m0/new", share);
 		fd = open(path, O_WRONLY | O_CREAT, 0644);
-		if (fd < 0)
+		if (fd >= 0 || errno != EROFS)
 			_exit(14);
-		close(fd);
+		snprintf(path, sizeof(path), "%s/app/rootfs/new", share);
+		fd = open(path, O_WRONLY | O_CREAT, 0644);
+		if (fd >= 0 || errno != EROFS)
+			_exit(18);
 		snprintf(path, sizeof(path), "%s/app/m1", share);
 		fd = open(path, O_WRONLY | O_APPEND);
 		if (fd < 0 || write(fd, "y\n", 2) != 2)
@@ -329,7 +333,7 @@ static void test_host_mounts(void **state)
 	snprintf(path, sizeof(path), "%s/rootfs/keep", dir);
 	assert_int_equal(access(path, F_OK), 0);
 	snprintf(path, sizeof(path), "%s/data/new", dir);
-	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(access(path, F_OK), -1);
 	snprintf(path, sizeof(path), "%s/hosts", dir);
 	{
 		char buf[16] = "";

@@ -7,7 +7,13 @@
 #     its own pid namespace (the sandbox's sleep unseen);
 #   - member 2 joins the pid namespace by a host path (rewritten to the sandbox's): sees the
 #     sandbox's sleep; one monitor for the pod; a rw bind (its write reaches the host) and a
-#     ro one (writes refused); ps, exec, pause (the sandbox runs on), resume, kill, delete;
+#     ro one (writes refused; read-only in the host's mount table too, its rootfs not);
+#     ps, exec, pause (the sandbox runs on), resume, kill, delete;
+#   - member 5 binds the same two host directories the other way round (member 2's rw one ro,
+#     its ro one rw) with root.readonly: host mounts ro where asked; its rw bind of the
+#     directory member 2 looked up read-only first writes to the host, and member 2's rw bind
+#     of the directory member 5 holds read-only still writes (the share's server keeps the
+#     two mounts of one directory apart);
 #   - a member with a terminal (--console-socket);
 #   - delete --force of the sandbox under a running member: its relay exits 137, its delete
 #     cleans up; no mount, process or state left.
@@ -25,6 +31,10 @@ pod_bundle() {
 		>"$work/pod-$1/config.json"
 }
 mounts_under_root() { grep -c " $root/" /proc/self/mountinfo; }
+# host_mode MEMBER NAME: ro or rw, the host mount of <pod share>/pod-MEMBER/NAME
+host_mode() { findmnt -no OPTIONS "$root/pod-sb/pod/pod-$1/$2" | cut -d, -f1; }
+# bind_of MEMBER DESTINATION: the m<N> name of that bind in the pod share
+bind_of() { echo "m$(jq --arg d "$2" '.mounts | map(.destination) | index($d)' "$work/pod-$1/config.json")"; }
 # processes whose command line is a stratus command under this test's --root, by comm
 count_comm() {
 	local n=0 p
@@ -88,6 +98,36 @@ expect_eq "pod: member 2's write in a rw bind reaches the host" from-member "$(c
 expect_eq "pod: member 2 reads a ro bind" "read only" "$(S exec pod-m2 cat /mnt/ro/in-ro </dev/null)"
 expect_failure "pod: a write in the ro bind is refused" 1 "Read-only file system" \
 	S exec pod-m2 touch /mnt/ro/new
+expect_eq "pod: member 2's host mounts: the ro bind ro, the rw bind and rootfs rw" "ro rw rw" \
+	"$(host_mode m2 "$(bind_of m2 /mnt/ro)") $(host_mode m2 "$(bind_of m2 /mnt/rw)") $(host_mode m2 rootfs)"
+# member 5: the same host directories, ro and rw the other way round, a read-only rootfs
+pod_bundle m5 container '["sleep", "5000"]' "| .root.readonly = true | .mounts += [
+	{\"destination\": \"/mnt/rw\", \"type\": \"bind\", \"source\": \"$pod_host/rw\", \"options\": [\"rbind\", \"ro\"]},
+	{\"destination\": \"/mnt/ro\", \"type\": \"bind\", \"source\": \"$pod_host/ro\", \"options\": [\"rbind\", \"rw\"]}]"
+timeout 600 "$stratus" --root "$root" create --bundle "$work/pod-m5" pod-m5 </dev/null \
+	>"$work/pod-m5.out" 2>&1
+expect_eq "pod: member 5's create: exit 0" 0 $?
+S start pod-m5
+expect_eq "pod: member 5's host mounts: ro bind ro, rw bind rw, rootfs ro (root.readonly)" \
+	"ro rw ro" \
+	"$(host_mode m5 "$(bind_of m5 /mnt/rw)") $(host_mode m5 "$(bind_of m5 /mnt/ro)") $(host_mode m5 rootfs)"
+S exec pod-m5 sh -c 'echo from-m5 >/mnt/ro/out5' </dev/null
+expect_eq "pod: member 5 writes through its rw bind of member 2's ro directory (host)" from-m5 \
+	"$(cat "$pod_host/ro/out5" 2>&1)"
+expect_eq "pod: member 5 reads member 2's file through its ro bind" from-member \
+	"$(S exec pod-m5 cat /mnt/rw/out </dev/null)"
+expect_failure "pod: member 5's write in its ro bind is refused" 1 "Read-only file system" \
+	S exec pod-m5 touch /mnt/rw/new5
+S exec pod-m2 sh -c 'echo again >/mnt/rw/out2' </dev/null
+expect_eq "pod: member 2 still writes its rw bind after member 5's ro lookups (host)" again \
+	"$(cat "$pod_host/rw/out2" 2>&1)"
+expect_failure "pod: member 2's ro bind stays refused after member 5's rw writes" 1 \
+	"Read-only file system" S exec pod-m2 touch /mnt/ro/new
+expect_eq "pod: nothing written through either ro bind" "no no" \
+	"$([ -e "$pod_host/rw/new5" ] && echo yes || echo no) $([ -e "$pod_host/ro/new" ] && echo yes || echo no)"
+S delete --force pod-m5
+expect_eq "pod: delete --force of member 5: exit 0, its mounts gone" "0 0" \
+	"$? $(grep -c " $root/pod-sb/pod/pod-m5" /proc/self/mountinfo)"
 S exec pod-m2 sh -c 'exit 42' </dev/null
 expect_eq "pod: exec in a member: its status" 42 $?
 S pause pod-m2

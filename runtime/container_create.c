@@ -399,6 +399,7 @@ int container_create(struct container_create_opts *o, struct error *err)
 		return r;
 	r = create_check(o, spec, &mc.vcpus, &mc.mem_mib, err);
 	r = r ?: pod_role(spec, o->id, &role, &sandbox, err);
+	r = r ?: pod_check_namespaces(spec, role, err);
 	if (r == 0 && role == POD_MEMBER) {
 		o->terminal = spec->process.terminal;
 		r = member_create(o, spec, bundle, sandbox, err);

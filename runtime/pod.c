@@ -46,6 +46,24 @@ int pod_role(const struct oci_spec *spec, const char *id, enum pod_role *role, c
 	return 0;
 }
 
+int pod_check_namespaces(const struct oci_spec *spec, enum pod_role role, struct error *err)
+{
+	if (role == POD_MEMBER)
+		return 0;
+	for (size_t i = 0; i < spec->linux_.n_namespaces; i++) {
+		const struct oci_namespace *ns = &spec->linux_.namespaces[i];
+
+		if (ns->path)
+			return error_set(
+				err, -EOPNOTSUPP,
+				"linux.namespaces[%zu].path: %s: a %s namespace of the host "
+				"cannot be joined: the container runs in a VM of its own (only "
+				"a pod member joins its sandbox's namespaces)",
+				i, ns->path, oci_namespace_name(ns->type));
+	}
+	return 0;
+}
+
 #define own_printf(p, ...) rootfs_own_printf(&(p)->owned, &(p)->n_owned, __VA_ARGS__)
 
 /* mounts[i], a bind: its source resolved on the host, a directory or a regular file. */

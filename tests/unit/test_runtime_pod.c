@@ -142,6 +142,40 @@ static void test_role(void **state)
 	oci_spec_free(spec);
 }
 
+/* A host namespace path: refused unless a member's (joined in its sandbox's VM). */
+static void test_namespace_paths(void **state)
+{
+	const char *json =
+		"{\"ociVersion\":\"1.0.2\",\"root\":{\"path\":\"rootfs\"},"
+		"\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\",\"user\":{\"uid\":0,\"gid\":0}},"
+		"\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":"
+		"\"network\",\"path\":\"/var/run/netns/cni-1\"}]}}";
+	const char *plain =
+		"{\"ociVersion\":\"1.0.2\",\"root\":{\"path\":\"rootfs\"},"
+		"\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\",\"user\":{\"uid\":0,\"gid\":0}},"
+		"\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":"
+		"\"network\"}]}}";
+	struct oci_spec *spec = NULL;
+	struct error err = { 0 };
+
+	(void)state;
+	assert_int_equal(oci_spec_parse(json, strlen(json), dir, &spec, &err), 0);
+	assert_int_equal(pod_check_namespaces(spec, POD_MEMBER, &err), 0);
+	assert_int_equal(pod_check_namespaces(spec, POD_SANDBOX, &err), -EOPNOTSUPP);
+	assert_string_equal(err.msg, "linux.namespaces[1].path: /var/run/netns/cni-1: a network "
+				     "namespace of the host cannot be joined: the container runs "
+				     "in a VM of its own (only a pod member joins its sandbox's "
+				     "namespaces)");
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(pod_check_namespaces(spec, POD_NONE, &err), -EOPNOTSUPP);
+	oci_spec_free(spec);
+	spec = NULL;
+	assert_int_equal(oci_spec_parse(plain, strlen(plain), dir, &spec, &err), 0);
+	assert_int_equal(pod_check_namespaces(spec, POD_NONE, &err), 0);
+	assert_int_equal(pod_check_namespaces(spec, POD_SANDBOX, &err), 0);
+	oci_spec_free(spec);
+}
+
 static void test_plan(void **state)
 {
 	struct oci_spec *spec = spec_with(
@@ -352,6 +386,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_role, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_namespace_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plan_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config, setup, teardown),

@@ -4,7 +4,9 @@
  * out earlier arrive late and are dropped by id; anything else unexpected from the agent (a
  * reply of another type, an id from the future, a frame that does not decode) is a protocol
  * violation that marks the client broken. Errno values in the agent's error replies are
- * clamped to a real errno, so a hostile agent cannot turn a failure into a success.
+ * clamped to a real errno, so a hostile agent cannot turn a failure into a success. Every
+ * guest message costs guest kernel time (docs/benchmarks.md): a connection's first request
+ * rides with its CONNECT line, and requests that do not depend on each other go out together.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -97,10 +99,11 @@ static int vsock_read_ok(int fd, int64_t deadline)
 				return r;
 			continue;
 		}
+		/* hung up before OK (a reset if our first request was still unread) */
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return -ECONNREFUSED;
 		if (n < 0)
 			return -errno;
-		if (n == 0)
-			return -ECONNREFUSED;
 		if (line[len++] == '\n')
 			break;
 	}
@@ -111,12 +114,11 @@ static int vsock_read_ok(int fd, int64_t deadline)
 	return 0;
 }
 
-int agent_vsock_connect(const char *path, uint32_t port, int timeout_ms, char *err, size_t err_len)
+/* A non-blocking stream connected to the hybrid-vsock socket at path, or a negative errno. */
+static int vsock_dial(const char *path, char *err, size_t err_len)
 {
 	struct sockaddr_un addr;
-	int64_t deadline = deadline_of(timeout_ms);
-	char line[VSOCK_LINE_MAX];
-	int fd, r, n, dirfd;
+	int fd, r, dirfd;
 
 	r = unix_addr_fill(&addr, path, &dirfd);
 	if (r < 0) {
@@ -136,23 +138,60 @@ int agent_vsock_connect(const char *path, uint32_t port, int timeout_ms, char *e
 		close(dirfd);
 	if (r < 0) {
 		snprintf(err, err_len, "%s: connect: %s", path, strerror(-r));
-		goto fail;
+		close(fd);
+		return r;
 	}
-	n = snprintf(line, sizeof(line), "CONNECT %u\n", port);
-	r = send_all(fd, (uint8_t *)line, n, deadline);
-	if (r == 0)
-		r = vsock_read_ok(fd, deadline);
+	return fd;
+}
+
+/*
+ * Send "CONNECT <port>\n" and, in the same write, the first bytes of the stream (first, len;
+ * may be empty): the device reads the line and not a byte past it, and forwards the rest once
+ * the guest has accepted, so a request needs no round trip of its own.
+ */
+static int vsock_send_connect(int fd, uint32_t port, const uint8_t *first, size_t len,
+			      int64_t deadline)
+{
+	uint8_t buf[VSOCK_LINE_MAX + 256];
+	int n = snprintf((char *)buf, sizeof(buf), "CONNECT %u\n", port);
+	int r;
+
+	if (len <= sizeof(buf) - (size_t)n) {
+		if (len)
+			memcpy(buf + n, first, len);
+		return send_all(fd, buf, n + len, deadline);
+	}
+	r = send_all(fd, buf, n, deadline);
+	return r ?: send_all(fd, first, len, deadline);
+}
+
+/* What a failed CONNECT (r < 0) means, for a person. */
+static void vsock_connect_error(int r, const char *path, uint32_t port, char *err, size_t err_len)
+{
 	if (r == -ECONNREFUSED)
 		snprintf(err, err_len, "%s: nothing listens on guest vsock port %u (agent not up?)",
 			 path, port);
 	else if (r == -EPROTO)
 		snprintf(err, err_len, "%s: bad answer to CONNECT %u from the vsock device", path,
 			 port);
-	else if (r < 0)
+	else
 		snprintf(err, err_len, "%s: CONNECT %u: %s", path, port, strerror(-r));
+}
+
+int agent_vsock_connect(const char *path, uint32_t port, int timeout_ms, char *err, size_t err_len)
+{
+	int64_t deadline = deadline_of(timeout_ms);
+	int fd = vsock_dial(path, err, err_len);
+	int r;
+
+	if (fd < 0)
+		return fd;
+	r = vsock_send_connect(fd, port, NULL, 0, deadline);
+	if (r == 0)
+		r = vsock_read_ok(fd, deadline);
 	if (r == 0)
 		return fd;
-fail:
+	vsock_connect_error(r, path, port, err, err_len);
 	close(fd);
 	return r;
 }
@@ -267,6 +306,24 @@ static int client_wait_reply(struct agent_client *c, const struct agent_msg *req
 	}
 }
 
+/* Give req the next id and encode it into buf (agent_buf_free it), with c->err on failure. */
+static int client_encode(struct agent_client *c, struct agent_msg *req, struct agent_buf *buf)
+{
+	int r;
+
+	req->flags = 0;
+	req->id = c->next_id++;
+	if (c->next_id == 0)
+		c->next_id = 1;
+	r = agent_msg_encode(req, buf);
+	if (r < 0) {
+		agent_buf_free(buf);
+		snprintf(c->err, sizeof(c->err), "%s request: %s", agent_type_name(req->type),
+			 strerror(-r));
+	}
+	return r;
+}
+
 int agent_client_call(struct agent_client *c, struct agent_msg *req, struct agent_msg *reply,
 		      int timeout_ms)
 {
@@ -277,17 +334,9 @@ int agent_client_call(struct agent_client *c, struct agent_msg *req, struct agen
 	memset(reply, 0, sizeof(*reply));
 	if (c->broken || c->fd < 0)
 		return -ENOTCONN;
-	req->flags = 0;
-	req->id = c->next_id++;
-	if (c->next_id == 0)
-		c->next_id = 1;
-	r = agent_msg_encode(req, &buf);
-	if (r < 0) {
-		agent_buf_free(&buf);
-		snprintf(c->err, sizeof(c->err), "%s request: %s", agent_type_name(req->type),
-			 strerror(-r));
+	r = client_encode(c, req, &buf);
+	if (r < 0)
 		return r;
-	}
 	r = send_all(c->fd, buf.data, buf.len, deadline);
 	agent_buf_free(&buf);
 	if (r < 0)
@@ -323,16 +372,20 @@ int agent_client_next_event(struct agent_client *c, struct agent_msg *ev, int ti
 	}
 }
 
-static int client_hello(struct agent_client *c)
+static void hello_request(struct agent_msg *req)
 {
-	struct agent_msg req = { .type = AGENT_HELLO };
-	struct agent_msg reply;
-	int r;
+	*req = (struct agent_msg){ .type = AGENT_HELLO };
+	req->u.hello.major = AGENT_PROTO_MAJOR;
+	req->u.hello.minor = AGENT_PROTO_MINOR;
+	req->u.hello.software = "stratus " STRATUS_VERSION;
+}
 
-	req.u.hello.major = AGENT_PROTO_MAJOR;
-	req.u.hello.minor = AGENT_PROTO_MINOR;
-	req.u.hello.software = "stratus " STRATUS_VERSION;
-	r = agent_client_call(c, &req, &reply, c->timeout_ms);
+/* The agent's answer to our HELLO (req, already sent): its version must be one we speak. */
+static int client_hello_reply(struct agent_client *c, const struct agent_msg *req, int64_t deadline)
+{
+	struct agent_msg reply;
+	int r = client_wait_reply(c, req, &reply, deadline);
+
 	if (r < 0) {
 		char msg[AGENT_CLIENT_ERR_MAX - sizeof("handshake: ")];
 
@@ -349,45 +402,125 @@ static int client_hello(struct agent_client *c)
 
 int agent_client_attach(struct agent_client *c, int fd)
 {
+	int64_t deadline = deadline_of(c->timeout_ms);
+	struct agent_buf buf = { 0 };
+	struct agent_msg req;
 	int flags = fcntl(fd, F_GETFL);
+	int r;
 
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
 		close(fd);
 		return client_fail(c, -errno, "fcntl");
 	}
 	c->fd = fd;
-	return client_hello(c);
+	hello_request(&req);
+	r = client_encode(c, &req, &buf);
+	if (r < 0)
+		return r;
+	r = send_all(c->fd, buf.data, buf.len, deadline);
+	agent_buf_free(&buf);
+	if (r < 0)
+		return client_fail(c, r, "sending");
+	return client_hello_reply(c, &req, deadline);
+}
+
+int agent_client_connect_plain(struct agent_client *c, const char *vsock_path)
+{
+	int64_t deadline = deadline_of(c->timeout_ms);
+	struct agent_buf buf = { 0 };
+	struct agent_msg req;
+	int fd, r;
+
+	hello_request(&req);
+	r = client_encode(c, &req, &buf);
+	if (r < 0)
+		return r;
+	fd = vsock_dial(vsock_path, c->err, sizeof(c->err));
+	r = fd < 0 ? fd : vsock_send_connect(fd, AGENT_PORT_CONTROL, buf.data, buf.len, deadline);
+	agent_buf_free(&buf);
+	if (fd < 0)
+		return fd;
+	r = r ?: vsock_read_ok(fd, deadline);
+	if (r < 0) {
+		vsock_connect_error(r, vsock_path, AGENT_PORT_CONTROL, c->err, sizeof(c->err));
+		close(fd);
+		return r;
+	}
+	c->fd = fd;
+	return client_hello_reply(c, &req, deadline);
+}
+
+/*
+ * Send reqs[0..n) back to back, then take their replies in order: one round trip to the guest
+ * instead of n. On failure *failed is the request that failed (replies still on the way are
+ * dropped later by id).
+ */
+static int client_call_all(struct agent_client *c, struct agent_msg *reqs, size_t n, size_t *failed)
+{
+	int64_t deadline = deadline_of(c->timeout_ms);
+	struct agent_msg reply;
+	size_t i;
+	int r = 0;
+
+	*failed = 0;
+	if (c->broken || c->fd < 0)
+		return -ENOTCONN;
+	for (i = 0; i < n; i++) {
+		struct agent_buf buf = { 0 };
+
+		*failed = i;
+		r = client_encode(c, &reqs[i], &buf);
+		if (r < 0)
+			return r;
+		r = send_all(c->fd, buf.data, buf.len, deadline);
+		agent_buf_free(&buf);
+		if (r < 0)
+			return client_fail(c, r, "sending");
+	}
+	for (i = 0; i < n; i++) {
+		*failed = i;
+		r = client_wait_reply(c, &reqs[i], &reply, deadline);
+		if (r < 0)
+			return r;
+		agent_msg_clear(&reply);
+	}
+	return 0;
 }
 
 int agent_client_connect(struct agent_client *c, const char *vsock_path)
 {
-	int fd = agent_vsock_connect(vsock_path, AGENT_PORT_CONTROL, c->timeout_ms, c->err,
-				     sizeof(c->err));
+	static const char *const what[] = { "set the guest clock", "add entropy to the guest" };
+	struct agent_msg reqs[2] = { { .type = AGENT_SET_TIME }, { .type = AGENT_ADD_ENTROPY } };
+	uint8_t seed[CLIENT_ENTROPY_BYTES];
 	struct timespec ts;
-	uint64_t now_ns;
-	int r;
+	size_t n, failed;
+	int r = agent_client_connect_plain(c, vsock_path);
 
-	if (fd < 0)
-		return fd;
-	r = agent_client_attach(c, fd);
 	if (r < 0 || c->peer.minor < 1)
 		return r;
 	/* The guest has no RTC: give it our clock before anything is timestamped (1.1). */
 	clock_gettime(CLOCK_REALTIME, &ts);
-	now_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	r = agent_client_set_time(c, now_ns);
-	if (r < 0 || c->peer.minor < 2)
-		return r;
+	reqs[0].u.set_time.realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	n = 1;
 	/* A guest restored from a snapshot shares its RNG state with its siblings (1.2). */
-	uint8_t seed[CLIENT_ENTROPY_BYTES];
-
-	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
-		snprintf(c->err, sizeof(c->err), "getrandom for the guest's entropy: %s",
-			 strerror(errno));
-		return -errno;
+	if (c->peer.minor >= 2) {
+		if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
+			snprintf(c->err, sizeof(c->err), "getrandom for the guest's entropy: %s",
+				 strerror(errno));
+			return -errno;
+		}
+		reqs[1].u.add_entropy.data.v = seed;
+		reqs[1].u.add_entropy.data.n = sizeof(seed);
+		n = 2;
 	}
-	r = agent_client_add_entropy(c, seed, sizeof(seed));
+	r = client_call_all(c, reqs, n, &failed);
 	explicit_bzero(seed, sizeof(seed));
+	if (r < 0) {
+		char msg[AGENT_CLIENT_ERR_MAX - 32];
+
+		snprintf(msg, sizeof(msg), "%.*s", (int)sizeof(msg) - 1, c->err);
+		snprintf(c->err, sizeof(c->err), "%s: %s", what[failed], msg);
+	}
 	return r;
 }
 
@@ -605,28 +738,106 @@ int agent_client_freeze(struct agent_client *c, const char *container_id, bool f
 	return call_simple(c, &req);
 }
 
+static const char *const stream_names[AGENT_STREAM_NR] = { "stdin", "stdout", "stderr", "pty" };
+
+/* Dial the stdio port and send CONNECT with STREAM_ATTACH behind it; *fd is the stream. */
+static int stream_begin(const char *vsock_path, const char *container_id, const char *exec_id,
+			enum agent_stream stream, int64_t deadline, int *fd, char *err,
+			size_t err_len)
+{
+	struct agent_msg req = { .type = AGENT_STREAM_ATTACH, .id = 1 };
+	struct agent_buf buf = { 0 };
+	int r;
+
+	req.u.attach =
+		(struct agent_stream_attach){ (char *)container_id, (char *)exec_id, stream };
+	r = agent_msg_encode(&req, &buf);
+	if (r < 0) {
+		agent_buf_free(&buf);
+		snprintf(err, err_len, "STREAM_ATTACH request: %s", strerror(-r));
+		return r;
+	}
+	*fd = vsock_dial(vsock_path, err, err_len);
+	r = *fd < 0 ? *fd : vsock_send_connect(*fd, AGENT_PORT_STDIO, buf.data, buf.len, deadline);
+	agent_buf_free(&buf);
+	if (r < 0 && *fd >= 0)
+		vsock_connect_error(r, vsock_path, AGENT_PORT_STDIO, err, err_len);
+	return r;
+}
+
+/* The device's OK, then the agent's reply to STREAM_ATTACH (id 1) on fd. */
+static int stream_finish(const char *vsock_path, int fd, int64_t deadline, int timeout_ms,
+			 char *err, size_t err_len)
+{
+	struct agent_msg req = { .type = AGENT_STREAM_ATTACH, .id = 1 }, reply;
+	struct agent_client c;
+	int r = vsock_read_ok(fd, deadline);
+
+	if (r < 0) {
+		vsock_connect_error(r, vsock_path, AGENT_PORT_STDIO, err, err_len);
+		return r;
+	}
+	agent_client_init(&c, timeout_ms);
+	c.fd = fd;
+	/* The reader stops at the reply's last byte: the rest of the stream is stdio. */
+	r = client_wait_reply(&c, &req, &reply, deadline);
+	if (r == 0)
+		agent_msg_clear(&reply);
+	else
+		snprintf(err, err_len, "%s", c.err);
+	c.fd = -1;
+	agent_client_destroy(&c);
+	return r;
+}
+
+int agent_streams_open(const char *vsock_path, const char *container_id, const char *exec_id,
+		       uint32_t stdio, int timeout_ms, int *fds, char *err, size_t err_len)
+{
+	int64_t deadline = deadline_of(timeout_ms);
+	char msg[AGENT_CLIENT_ERR_MAX];
+	int s, failed = 0, r = 0;
+
+	for (s = 0; s < AGENT_STREAM_NR; s++)
+		fds[s] = -1;
+	if (!stdio || stdio >> AGENT_STREAM_NR) {
+		snprintf(err, err_len, "stdio streams: bad set 0x%x", stdio);
+		return -EINVAL;
+	}
+	/*
+	 * Every CONNECT first, each with its STREAM_ATTACH, then the answers: the guest takes the
+	 * connections in one go instead of one round trip after another.
+	 */
+	for (s = 0; s < AGENT_STREAM_NR && r == 0; s++)
+		if (stdio & AGENT_STDIO_BIT(s))
+			r = stream_begin(vsock_path, container_id, exec_id, s, deadline, &fds[s],
+					 msg, sizeof(msg));
+	failed = s - 1;
+	for (s = 0; s < AGENT_STREAM_NR && r == 0; s++)
+		if (stdio & AGENT_STDIO_BIT(s))
+			r = stream_finish(vsock_path, fds[failed = s], deadline, timeout_ms, msg,
+					  sizeof(msg));
+	if (r == 0)
+		return 0;
+	snprintf(err, err_len, "%s: %s", stream_names[failed], msg);
+	for (s = 0; s < AGENT_STREAM_NR; s++) {
+		if (fds[s] >= 0)
+			close(fds[s]);
+		fds[s] = -1;
+	}
+	return r;
+}
+
 int agent_stream_open(const char *vsock_path, const char *container_id, const char *exec_id,
 		      enum agent_stream stream, int timeout_ms, char *err, size_t err_len)
 {
-	struct agent_client c;
-	struct agent_msg req = { .type = AGENT_STREAM_ATTACH };
-	int fd = agent_vsock_connect(vsock_path, AGENT_PORT_STDIO, timeout_ms, err, err_len);
+	int fds[AGENT_STREAM_NR];
 	int r;
 
-	if (fd < 0)
-		return fd;
-	agent_client_init(&c, timeout_ms);
-	c.fd = fd;
-	req.u.attach =
-		(struct agent_stream_attach){ (char *)container_id, (char *)exec_id, stream };
-	/* The reader stops at the reply's last byte: the rest of the stream is stdio. */
-	r = call_simple(&c, &req);
-	if (r < 0) {
-		snprintf(err, err_len, "%s", c.err);
-		agent_client_destroy(&c);
-		return r;
+	if ((unsigned int)stream >= AGENT_STREAM_NR) {
+		snprintf(err, err_len, "stdio stream %d: no such stream", (int)stream);
+		return -EINVAL;
 	}
-	c.fd = -1;
-	agent_client_destroy(&c);
-	return fd;
+	r = agent_streams_open(vsock_path, container_id, exec_id, AGENT_STDIO_BIT(stream),
+			       timeout_ms, fds, err, err_len);
+	return r < 0 ? r : fds[stream];
 }

@@ -41,10 +41,18 @@ void agent_client_destroy(struct agent_client *c);
 int agent_vsock_connect(const char *path, uint32_t port, int timeout_ms, char *err, size_t err_len);
 
 /*
- * Connect to the agent's control port and shake hands; then, with an agent of protocol 1.1 or
- * later, set the guest's clock to ours (SET_TIME: the guest has no RTC).
+ * A VM's first connection (its monitor's, after a boot or a restore): connect to the agent's
+ * control port and shake hands; then, with an agent of protocol 1.1 or later, set the guest's
+ * clock to ours (SET_TIME: the guest has no RTC) and, from 1.2, add entropy to its RNG (a
+ * clone shares its template's). Both are per VM, not per connection.
  */
 int agent_client_connect(struct agent_client *c, const char *vsock_path);
+
+/*
+ * Any later connection to a VM the monitor has set up (CLI verbs, exec and pod relays): the
+ * handshake alone, its HELLO sent with the vsock CONNECT line; the version check is the same.
+ */
+int agent_client_connect_plain(struct agent_client *c, const char *vsock_path);
 
 /* Use an already connected stream (takes fd, closing it on failure) and shake hands. */
 int agent_client_attach(struct agent_client *c, int fd);
@@ -97,6 +105,15 @@ int agent_client_mount_share(struct agent_client *c, const char *tag, char **pat
  * says so. -EOPNOTSUPP, with c->err, from an agent older than 1.3.
  */
 int agent_client_freeze(struct agent_client *c, const char *container_id, bool frozen);
+
+/*
+ * Open the stdio streams of a process named by stdio (AGENT_STDIO_BIT()s) at once: every
+ * CONNECT, each carrying its STREAM_ATTACH, is sent before any answer is read, so the guest
+ * takes them together. fds[AGENT_STREAM_NR] gets a non-blocking fd per stream asked for (-1
+ * for the others); on failure none is left open and err names the stream.
+ */
+int agent_streams_open(const char *vsock_path, const char *container_id, const char *exec_id,
+		       uint32_t stdio, int timeout_ms, int *fds, char *err, size_t err_len);
 
 /*
  * Open one stdio stream of a process: a connection to the agent's stdio port, STREAM_ATTACH,

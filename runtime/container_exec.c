@@ -115,31 +115,18 @@ static int exec_build_process(const struct container_exec_opts *o, const char *b
 	return r ?: exec_process_json(config, &po, out, err);
 }
 
-static int exec_open_stream(struct exec_session *s, enum agent_stream stream, struct error *err)
-{
-	char msg[512];
-	int fd = agent_stream_open(s->vsock, s->id, s->exec_id, stream, s->agent.timeout_ms, msg,
-				   sizeof(msg));
-
-	if (fd < 0)
-		return error_set(err, fd, "exec: stdio stream %d: %s", stream, msg);
-	s->streams[stream] = fd;
-	return 0;
-}
-
 int exec_open_stdio(struct exec_session *s, uint32_t *mask, struct error *err)
 {
+	char msg[512];
 	int r;
 
-	if (!s->terminal) {
-		*mask = AGENT_STDIO_BIT(AGENT_STREAM_STDIN) | AGENT_STDIO_BIT(AGENT_STREAM_STDOUT) |
-			AGENT_STDIO_BIT(AGENT_STREAM_STDERR);
-		r = exec_open_stream(s, AGENT_STREAM_STDIN, err);
-		r = r ?: exec_open_stream(s, AGENT_STREAM_STDOUT, err);
-		return r ?: exec_open_stream(s, AGENT_STREAM_STDERR, err);
-	}
-	*mask = AGENT_STDIO_BIT(AGENT_STREAM_PTY);
-	return exec_open_stream(s, AGENT_STREAM_PTY, err);
+	*mask = s->terminal ? AGENT_STDIO_BIT(AGENT_STREAM_PTY)
+			    : AGENT_STDIO_BIT(AGENT_STREAM_STDIN) |
+				      AGENT_STDIO_BIT(AGENT_STREAM_STDOUT) |
+				      AGENT_STDIO_BIT(AGENT_STREAM_STDERR);
+	r = agent_streams_open(s->vsock, s->id, s->exec_id, *mask, s->agent.timeout_ms, s->streams,
+			       msg, sizeof(msg));
+	return r < 0 ? error_set(err, r, "exec: stdio stream %s", msg) : 0;
 }
 
 int exec_console_socket(struct exec_session *s, const char *path, uint32_t rows, uint32_t cols,

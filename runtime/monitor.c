@@ -173,19 +173,18 @@ static int monitor_connect_agent(struct monitor *m)
 	}
 }
 
-static int monitor_open_stream(struct monitor *m, enum agent_stream stream)
+/* The init's stdio streams (stdio: AGENT_STDIO_BIT()s), opened together (agent_client.h). */
+static int monitor_open_streams(struct monitor *m, uint32_t stdio)
 {
 	char err[512], msg[600];
-	int fd = agent_stream_open(m->vsock_path, m->cfg->id, "", stream, m->cfg->agent_timeout_ms,
-				   err, sizeof(err));
+	int r = agent_streams_open(m->vsock_path, m->cfg->id, "", stdio, m->cfg->agent_timeout_ms,
+				   m->streams, err, sizeof(err));
 
-	if (fd < 0) {
-		snprintf(msg, sizeof(msg), "agent: stdio stream %d: %s", stream, err);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "agent: stdio stream %s", err);
 		monitor_fail(m, msg);
-		return fd;
 	}
-	m->streams[stream] = fd;
-	return 0;
+	return r;
 }
 
 /* The host end of the terminal: a pty whose master goes to --console-socket. */
@@ -230,14 +229,12 @@ static int monitor_create_container(struct monitor *m)
 	if (cfg->terminal) {
 		req.stdio = AGENT_STDIO_BIT(AGENT_STREAM_PTY);
 		r = monitor_open_console(m);
-		r = r ?: monitor_open_stream(m, AGENT_STREAM_PTY);
+		r = r ?: monitor_open_streams(m, req.stdio);
 	} else {
 		req.stdio = AGENT_STDIO_BIT(AGENT_STREAM_STDIN) |
 			    AGENT_STDIO_BIT(AGENT_STREAM_STDOUT) |
 			    AGENT_STDIO_BIT(AGENT_STREAM_STDERR);
-		r = monitor_open_stream(m, AGENT_STREAM_STDIN);
-		r = r ?: monitor_open_stream(m, AGENT_STREAM_STDOUT);
-		r = r ?: monitor_open_stream(m, AGENT_STREAM_STDERR);
+		r = monitor_open_streams(m, req.stdio);
 	}
 	if (r < 0)
 		return r;

@@ -93,13 +93,16 @@ phase() { jq -r --arg n "$1" '.msg | select(startswith("phase " + $n + " ")) | s
 for i in $(seq "$runs"); do
 	f=$work/phases-t$i.json
 	fork=$(phase fork "$f") restored=$(phase vm-restored "$f") ready=$(phase agent-ready "$f")
-	done_=$(phase create-done "$f")
+	done_=$(phase create-done "$f") created=$(phase created "$f") started=$(phase started "$f")
 	[[ -n $restored ]] || { echo "template_run: warning: run t$i was not restored" >&2; continue; }
-	echo "$fork $restored $ready $done_" >>"$work/phases"
+	echo "$fork $restored $ready $done_ $created $started" >>"$work/phases"
 done
 restore_ms=$(awk '{printf "%.3f\n", $2 - $1}' "$work/phases" | median)
 ready_ms=$(awk '{printf "%.3f\n", $3 - $1}' "$work/phases" | median)
 created_ms=$(awk '{print $4}' "$work/phases" | median)
+# the agent's round trips: stdio streams + CREATE, and start's own connection + START
+to_created_ms=$(awk 'NF >= 5 {printf "%.3f\n", $5 - $3}' "$work/phases" | median)
+to_started_ms=$(awk 'NF >= 6 {printf "%.3f\n", $6 - $4}' "$work/phases" | median)
 restored_runs=$(wc -l <"$work/phases")
 
 # 4. the guest's bare fork + exec + wait, in a restored container
@@ -147,6 +150,8 @@ ratio() { [[ -n $1 && -n $2 && $2 != n/a && $1 != n/a ]] && printf '%.2f' "$(ech
 	printf '%-52s %12s   %s\n' "restore: monitor fork -> vm-restored (host)" "$restore_ms ms" "target <= 10 ms; median of $restored_runs"
 	printf '%-52s %12s\n' "restore: monitor fork -> agent-ready" "$ready_ms ms"
 	printf '%-52s %12s\n' "restore: CLI start -> create-done" "$created_ms ms"
+	printf '%-52s %12s\n' "agent-ready -> created (stdio streams, CREATE)" "${to_created_ms:-n/a} ms"
+	printf '%-52s %12s\n' "create-done -> started (start connects, START)" "${to_started_ms:-n/a} ms"
 	printf '%-52s %12s   %s\n' "run /bin/true from the template (median of $runs)" "$t_ms ms" ""
 	printf '%-52s %12s   %s\n' "run /bin/true cold-booted (median of $cold)" "${c_ms:-n/a} ms" "template/cold $(ratio "$t_ms" "${c_ms:-}")"
 	printf '%-52s %12s   %s\n' "guest fork+exec+wait of /bin/true (median of 20)" "$fe_ms ms" "run from template / it: $(ratio "$t_ms" "$fe_ms") (target <= 2)"

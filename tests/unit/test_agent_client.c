@@ -6,7 +6,8 @@
  * agent error reply, a request that times out and its late reply, and a hostile agent
  * (wrong ids, errno 0, garbage, an oversized frame, a hang-up). Also the vsock CONNECT
  * line and a stdio stream whose raw bytes follow the STREAM_ATTACH reply in the same write,
- * and the 1.3 requests (MOUNT_SHARE, FREEZE), refused before sending to an older agent.
+ * the three stdio streams opened together, a later connection's handshake without SET_TIME
+ * or ADD_ENTROPY, and the 1.3 requests (MOUNT_SHARE, FREEZE), refused before sending to an older agent.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -35,6 +37,7 @@ enum mode {
 	OVERSIZED,
 	HANG_UP,
 	SLOW_FIRST_PING,
+	REFUSE_SET_TIME,
 };
 
 struct fake {
@@ -42,6 +45,7 @@ struct fake {
 	int fd, listen_fd;
 	const char *vsock_answer; /* NULL: close after CONNECT */
 	char connect_line[64];
+	bool early; /* the first request came in the CONNECT line's write */
 	unsigned int pings, resize_rows, create_mounts, set_times;
 	unsigned int minor; /* HELLO's reply: 0 answers 1.4 */
 	unsigned int entropy_calls, entropy_len;
@@ -181,6 +185,10 @@ static bool fake_handle(struct fake *f, struct agent_msg *req)
 	case AGENT_SET_TIME:
 		f->set_times++;
 		f->set_time_ns = req->u.set_time.realtime_ns;
+		if (f->mode == REFUSE_SET_TIME) {
+			fake_error(f, req, EPERM, "settimeofday: Operation not permitted");
+			return true;
+		}
 		break;
 	case AGENT_UPDATE:
 		snprintf(f->update_resources, sizeof(f->update_resources), "%s",
@@ -245,6 +253,7 @@ static bool fake_vsock_accept(struct fake *f)
 	while (len + 1 < sizeof(f->connect_line) && read(f->fd, f->connect_line + len, 1) == 1)
 		if (f->connect_line[len++] == '\n')
 			break;
+	f->early = poll(&(struct pollfd){ .fd = f->fd, .events = POLLIN }, 1, 0) == 1;
 	if (!f->vsock_answer)
 		return false;
 	return write(f->fd, f->vsock_answer, strlen(f->vsock_answer)) > 0;
@@ -553,6 +562,21 @@ static void test_vsock_connect(void **state)
 	stop_vsock(&f, path);
 	assert_int_equal(f.set_times, 1);
 	assert_int_equal(f.entropy_calls, 0);
+	/*
+	 * SET_TIME and ADD_ENTROPY go out together: a refused SET_TIME is reported as such, and
+	 * ADD_ENTROPY's reply, still on its way, does not confuse the next request.
+	 */
+	start_vsock(&f, path, sizeof(path), "OK 1073741824\n");
+	f.mode = REFUSE_SET_TIME;
+	agent_client_init(&c, 2000);
+	assert_int_equal(agent_client_connect(&c, path), -EPERM);
+	assert_non_null(strstr(c.err, "set the guest clock: "));
+	assert_non_null(strstr(c.err, "settimeofday"));
+	assert_int_equal(agent_client_ping(&c), 0);
+	agent_client_destroy(&c);
+	stop_vsock(&f, path);
+	assert_int_equal(f.entropy_calls, 1);
+	assert_int_equal(f.pings, 1);
 	/* Bad lengths never reach the wire. */
 	agent_client_init(&c, 2000);
 	assert_int_equal(agent_client_add_entropy(&c, zero, 0), -EINVAL);
@@ -594,6 +618,188 @@ static void test_stream_open(void **state)
 	close(fd);
 }
 
+/*
+ * A later connection to a VM (the CLI's verbs, relays): HELLO alone, sent with the CONNECT
+ * line, and the same version check; no SET_TIME or ADD_ENTROPY.
+ */
+static void test_connect_plain(void **state)
+{
+	struct agent_client c;
+	struct fake f;
+	char path[108];
+
+	(void)state;
+	start_vsock(&f, path, sizeof(path), "OK 1073741824\n");
+	agent_client_init(&c, 2000);
+	assert_int_equal(agent_client_connect_plain(&c, path), 0);
+	assert_int_equal(c.peer.minor, 4);
+	assert_int_equal(agent_client_ping(&c), 0);
+	agent_client_destroy(&c);
+	stop_vsock(&f, path);
+	assert_string_equal(f.connect_line, "CONNECT 1024\n");
+	assert_true(f.early);
+	assert_int_equal(f.pings, 1);
+	assert_int_equal(f.set_times, 0);
+	assert_int_equal(f.entropy_calls, 0);
+
+	start_vsock(&f, path, sizeof(path), "OK 1073741824\n");
+	f.mode = MAJOR2;
+	agent_client_init(&c, 2000);
+	assert_int_equal(agent_client_connect_plain(&c, path), -EPROTONOSUPPORT);
+	assert_true(c.broken);
+	agent_client_destroy(&c);
+	stop_vsock(&f, path);
+
+	start_vsock(&f, path, sizeof(path), NULL);
+	agent_client_init(&c, 2000);
+	assert_int_equal(agent_client_connect_plain(&c, path), -ECONNREFUSED);
+	assert_non_null(strstr(c.err, "nothing listens on guest vsock port 1024"));
+	agent_client_destroy(&c);
+	stop_vsock(&f, path);
+}
+
+/* A fake stdio port taking n connections before it answers any (as a busy guest may). */
+struct fake_streams {
+	int listen_fd, refuse; /* refuse: the stream answered with an error, -1: none */
+	unsigned int n, accepted, early, send_failed;
+	uint32_t attached; /* AGENT_STDIO_BIT()s of the STREAM_ATTACHs seen */
+	char exec_id[16];
+	pthread_t thread;
+};
+
+static void fake_streams_answer(struct fake_streams *fs, int fd)
+{
+	static const char *const names[] = { "stdin", "stdout", "stderr", "pty" };
+	struct agent_msg req, reply = { .flags = AGENT_FLAG_REPLY };
+	struct agent_buf b = { 0 };
+	struct agent_reader r;
+
+	agent_reader_init(&r, AGENT_MAX_PAYLOAD);
+	/* send(MSG_NOSIGNAL): the client hangs up all its streams once one is refused */
+	if (send(fd, "OK 1073741825\n", 14, MSG_NOSIGNAL) != 14 || agent_reader_read(&r, fd) != 1 ||
+	    agent_reader_take(&r, &req) < 0)
+		goto out;
+	if (req.type == AGENT_STREAM_ATTACH && req.u.attach.stream < AGENT_STREAM_NR) {
+		fs->attached |= AGENT_STDIO_BIT(req.u.attach.stream);
+		snprintf(fs->exec_id, sizeof(fs->exec_id), "%s", req.u.attach.exec_id);
+		if ((int)req.u.attach.stream == fs->refuse) {
+			agent_encode_error(req.type, req.id, EEXIST, "already attached", &b);
+		} else {
+			reply.type = req.type;
+			reply.id = req.id;
+			agent_msg_encode(&reply, &b);
+		}
+		/* the reply and the stream's first bytes in one write */
+		if (send(fd, b.data, b.len, MSG_NOSIGNAL) < 0 ||
+		    send(fd, names[req.u.attach.stream], strlen(names[req.u.attach.stream]),
+			 MSG_NOSIGNAL) < 0)
+			fs->send_failed++;
+	}
+	agent_msg_clear(&req);
+out:
+	agent_buf_free(&b);
+	agent_reader_destroy(&r);
+}
+
+static void *fake_streams_run(void *opaque)
+{
+	struct fake_streams *fs = opaque;
+	int fds[AGENT_STREAM_NR];
+
+	while (fs->accepted < fs->n) {
+		struct pollfd p = { .fd = fs->listen_fd, .events = POLLIN };
+		char c = 0;
+		int fd;
+
+		if (poll(&p, 1, 3000) != 1)
+			break; /* the client waits for an answer before its next CONNECT */
+		fd = accept(fs->listen_fd, NULL, NULL);
+		if (fd < 0)
+			break;
+		while (c != '\n' && read(fd, &c, 1) == 1)
+			;
+		p = (struct pollfd){ .fd = fd, .events = POLLIN };
+		fs->early += poll(&p, 1, 0) == 1;
+		fds[fs->accepted++] = fd;
+	}
+	for (unsigned int i = 0; i < fs->accepted; i++) {
+		if (fs->accepted == fs->n)
+			fake_streams_answer(fs, fds[i]);
+		close(fds[i]);
+	}
+	return NULL;
+}
+
+static int streams_open(struct fake_streams *fs, uint32_t stdio, unsigned int n, int refuse,
+			int *fds, char *err, size_t err_len)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int r;
+
+	memset(fs, 0, sizeof(*fs));
+	fs->n = n;
+	fs->refuse = refuse;
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "/tmp/stratus-agent-client-test.%d",
+		 getpid());
+	unlink(addr.sun_path);
+	fs->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fs->listen_fd >= 0);
+	assert_int_equal(bind(fs->listen_fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	assert_int_equal(listen(fs->listen_fd, 4), 0);
+	assert_int_equal(pthread_create(&fs->thread, NULL, fake_streams_run, fs), 0);
+	r = agent_streams_open(addr.sun_path, "c1", "e7", stdio, 5000, fds, err, err_len);
+	pthread_join(fs->thread, NULL);
+	close(fs->listen_fd);
+	unlink(addr.sun_path);
+	return r;
+}
+
+/*
+ * The three stdio streams are opened together: every CONNECT (each with its STREAM_ATTACH in
+ * the same write) goes out before any answer is awaited; each fd then carries its stream.
+ */
+static void test_streams_open(void **state)
+{
+	static const char *const names[] = { "stdin", "stdout", "stderr" };
+	uint32_t all = AGENT_STDIO_BIT(AGENT_STREAM_STDIN) | AGENT_STDIO_BIT(AGENT_STREAM_STDOUT) |
+		       AGENT_STDIO_BIT(AGENT_STREAM_STDERR);
+	struct fake_streams fs;
+	int fds[AGENT_STREAM_NR];
+	char err[256], buf[16];
+
+	(void)state;
+	assert_int_equal(streams_open(&fs, all, 3, -1, fds, err, sizeof(err)), 0);
+	assert_int_equal(fs.accepted, 3);
+	assert_int_equal(fs.early, 3);
+	assert_int_equal(fs.attached, all);
+	assert_string_equal(fs.exec_id, "e7");
+	assert_int_equal(fds[AGENT_STREAM_PTY], -1);
+	for (int s = AGENT_STREAM_STDIN; s <= AGENT_STREAM_STDERR; s++) {
+		ssize_t n;
+
+		assert_true(fds[s] >= 0);
+		memset(buf, 0, sizeof(buf));
+		n = read(fds[s], buf, sizeof(buf) - 1);
+		assert_int_equal(n, (ssize_t)strlen(names[s]));
+		assert_string_equal(buf, names[s]);
+		close(fds[s]);
+	}
+
+	/* One stream refused: the error names it, and no stream is left open. */
+	assert_int_equal(streams_open(&fs, all, 3, AGENT_STREAM_STDERR, fds, err, sizeof(err)),
+			 -EEXIST);
+	assert_non_null(strstr(err, "stderr: "));
+	assert_non_null(strstr(err, "already attached"));
+	for (int s = 0; s < AGENT_STREAM_NR; s++)
+		assert_int_equal(fds[s], -1);
+
+	/* No set, or a stream that does not exist, is refused before anything is sent. */
+	assert_int_equal(streams_open(&fs, 0, 0, -1, fds, err, sizeof(err)), -EINVAL);
+	assert_int_equal(streams_open(&fs, 1u << AGENT_STREAM_NR, 0, -1, fds, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(fs.accepted, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -605,6 +811,8 @@ int main(void)
 		cmocka_unit_test(test_hostile_agent),
 		cmocka_unit_test(test_vsock_connect),
 		cmocka_unit_test(test_stream_open),
+		cmocka_unit_test(test_connect_plain),
+		cmocka_unit_test(test_streams_open),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

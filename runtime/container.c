@@ -428,17 +428,6 @@ static int delete_unfinished(const char *root, const char *id, bool force, struc
 	return state_remove_dir(root, id, container_remove_tree, err);
 }
 
-/* After the monitor (a member: its relay); a cgroup still in use stays, with a warning. */
-static void delete_host_cgroup(const struct container_state *st)
-{
-	int r = host_cgroup_remove_wait(host_cgroup_root(), st->host_cgroup,
-					st->host_cgroup_created);
-
-	if (r < 0)
-		container_warn("delete: cannot remove the host cgroup %s%s: %s", host_cgroup_root(),
-			       st->host_cgroup, strerror(-r));
-}
-
 int container_delete(const char *root, const char *id, bool force, struct error *err)
 {
 	_cleanup_free_ char *dir = NULL;
@@ -486,9 +475,6 @@ int container_delete(const char *root, const char *id, bool force, struct error 
 	/* a pod's sandbox: its share goes first (members' mounts below it with it) */
 	if (st.pod_share && state_dir_path(root, id, &dir) == 0 && pod_share_remove(dir) < 0)
 		container_warn("delete: cannot remove the pod share of \"%s\"", id);
-	/* the monitor is gone: the host cgroup directories create made (docs/runtime.md) */
-	if (st.host_cgroup_created)
-		delete_host_cgroup(&st);
 	r = state_remove_dir(root, id, container_remove_tree, err);
 out:
 	state_clear(&st);

@@ -13,7 +13,6 @@
 #include <sys/types.h>
 
 #include "agent_client.h"
-#include "host_cgroup.h"
 #include "state.h"
 
 #define CONTAINER_AGENT_TIMEOUT_ENV "STRATUS_AGENT_TIMEOUT"
@@ -29,12 +28,8 @@ struct container_create_opts {
 	const char *console_socket; /* NULL: none */
 	bool foreground;	    /* `run` without --detach: the terminal is our fds 0/1 */
 	bool debug;
-	/* where linux.cgroupsPath puts the monitor on the host (docs/runtime.md "Host cgroup") */
-	enum host_cgroup_manager cgroup_manager;
-	const char *host_cgroup;	 /* internal: the resolved cgroup, or NULL */
-	const char *host_cgroup_created; /* internal: the top-most directory create made */
-	pid_t monitor_pid;		 /* out: the monitor (the caller's child) */
-	bool terminal;			 /* out: process.terminal */
+	pid_t monitor_pid; /* out: the monitor (the caller's child) */
+	bool terminal;	   /* out: process.terminal */
 };
 
 int container_create(struct container_create_opts *opts, struct error *err);

@@ -166,17 +166,6 @@ static int fork_monitor(struct container_create_opts *o, struct monitor_config *
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		/* before the monitor makes threads or share processes: they follow it */
-		if (o->host_cgroup) {
-			int r = host_cgroup_enter(host_cgroup_root(), o->host_cgroup, 0);
-
-			if (r < 0) {
-				dprintf(fds[1],
-					"linux.cgroupsPath: cannot move the monitor into %s%s: %s",
-					host_cgroup_root(), o->host_cgroup, strerror(-r));
-				_exit(1);
-			}
-		}
 		mc->notify_fd = fds[1];
 		monitor_main(mc);
 	}
@@ -208,10 +197,6 @@ static int fill_state(struct container_state *st, const struct container_create_
 	st->annotations = calloc(spec->annotations.n + 1, sizeof(*st->annotations));
 	if (!st->oci_version || !st->id || !st->bundle || !st->rootfs || !st->created ||
 	    !st->owner || !st->annotations)
-		return -ENOMEM;
-	if (o->host_cgroup && !(st->host_cgroup = strdup(o->host_cgroup)))
-		return -ENOMEM;
-	if (o->host_cgroup_created && !(st->host_cgroup_created = strdup(o->host_cgroup_created)))
 		return -ENOMEM;
 	for (size_t i = 0; i < spec->annotations.n; i++) {
 		st->annotations[i].key = strdup(spec->annotations.kv[i].key);
@@ -389,46 +374,6 @@ out:
 }
 
 /*
- * linux.cgroupsPath resolved into *path (NULL: none, the monitor stays in the caller's
- * cgroup). A host without cgroup v2 at host_cgroup_root() gets a warning, never a failure.
- */
-static int create_host_cgroup_path(const struct container_create_opts *o,
-				   const struct oci_spec *spec, char **path, struct error *err)
-{
-	static bool warned;
-	_cleanup_free_ char *own = NULL;
-
-	*path = NULL;
-	if (!spec->linux_.cgroups_path || !*spec->linux_.cgroups_path ||
-	    o->cgroup_manager == HOST_CGROUP_DISABLED)
-		return 0;
-	if (!host_cgroup_is_v2(host_cgroup_root())) {
-		if (!warned)
-			container_warn("linux.cgroupsPath: no cgroup v2 hierarchy at %s: the "
-				       "monitor stays in the caller's cgroup",
-				       host_cgroup_root());
-		warned = true;
-		return 0;
-	}
-	if (spec->linux_.cgroups_path[0] != '/' && host_cgroup_own(&own) < 0)
-		return error_set(err, -EIO, "linux.cgroupsPath: cannot read /proc/self/cgroup");
-	return host_cgroup_resolve(spec->linux_.cgroups_path, o->cgroup_manager, own, path, err);
-}
-
-/* The directories of path made (*created: the top-most, or NULL), both noted in o. */
-static int create_host_cgroup(struct container_create_opts *o, const char *path, char **created,
-			      struct error *err)
-{
-	int r = path ? host_cgroup_create(host_cgroup_root(), path, created, err) : 0;
-
-	if (r == 0) {
-		o->host_cgroup = path;
-		o->host_cgroup_created = *created;
-	}
-	return r;
-}
-
-/*
  * Everything is checked (config.json, VM size, guest kernel) before anything is made. The
  * container's lock is held from the moment its directory exists until create returns, so a
  * rival create of the same ID fails at once ("already exists") and other verbs wait for us.
@@ -436,7 +381,7 @@ static int create_host_cgroup(struct container_create_opts *o, const char *path,
 int container_create(struct container_create_opts *o, struct error *err)
 {
 	struct monitor_config mc = { .id = o->id, .debug = o->debug };
-	_cleanup_free_ char *bundle = NULL, *dir = NULL, *cgroup = NULL, *cgroup_created = NULL;
+	_cleanup_free_ char *bundle = NULL, *dir = NULL;
 	struct guest_assets assets = { 0 };
 	struct oci_spec *spec = NULL;
 	const char *sandbox = NULL;
@@ -455,11 +400,9 @@ int container_create(struct container_create_opts *o, struct error *err)
 	r = create_check(o, spec, &mc.vcpus, &mc.mem_mib, err);
 	r = r ?: pod_role(spec, o->id, &role, &sandbox, err);
 	r = r ?: pod_check_namespaces(spec, role, err);
-	r = r ?: create_host_cgroup_path(o, spec, &cgroup, err);
 	if (r == 0 && role == POD_MEMBER) {
 		o->terminal = spec->process.terminal;
-		r = create_host_cgroup(o, cgroup, &cgroup_created, err);
-		r = r ?: member_create(o, spec, bundle, sandbox, err);
+		r = member_create(o, spec, bundle, sandbox, err);
 		goto out;
 	}
 	r = r ?: guest_assets_find(NULL, &assets, err);
@@ -480,8 +423,7 @@ int container_create(struct container_create_opts *o, struct error *err)
 	r = state_lock_create(o->root, o->id, &lock, err);
 	if (r < 0)
 		goto out;
-	r = create_host_cgroup(o, cgroup, &cgroup_created, err);
-	r = r ?: create_in_dir(o, spec, bundle, dir, &mc, role == POD_SANDBOX, err);
+	r = create_in_dir(o, spec, bundle, dir, &mc, role == POD_SANDBOX, err);
 	if (r < 0) {
 		struct error ignored = { 0 };
 
@@ -489,10 +431,6 @@ int container_create(struct container_create_opts *o, struct error *err)
 	}
 	state_unlock(lock);
 out:
-	/* the monitor or relay is gone: the directories made for it go too */
-	if (r < 0 && cgroup_created)
-		host_cgroup_remove_wait(host_cgroup_root(), cgroup, cgroup_created);
-	o->host_cgroup = o->host_cgroup_created = NULL;
 	guest_assets_destroy(&assets);
 	oci_spec_free(spec);
 	return r;

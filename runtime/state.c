@@ -118,10 +118,6 @@ static void gen_state(yajl_gen g, const struct container_state *st, bool private
 			gen_kv(g, "podShare", st->pod_share);
 		if (st->sandbox)
 			gen_kv(g, "sandbox", st->sandbox);
-		if (st->host_cgroup)
-			gen_kv(g, "hostCgroup", st->host_cgroup);
-		if (st->host_cgroup_created)
-			gen_kv(g, "hostCgroupCreated", st->host_cgroup_created);
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_map_close(g);
@@ -209,8 +205,6 @@ void state_clear(struct container_state *st)
 	free(st->owner);
 	free(st->pod_share);
 	free(st->sandbox);
-	free(st->host_cgroup);
-	free(st->host_cgroup_created);
 	for (size_t i = 0; i < st->n_annotations; i++) {
 		free(st->annotations[i].key);
 		free(st->annotations[i].value);
@@ -284,25 +278,6 @@ static int get_private_id(yajl_val root, const char *key, char **out, struct err
 	return *out ? 0 : -ENOMEM;
 }
 
-/* a cgroup path as host_cgroup_resolve makes it: absolute, no "." or ".." component */
-static int get_private_cgroup(yajl_val root, const char *key, char **out, struct error *err)
-{
-	const char *path[] = { "stratus", key, NULL };
-	yajl_val v = yajl_tree_get(root, path, yajl_t_any);
-	const char *s;
-
-	if (!v)
-		return 0;
-	s = YAJL_IS_STRING(v) ? v->u.string : NULL;
-	if (!s || s[0] != '/' || strstr(s, "/./") || strstr(s, "/../") || strstr(s, "//") ||
-	    (strlen(s) >= 2 && !strcmp(s + strlen(s) - 2, "/.")) ||
-	    (strlen(s) >= 3 && !strcmp(s + strlen(s) - 3, "/..")) || !strcmp(s, "/"))
-		return error_set(err, -EINVAL, "state.json: stratus.%s: must be a cgroup path",
-				 key);
-	*out = strdup(s);
-	return *out ? 0 : -ENOMEM;
-}
-
 static int parse_tree(yajl_val root, struct container_state *st, struct error *err)
 {
 	const char *start_path[] = { "stratus", "pidStartTime", NULL };
@@ -344,8 +319,6 @@ static int parse_tree(yajl_val root, struct container_state *st, struct error *e
 	st->vm_mem_mib = v ? (uint64_t)YAJL_GET_INTEGER(v) : 0;
 	r = get_private_id(root, "podShare", &st->pod_share, err);
 	r = r ?: get_private_id(root, "sandbox", &st->sandbox, err);
-	r = r ?: get_private_cgroup(root, "hostCgroup", &st->host_cgroup, err);
-	r = r ?: get_private_cgroup(root, "hostCgroupCreated", &st->host_cgroup_created, err);
 	return r ?: get_annotations(root, st, err);
 }
 

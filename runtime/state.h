@@ -52,10 +52,8 @@ struct container_state {
 	char *owner;   /* "" */
 	size_t n_annotations;
 	struct state_annotation *annotations;
-	char *pod_share;   /* a pod's sandbox: the tag of its pod share (docs/pods.md); or NULL */
-	char *sandbox;	   /* a pod's member: its sandbox's ID; or NULL (pid is then the relay) */
-	char *host_cgroup; /* linux.cgroupsPath resolved ("/a/b" below the root); or NULL */
-	char *host_cgroup_created; /* the top-most directory of it create made; or NULL */
+	char *pod_share; /* a pod's sandbox: the tag of its pod share (docs/pods.md); or NULL */
+	char *sandbox;	 /* a pod's member: its sandbox's ID; or NULL (pid is then the relay) */
 };
 
 const char *container_status_name(enum container_status status);

@@ -273,11 +273,7 @@ static void task_create(struct task_service *ts, struct ttrpc_call *call,
 {
 	Containerd__Task__V2__CreateTaskResponse resp =
 		CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
-	/* containerd's SystemdCgroup option is not decoded: the path's form says (host_cgroup.h) */
-	struct container_create_opts o = { .root = ts->root,
-					   .id = q->id,
-					   .bundle = q->bundle,
-					   .cgroup_manager = HOST_CGROUP_AUTO };
+	struct container_create_opts o = { .root = ts->root, .id = q->id, .bundle = q->bundle };
 	struct shim_task *t;
 	struct error err = { 0 };
 	int stdio[3] = { -1, -1, -1 }, r;

@@ -17,8 +17,6 @@
 #   4. run in the background, `kill KILL`: run exits 137; its root is an ext4 image through
 #      the io.stratus.rootfs.block annotation (virtio-blk, read-only).
 #   5. delete --force of a running container: no monitor, no state, no socket left.
-#  5b. linux.cgroupsPath (cgroupfs and --systemd-cgroup): the monitor is in that host cgroup,
-#      the directories create made are gone after delete (skipped without a writable cgroup v2).
 #   6. a terminal (process.terminal) through --console-socket: the pty master arrives over
 #      SCM_RIGHTS, input reaches the shell, its exit status is run's.
 #   7. the VM ends under a running container (QMP quit): the monitor exits 255 at once.
@@ -462,45 +460,6 @@ S delete --force r5
 expect_eq "delete --force: exit 0" 0 $?
 expect_eq "delete --force: the monitor is gone" gone "$(alive "$monitor" && echo alive || echo gone)"
 expect_nothing_left "delete --force"
-
-# 5b. the monitor in the container's host cgroup (docs/runtime.md "Host cgroup"): cgroupfs
-# and systemd forms of linux.cgroupsPath; the directories create made are gone after delete.
-# A hybrid host's unified mount stands in for /sys/fs/cgroup; not writable (not root): skipped.
-cgroot=/sys/fs/cgroup
-[ "$(stat -f -c %T $cgroot 2>/dev/null)" = cgroup2fs ] || cgroot=/sys/fs/cgroup/unified
-cgtag=stratus-test-$$-$RANDOM
-if [ "$(stat -f -c %T $cgroot 2>/dev/null)" != cgroup2fs ] || ! mkdir "$cgroot/$cgtag" 2>/dev/null; then
-	echo "SKIP (section 5b): no writable cgroup v2 hierarchy at /sys/fs/cgroup{,/unified}"
-else
-	rmdir "$cgroot/$cgtag"
-	[ -d "$cgroot/system.slice" ] && had_system_slice=1 || had_system_slice=
-	for form in cgroupfs systemd; do
-		if [ $form = cgroupfs ]; then
-			cgpath=/$cgtag/c1 want=/$cgtag/c1 gone=$cgroot/$cgtag flags=
-		else
-			cgpath=system.slice:stratus-test:$cgtag want=/system.slice/stratus-test-$cgtag.scope
-			gone=$cgroot$want flags=--systemd-cgroup
-		fi
-		make_config '["sleep", "1000"]' "| .linux.cgroupsPath = \"$cgpath\""
-		STRATUS_HOST_CGROUP_ROOT=$cgroot timeout 600 "$stratus" --root "$root" $flags \
-			create --bundle "$bundle" cg </dev/null >"$work/cg.out" 2>&1
-		expect_eq "host cgroup ($form): create exits 0" 0 $?
-		monitor=$(S state cg | jq -r .pid)
-		expect_eq "host cgroup ($form): the monitor is in $want" "0::$want" \
-			"$(grep '^0::' "/proc/$monitor/cgroup" 2>/dev/null)"
-		STRATUS_HOST_CGROUP_ROOT=$cgroot S delete --force cg
-		expect_eq "host cgroup ($form): delete exits 0" 0 $?
-		expect_eq "host cgroup ($form): the directories create made are gone" gone \
-			"$([ -e "$gone" ] && echo left || echo gone)"
-		expect_nothing_left "host cgroup ($form)"
-	done
-	[ -n "$had_system_slice" ] || rmdir "$cgroot/system.slice" 2>/dev/null
-	make_config '["true"]' '| .linux.cgroupsPath = "a.slice:p"'
-	expect_failure "host cgroup: a bad systemd form" 1 \
-		'^stratus: config.json: linux.cgroupsPath: must be slice:prefix:name with the systemd cgroup manager, not "a.slice:p"$' \
-		env STRATUS_HOST_CGROUP_ROOT=$cgroot "$stratus" --root "$root" --systemd-cgroup create --bundle "$bundle" bad
-	expect_nothing_left "host cgroup: a bad systemd form"
-fi
 
 # 6. a terminal through --console-socket
 make_config '["sh"]' '| .process.terminal = true'

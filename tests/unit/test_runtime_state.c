@@ -63,8 +63,6 @@ static void fill(struct container_state *st)
 	st->vm_mem_mib = 384;
 	st->annotations = ann;
 	st->n_annotations = 2;
-	st->host_cgroup = "/stratus/c1";
-	st->host_cgroup_created = "/stratus";
 }
 
 static void test_round_trip(void **state)
@@ -92,8 +90,6 @@ static void test_round_trip(void **state)
 	assert_int_equal(out.n_annotations, 2);
 	assert_string_equal(out.annotations[1].key, "org.example.\"quoted\"");
 	assert_string_equal(out.annotations[1].value, "line\nbreak");
-	assert_string_equal(out.host_cgroup, "/stratus/c1");
-	assert_string_equal(out.host_cgroup_created, "/stratus");
 	assert_true(state_monitor_alive(&out));
 	assert_int_equal(state_live_status(&out), CONTAINER_CREATED);
 	/* a second write replaces the first */
@@ -119,7 +115,6 @@ static void test_public_json(void **state)
 	assert_non_null(strstr(json, "\"bundle\":\"/srv/bundle\""));
 	assert_non_null(strstr(json, "\"annotations\":{\"org.example.a\":\"1\""));
 	assert_null(strstr(json, "pidStartTime")); /* private */
-	assert_null(strstr(json, "hostCgroup"));
 	free(json);
 	in.status = CONTAINER_STOPPED; /* runc reports pid 0 once stopped */
 	assert_int_equal(state_to_json(&in, false, &json), 0);
@@ -159,13 +154,6 @@ static void test_bad_files(void **state)
 	expect_parse_error("{\"ociVersion\":\"1\",\"id\":\"x\",\"status\":\"running\","
 			   "\"bundle\":\"/b\",\"pid\":4,\"stratus\":{\"vmMemoryMiB\":\"1\"}}",
 			   "state.json: stratus.vmMemoryMiB: must be a positive integer");
-	/* delete removes what these name: never a path out of the hierarchy */
-	expect_parse_error("{\"ociVersion\":\"1\",\"id\":\"x\",\"status\":\"running\","
-			   "\"bundle\":\"/b\",\"pid\":4,\"stratus\":{\"hostCgroup\":\"/a/../..\"}}",
-			   "state.json: stratus.hostCgroup: must be a cgroup path");
-	expect_parse_error("{\"ociVersion\":\"1\",\"id\":\"x\",\"status\":\"running\","
-			   "\"bundle\":\"/b\",\"pid\":4,\"stratus\":{\"hostCgroupCreated\":\"a\"}}",
-			   "state.json: stratus.hostCgroupCreated: must be a cgroup path");
 }
 
 static void test_missing(void **state)

@@ -324,23 +324,31 @@ static int client_encode(struct agent_client *c, struct agent_msg *req, struct a
 	return r;
 }
 
+/* Encode req (a fresh id) and send it whole before deadline. */
+static int client_send(struct agent_client *c, struct agent_msg *req, int64_t deadline)
+{
+	struct agent_buf buf = { 0 };
+	int r = client_encode(c, req, &buf);
+
+	if (r < 0)
+		return r;
+	r = send_all(c->fd, buf.data, buf.len, deadline);
+	agent_buf_free(&buf);
+	return r < 0 ? client_fail(c, r, "sending") : 0;
+}
+
 int agent_client_call(struct agent_client *c, struct agent_msg *req, struct agent_msg *reply,
 		      int timeout_ms)
 {
 	int64_t deadline = deadline_of(timeout_ms);
-	struct agent_buf buf = { 0 };
 	int r;
 
 	memset(reply, 0, sizeof(*reply));
 	if (c->broken || c->fd < 0)
 		return -ENOTCONN;
-	r = client_encode(c, req, &buf);
+	r = client_send(c, req, deadline);
 	if (r < 0)
 		return r;
-	r = send_all(c->fd, buf.data, buf.len, deadline);
-	agent_buf_free(&buf);
-	if (r < 0)
-		return client_fail(c, r, "sending");
 	return client_wait_reply(c, req, reply, deadline);
 }
 
@@ -403,7 +411,6 @@ static int client_hello_reply(struct agent_client *c, const struct agent_msg *re
 int agent_client_attach(struct agent_client *c, int fd)
 {
 	int64_t deadline = deadline_of(c->timeout_ms);
-	struct agent_buf buf = { 0 };
 	struct agent_msg req;
 	int flags = fcntl(fd, F_GETFL);
 	int r;
@@ -414,13 +421,9 @@ int agent_client_attach(struct agent_client *c, int fd)
 	}
 	c->fd = fd;
 	hello_request(&req);
-	r = client_encode(c, &req, &buf);
+	r = client_send(c, &req, deadline);
 	if (r < 0)
 		return r;
-	r = send_all(c->fd, buf.data, buf.len, deadline);
-	agent_buf_free(&buf);
-	if (r < 0)
-		return client_fail(c, r, "sending");
 	return client_hello_reply(c, &req, deadline);
 }
 
@@ -466,16 +469,10 @@ static int client_call_all(struct agent_client *c, struct agent_msg *reqs, size_
 	if (c->broken || c->fd < 0)
 		return -ENOTCONN;
 	for (i = 0; i < n; i++) {
-		struct agent_buf buf = { 0 };
-
 		*failed = i;
-		r = client_encode(c, &reqs[i], &buf);
+		r = client_send(c, &reqs[i], deadline);
 		if (r < 0)
 			return r;
-		r = send_all(c->fd, buf.data, buf.len, deadline);
-		agent_buf_free(&buf);
-		if (r < 0)
-			return client_fail(c, r, "sending");
 	}
 	for (i = 0; i < n; i++) {
 		*failed = i;

@@ -115,6 +115,8 @@ run_tests() {
 	STRATUS_FUZZ_BUILD_DIR="$build-fuzz" "$top/tests/fuzz/run.sh" snapshot 30
 	log "fuzzing the virtio-fs FUSE server for 30 s"
 	STRATUS_FUZZ_BUILD_DIR="$build-fuzz" "$top/tests/fuzz/run.sh" fuse 30
+	log "fuzzing virtio-net for 30 s"
+	STRATUS_FUZZ_BUILD_DIR="$build-fuzz" "$top/tests/fuzz/run.sh" net 30
 	log "the VMM under ASan+UBSan against the freestanding guest"
 	(cd "$build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest -R "integration_vmm_stub|integration_qmp" --output-on-failure)
 	log "integration tests (real microVMs)"

@@ -334,7 +334,7 @@ static int cli_add_blk_slots(struct cli_options *opts, struct error *err)
 static const char *const cli_valued[] = {
 	"machine", "M",	       "kernel",     "initrd",	     "append", "m",   "smp",  "serial",
 	"name",	   "pidfile",  "boot-entry", "device",	     "drive",  "qmp", "uuid", "sandbox",
-	"runas",   "incoming", "object",     "sandbox-bind",
+	"runas",   "incoming", "object",     "sandbox-bind", "netdev",
 };
 
 static bool cli_takes_value(const char *name)
@@ -380,6 +380,8 @@ static int cli_apply(const char *name, const char *value, struct cli_options *op
 		return cli_parse_device(value, opts, err);
 	else if (!strcmp(name, "drive"))
 		return cli_parse_drive(value, opts, err);
+	else if (!strcmp(name, "netdev"))
+		return cli_parse_netdev(value, opts, err);
 	else if (!strcmp(name, "qmp"))
 		return cli_parse_qmp(value, opts, err);
 	else if (!strcmp(name, "uuid"))
@@ -464,7 +466,7 @@ int cli_parse(int argc, char *const argv[], struct cli_options *opts, struct err
 	if (!opts->help && !opts->version && !opts->print_seccomp && !opts->vm.kernel_path &&
 	    !opts->vm.incoming)
 		return error_set(err, -EINVAL, "-kernel: a kernel image is required");
-	if (cli_resolve_drives(opts, err) < 0)
+	if (cli_resolve_drives(opts, err) < 0 || cli_resolve_netdevs(opts, err) < 0)
 		return -EINVAL;
 	return cli_add_blk_slots(opts, err);
 }
@@ -488,6 +490,9 @@ void cli_usage(FILE *out)
 	      "                          a virtio-rng entropy device (the guest's /dev/hwrng)\n"
 	      "  -object rng-random,id=OBJECT,filename=/dev/urandom   accepted for Kata (rng=)\n"
 	      "  -device virtio-blk-device,id=NAME   an empty slot for QMP hotplug\n"
+	      "  -netdev tap,id=NAME,ifname=TAP|fd=N   a tap (raw frames, no vnet header)\n"
+	      "  -device virtio-net-device,netdev=NAME[,id=NAME][,mac=MAC][,mtu=N]\n"
+	      "                          a NIC on that tap (default: a random local MAC)\n"
 	      "  -qmp unix:PATH,server,nowait   QMP control socket (one client at a time)\n"
 	      "  -uuid UUID              the VM's UUID (logged)\n"
 	      "  -incoming file:PATH     restore the snapshot PATH instead of booting (same\n"

@@ -24,6 +24,15 @@ struct cli_drive {
 	bool used;
 };
 
+/* -netdev tap,id=NAME,ifname=TAP | -netdev tap,id=NAME,fd=N (docs/vmm.md "virtio-net") */
+struct cli_netdev {
+	char id[VM_DEVICE_ID_MAX];
+	char ifname[16]; /* IFNAMSIZ */
+	bool fd_set;
+	int fd;
+	bool used;
+};
+
 struct cli_options {
 	struct vm_config vm;
 	enum cli_serial serial;
@@ -38,7 +47,10 @@ struct cli_options {
 	bool version;
 	struct cli_drive drives[VM_MAX_DEVICES];
 	unsigned int nr_drives;
-	char device_drive[VM_MAX_DEVICES][VM_DEVICE_ID_MAX]; /* drive= of each -device */
+	/* drive= (virtio-blk) or netdev= (virtio-net) of each -device */
+	char device_drive[VM_MAX_DEVICES][VM_DEVICE_ID_MAX];
+	struct cli_netdev netdevs[VM_MAX_DEVICES];
+	unsigned int nr_netdevs;
 	char qmp_path[108]; /* -qmp unix:PATH,server,nowait; "" if none */
 	char uuid[37];	    /* -uuid; "" if none */
 	bool disable_seccomp;
@@ -68,5 +80,8 @@ int cli_parse_device(const char *text, struct cli_options *opts, struct error *e
 int cli_parse_drive(const char *text, struct cli_options *opts, struct error *err);
 /* After all options: give each virtio-blk device its drive; every drive must be used once. */
 int cli_resolve_drives(struct cli_options *opts, struct error *err);
+/* -netdev (StratoVirt's syntax, tap only); resolved like drives, netdev= of virtio-net. */
+int cli_parse_netdev(const char *text, struct cli_options *opts, struct error *err);
+int cli_resolve_netdevs(struct cli_options *opts, struct error *err);
 
 #endif

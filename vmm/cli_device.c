@@ -9,13 +9,19 @@
  *   -device virtio-fs-device,tag=TAG,source=DIR[,id=NAME][,readonly=on|off]
  *           [,cache=auto|none|always]
  *   -device virtio-fs-device,tag=TAG[,id=NAME]   (no source: a slot, for VM templates)
+ *   -device virtio-net-device,netdev=NAME[,id=NAME][,mac=MAC][,mtu=N]
+ *           (NAME: a -netdev tap, cli_netdev.c; mtu=, or QEMU's host_mtu=, offers
+ *           VIRTIO_NET_F_MTU)
  * vhost-vsock-device keeps StratoVirt's name, but the device is ours, in userspace, with a
  * Unix-socket backend (uds-path, as Firecracker names it), so no vhost module is needed.
  * Every problem is one line naming the option and the property.
  */
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
 
 #include "cli.h"
@@ -28,6 +34,7 @@ static const struct {
 	{ "virtio-blk-device", VM_DEVICE_VIRTIO_BLK },
 	{ "vhost-vsock-device", VM_DEVICE_VIRTIO_VSOCK },
 	{ "virtio-fs-device", VM_DEVICE_VIRTIO_FS },
+	{ "virtio-net-device", VM_DEVICE_VIRTIO_NET },
 };
 
 /* Copy a property's value into a fixed buffer; too long or empty is an error. */
@@ -97,6 +104,55 @@ static int cli_fs_property(struct vm_device_config *spec, const char *item, cons
 	return error_set(err, -EINVAL, "-device: virtio-fs-device: unknown property '%s'", item);
 }
 
+/* mac=52:54:00:12:34:56: six hex bytes, a unicast address. */
+static int cli_parse_mac(const char *item, const char *value, uint8_t mac[6], struct error *err)
+{
+	unsigned int i;
+
+	for (i = 0; i < 6; i++) {
+		const char *p = value + 3 * i;
+
+		if (!isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]) ||
+		    p[2] != (i < 5 ? ':' : '\0'))
+			return error_set(err, -EINVAL,
+					 "-device: '%s': a MAC address is six hex bytes with ':' "
+					 "(52:54:00:12:34:56)",
+					 item);
+		mac[i] = (uint8_t)strtoul((char[]){ p[0], p[1], '\0' }, NULL, 16);
+	}
+	if ((mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]))
+		return error_set(err, -EINVAL,
+				 "-device: '%s': not a unicast address (the first byte must be "
+				 "even, the address not all zeros)",
+				 item);
+	return 0;
+}
+
+/* One property of a virtio-net device: netdev= (into netdev), mac=, mtu= or host_mtu=. */
+static int cli_net_property(struct vm_device_config *spec, char *netdev, const char *item,
+			    const char *key, const char *value, struct error *err)
+{
+	char *end;
+
+	if (!strcmp(key, "netdev"))
+		return cli_copy_id(netdev, "-device", item, value, err);
+	if (!strcmp(key, "mac")) {
+		spec->mac_set = true;
+		return cli_parse_mac(item, value, spec->mac, err);
+	}
+	if (!strcmp(key, "mtu") || !strcmp(key, "host_mtu")) {
+		errno = 0;
+		spec->mtu = (uint32_t)strtoul(value, &end, 10);
+		if (errno || end == value || *end || !isdigit((unsigned char)*value) ||
+		    strlen(value) > 5 || spec->mtu < VIRTIO_NET_MIN_MTU ||
+		    spec->mtu > VIRTIO_NET_MAX_MTU)
+			return error_set(err, -EINVAL, "-device: '%s': %s must be from %d to %d",
+					 item, key, VIRTIO_NET_MIN_MTU, VIRTIO_NET_MAX_MTU);
+		return 0;
+	}
+	return error_set(err, -EINVAL, "-device: virtio-net-device: unknown property '%s'", item);
+}
+
 /* One property of a virtio-blk or vsock device (id= is handled by the caller). */
 static int cli_device_property(struct vm_device_config *spec, char *drive, const char *type,
 			       const char *item, const char *key, const char *value,
@@ -106,6 +162,8 @@ static int cli_device_property(struct vm_device_config *spec, char *drive, const
 
 	if (spec->type == VM_DEVICE_VIRTIO_FS)
 		return cli_fs_property(spec, item, key, value, err);
+	if (spec->type == VM_DEVICE_VIRTIO_NET)
+		return cli_net_property(spec, drive, item, key, value, err);
 	if (spec->type == VM_DEVICE_VIRTIO_BLK && !strcmp(key, "drive"))
 		return cli_copy_id(drive, "-device", item, value, err);
 	if (spec->type == VM_DEVICE_VIRTIO_BLK && !strcmp(key, "serial"))
@@ -144,7 +202,9 @@ static int cli_check_device(const struct vm_device_config *spec, const char *dri
 			    const char *type, struct error *err)
 {
 	/* virtio-blk without drive=: an empty slot for QMP hotplug (docs/vmm.md). */
-	(void)drive;
+	if (spec->type == VM_DEVICE_VIRTIO_NET && !drive[0])
+		return error_set(err, -EINVAL,
+				 "-device: %s needs netdev=NAME (a -netdev tap,id=NAME,...)", type);
 	if (spec->type == VM_DEVICE_VIRTIO_FS && !spec->fs_tag[0])
 		return error_set(err, -EINVAL, "-device: %s needs tag=TAG (what the guest mounts)",
 				 type);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "log.h"
@@ -271,19 +272,56 @@ out:
 	return status;
 }
 
+/* Close [from, to] (both >= 3), with close_range or one by one on old kernels. */
+static void close_fds(unsigned int from, unsigned int to)
+{
+	if (from > to || close_range(from, to, 0) == 0)
+		return;
+	for (; from <= MIN(to, 1023u); from++)
+		close((int)from);
+}
+
+/*
+ * Nothing inherited by accident reaches the guest's side of the VMM: every descriptor but
+ * stdio and the ones -netdev tap,fd=N hands over (cli_netdev.c) is closed.
+ */
+static void close_inherited(const struct cli_options *opts)
+{
+	unsigned int keep[VM_MAX_DEVICES], nr = 0, i, j, next = 3;
+
+	for (i = 0; i < opts->nr_netdevs; i++) {
+		if (!opts->netdevs[i].fd_set)
+			continue;
+		for (j = nr++; j > 0 && keep[j - 1] > (unsigned int)opts->netdevs[i].fd; j--)
+			keep[j] = keep[j - 1];
+		keep[j] = (unsigned int)opts->netdevs[i].fd;
+	}
+	if (!nr) {
+		sandbox_close_inherited();
+		return;
+	}
+	for (i = 0; i < nr; i++) {
+		if (keep[i] > next)
+			close_fds(next, keep[i] - 1);
+		next = keep[i] + 1;
+	}
+	close_fds(next, ~0u);
+}
+
 int main(int argc, char *argv[])
 {
 	struct cli_options opts;
 	struct error err = { 0 };
 
-	/* Nothing inherited by accident reaches the guest's side of the VMM. */
-	sandbox_close_inherited();
 	/* A console or log reader that goes away must not kill the VM. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Parsing opens nothing; what is inherited is closed right after. */
 	if (cli_parse(argc, argv, &opts, &err) < 0) {
+		sandbox_close_inherited();
 		fprintf(stderr, "stratus-vmm: %s\n", err.msg);
 		return EXIT_USAGE;
 	}
+	close_inherited(&opts);
 	if (opts.help) {
 		cli_usage(stdout);
 		return 0;

@@ -44,6 +44,7 @@ enum vm_device_type {
 	VM_DEVICE_VIRTIO_BLK,	/* virtio-blk-device with its -drive */
 	VM_DEVICE_VIRTIO_VSOCK, /* vhost-vsock-device, served by our userspace device */
 	VM_DEVICE_VIRTIO_FS,	/* virtio-fs-device: a host directory, FUSE served in the VMM */
+	VM_DEVICE_VIRTIO_NET,	/* virtio-net-device with its -netdev tap (docs/vmm.md) */
 };
 
 #define VM_DEVICE_ID_MAX     32
@@ -74,6 +75,17 @@ struct vm_device_config {
 	char fs_tag[VM_DEVICE_FS_TAG_MAX]; /* virtio-fs: the mount tag; path is the shared dir */
 	enum vm_fs_cache fs_cache;	   /* virtio-fs: cache= (readonly= applies too) */
 	uint64_t rng_bytes_per_sec;	   /* virtio-rng: bytes_per_sec= (0: the default, rng.h) */
+	/*
+	 * virtio-net: the backend carries raw Ethernet frames, one per read/write (a tap opened
+	 * IFF_TAP|IFF_NO_PI, or any datagram socket). net_fd_set: net_fd is an open backend fd
+	 * the caller keeps; the VMM dups it and owns the dup. Else path names a tap interface
+	 * the VMM opens through /dev/net/tun (-netdev tap,ifname=).
+	 */
+	bool net_fd_set;
+	int net_fd;
+	bool mac_set;	/* virtio-net: mac= given; else a random locally administered MAC */
+	uint8_t mac[6]; /* virtio-net: the guest NIC's MAC (config space) */
+	uint32_t mtu;	/* virtio-net: VIRTIO_NET_F_MTU offered with this value; 0: not offered */
 };
 
 struct vm_config {

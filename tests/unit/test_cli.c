@@ -314,9 +314,10 @@ static void test_device_errors(void **state)
 	int i, argc = 3;
 
 	(void)state;
-	EXPECT_ERROR("-device: unknown device type 'virtio-net-device' (supported: "
-		     "virtio-rng-device, virtio-blk-device, vhost-vsock-device, virtio-fs-device)",
-		     "-kernel", "k", "-device", "virtio-net-device");
+	EXPECT_ERROR("-device: unknown device type 'virtio-gpu-device' (supported: "
+		     "virtio-rng-device, virtio-blk-device, vhost-vsock-device, virtio-fs-device, "
+		     "virtio-net-device)",
+		     "-kernel", "k", "-device", "virtio-gpu-device");
 	EXPECT_ERROR("-device: unknown device type ''", "-kernel", "k", "-device", "");
 	EXPECT_ERROR("-device: 'rng=objrng0': no -object rng-random,id=objrng0 before it",
 		     "-kernel", "k", "-device", "virtio-rng-device,rng=objrng0");
@@ -456,6 +457,97 @@ static void test_incoming(void **state)
 	EXPECT_ERROR("-incoming: missing value", "-kernel", "k", "-incoming");
 }
 
+/* -netdev tap + virtio-net-device (docs/vmm.md "virtio-net"). */
+static void test_virtio_net(void **state)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0xab };
+	struct cli_options o;
+	struct error err = { 0 };
+	struct vm_device_config *d;
+
+	(void)state;
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k", "-netdev", "tap,id=n0,ifname=tap0",
+			       "-device",
+			       "virtio-net-device,netdev=n0,id=net0,mac=52:54:00:12:34:AB,mtu=9000",
+			       "-netdev", "tap,id=n1,fd=7,vhost=off,queues=1", "-device",
+			       "virtio-net-device,netdev=n1,host_mtu=1500"),
+			 0);
+	assert_int_equal(o.vm.nr_devices, 2);
+	d = &o.vm.devices[0];
+	assert_int_equal(d->type, VM_DEVICE_VIRTIO_NET);
+	assert_string_equal(d->id, "net0");
+	assert_string_equal(d->path, "tap0");
+	assert_false(d->net_fd_set);
+	assert_true(d->mac_set);
+	assert_memory_equal(d->mac, mac, 6);
+	assert_int_equal(d->mtu, 9000);
+	d = &o.vm.devices[1];
+	assert_true(d->net_fd_set);
+	assert_int_equal(d->net_fd, 7);
+	assert_string_equal(d->path, "");
+	assert_false(d->mac_set);
+	assert_int_equal(d->mtu, 1500);
+	/* No mtu: VIRTIO_NET_F_MTU is not offered. */
+	assert_int_equal(PARSE(&o, &err, "-kernel", "k", "-netdev", "tap,id=n0,fds=9", "-device",
+			       "virtio-net-device,netdev=n0"),
+			 0);
+	assert_int_equal(o.vm.devices[0].mtu, 0);
+	assert_int_equal(o.vm.devices[0].net_fd, 9);
+
+	EXPECT_ERROR("-netdev: type 'user' is not supported (tap only)", "-kernel", "k", "-netdev",
+		     "user,id=n0");
+	EXPECT_ERROR("needs id=NAME", "-kernel", "k", "-netdev", "tap,ifname=tap0");
+	EXPECT_ERROR("needs one of ifname=TAP and fd=N", "-kernel", "k", "-netdev", "tap,id=n0");
+	EXPECT_ERROR("needs one of ifname=TAP and fd=N", "-kernel", "k", "-netdev",
+		     "tap,id=n0,ifname=t,fd=4");
+	EXPECT_ERROR("-netdev: 'fd=2': a descriptor number from 3", "-kernel", "k", "-netdev",
+		     "tap,id=n0,fd=2");
+	EXPECT_ERROR("-netdev: 'fds=3:4'", "-kernel", "k", "-netdev", "tap,id=n0,fds=3:4");
+	EXPECT_ERROR("-netdev: 'queues=2': only one queue pair", "-kernel", "k", "-netdev",
+		     "tap,id=n0,ifname=t,queues=2");
+	EXPECT_ERROR("-netdev: 'vhost=on': vhost-net is not supported", "-kernel", "k", "-netdev",
+		     "tap,id=n0,ifname=t,vhost=on");
+	EXPECT_ERROR("-netdev: 'ifname=a-name-far-too-long': an interface name is 1 to 15",
+		     "-kernel", "k", "-netdev", "tap,id=n0,ifname=a-name-far-too-long");
+	EXPECT_ERROR("-netdev: tap: unknown property 'script=no'", "-kernel", "k", "-netdev",
+		     "tap,id=n0,ifname=t,script=no");
+	EXPECT_ERROR("-netdev: id 'n0' is used twice", "-kernel", "k", "-netdev",
+		     "tap,id=n0,ifname=a", "-netdev", "tap,id=n0,ifname=b");
+	EXPECT_ERROR("-netdev: fd 5 is used twice", "-kernel", "k", "-netdev", "tap,id=a,fd=5",
+		     "-netdev", "tap,id=b,fd=5");
+	EXPECT_ERROR("-device: virtio-net-device needs netdev=NAME", "-kernel", "k", "-device",
+		     "virtio-net-device,id=x");
+	EXPECT_ERROR("-device: netdev 'n9' is not defined by a -netdev", "-kernel", "k", "-device",
+		     "virtio-net-device,netdev=n9");
+	EXPECT_ERROR("-netdev: 'n0' is not used by any -device", "-kernel", "k", "-netdev",
+		     "tap,id=n0,ifname=t");
+	EXPECT_ERROR("-device: netdev 'n0' is used twice", "-kernel", "k", "-netdev",
+		     "tap,id=n0,ifname=t", "-device", "virtio-net-device,netdev=n0", "-device",
+		     "virtio-net-device,netdev=n0");
+	EXPECT_ERROR("-device: 'mac=52:54:00:12:34': a MAC address is six hex bytes", "-kernel",
+		     "k", "-netdev", "tap,id=n0,ifname=t", "-device",
+		     "virtio-net-device,netdev=n0,mac=52:54:00:12:34");
+	EXPECT_ERROR("-device: 'mac=52:54:00:12:34:567'", "-kernel", "k", "-netdev",
+		     "tap,id=n0,ifname=t", "-device",
+		     "virtio-net-device,netdev=n0,mac=52:54:00:12:34:567");
+	EXPECT_ERROR("-device: 'mac=01:00:5e:00:00:01': not a unicast address", "-kernel", "k",
+		     "-netdev", "tap,id=n0,ifname=t", "-device",
+		     "virtio-net-device,netdev=n0,mac=01:00:5e:00:00:01");
+	EXPECT_ERROR("-device: 'mac=00:00:00:00:00:00': not a unicast address", "-kernel", "k",
+		     "-netdev", "tap,id=n0,ifname=t", "-device",
+		     "virtio-net-device,netdev=n0,mac=00:00:00:00:00:00");
+	EXPECT_ERROR("-device: 'mtu=67': mtu must be from 68 to 65535", "-kernel", "k", "-netdev",
+		     "tap,id=n0,ifname=t", "-device", "virtio-net-device,netdev=n0,mtu=67");
+	EXPECT_ERROR("-device: 'host_mtu=65536': host_mtu must be from 68 to 65535", "-kernel", "k",
+		     "-netdev", "tap,id=n0,ifname=t", "-device",
+		     "virtio-net-device,netdev=n0,host_mtu=65536");
+	EXPECT_ERROR("-device: 'mtu=-1500'", "-kernel", "k", "-netdev", "tap,id=n0,ifname=t",
+		     "-device", "virtio-net-device,netdev=n0,mtu=-1500");
+	EXPECT_ERROR("-device: virtio-net-device: unknown property 'mq=on'", "-kernel", "k",
+		     "-netdev", "tap,id=n0,ifname=t", "-device",
+		     "virtio-net-device,netdev=n0,mq=on");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -474,6 +566,7 @@ int main(void)
 		cmocka_unit_test(test_qmp_uuid_seccomp),
 		cmocka_unit_test(test_slots_and_sandbox),
 		cmocka_unit_test(test_incoming),
+		cmocka_unit_test(test_virtio_net),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

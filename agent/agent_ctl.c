@@ -518,6 +518,8 @@ static void ctl_dispatch(struct agent *a, struct ctl_conn *c, const struct agent
 		return share_do_mount(a, c, m);
 	case AGENT_FREEZE:
 		return freeze_do(a, c, m);
+	case AGENT_NETWORK:
+		return net_do_network(a, c, m);
 	case AGENT_SHUTDOWN:
 		/*
 		 * In the guest the reply says the guest holds nothing the host would lose: every

@@ -395,6 +395,11 @@ int64_t freeze_next_deadline(struct agent *a);
 void freeze_forget_conn(struct agent *a, struct ctl_conn *c);
 void freeze_cancel(struct agent *a, struct container *c, const char *why); /* answer, unwatch */
 
+/* agent_net.c: NETWORK (1.4), the guest's NICs configured as the host's namespace has them */
+void net_do_network(struct agent *a, struct ctl_conn *conn, const struct agent_msg *m);
+/* Check, then apply in the caller's network namespace; err names the interface or route. */
+int net_apply(const struct agent_network *n, char *err, size_t err_len);
+
 /* agent_share.c: MOUNT_SHARE */
 void share_do_mount(struct agent *a, struct ctl_conn *conn, const struct agent_msg *m);
 void share_unmount_all(struct agent *a);

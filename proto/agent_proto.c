@@ -127,6 +127,16 @@ LAYOUT(mount_share_layout, agent_mount_share, STR(agent_mount_share, tag, AGENT_
 LAYOUT(share_path_layout, agent_share_path, STR(agent_share_path, path, AGENT_MAX_PATH));
 LAYOUT(freeze_layout, agent_freeze, STR(agent_freeze, container_id, AGENT_MAX_ID),
        U32(agent_freeze, frozen));
+LAYOUT(net_iface_layout, agent_net_iface, BYTES(agent_net_iface, mac, AGENT_NET_MAC_LEN),
+       STR(agent_net_iface, name, AGENT_MAX_IFNAME), U32(agent_net_iface, mtu));
+LAYOUT(net_addr_layout, agent_net_addr, U32(agent_net_addr, iface), U32(agent_net_addr, addr),
+       U32(agent_net_addr, prefix));
+LAYOUT(net_route_layout, agent_net_route, U32(agent_net_route, iface), U32(agent_net_route, dst),
+       U32(agent_net_route, prefix), U32(agent_net_route, gateway), U32(agent_net_route, metric));
+LAYOUT(network_layout, agent_network,
+       ARRAY(agent_network, ifaces, AGENT_MAX_NET_IFACES, net_iface_layout),
+       ARRAY(agent_network, addrs, AGENT_MAX_NET_ADDRS, net_addr_layout),
+       ARRAY(agent_network, routes, AGENT_MAX_NET_ROUTES, net_route_layout));
 LAYOUT(shutdown_layout, agent_shutdown, U32(agent_shutdown, flags));
 LAYOUT(attach_layout, agent_stream_attach, STR(agent_stream_attach, container_id, AGENT_MAX_ID),
        STR(agent_stream_attach, exec_id, AGENT_MAX_ID), U32(agent_stream_attach, stream));
@@ -147,6 +157,7 @@ static const struct message {
 	{ AGENT_START, "START", &container_layout, &empty_layout, NULL },
 	{ AGENT_DELETE, "DELETE", &delete_layout, &empty_layout, NULL },
 	{ AGENT_MOUNT_SHARE, "MOUNT_SHARE", &mount_share_layout, &share_path_layout, NULL },
+	{ AGENT_NETWORK, "NETWORK", &network_layout, &empty_layout, NULL },
 	{ AGENT_EXEC, "EXEC", &exec_layout, &pid_layout, NULL },
 	{ AGENT_SIGNAL, "SIGNAL", &signal_layout, &empty_layout, NULL },
 	{ AGENT_WAIT, "WAIT", &process_layout, &exit_layout, NULL },

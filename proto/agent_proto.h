@@ -18,8 +18,11 @@
 #include <sys/types.h>
 
 #define AGENT_PROTO_MAJOR 1
-/* 1.1: SET_TIME, UPDATE, rootfs kind DIR; 1.2: ADD_ENTROPY; 1.3: MOUNT_SHARE, FREEZE (pods) */
-#define AGENT_PROTO_MINOR 3
+/*
+ * 1.1: SET_TIME, UPDATE, rootfs kind DIR; 1.2: ADD_ENTROPY; 1.3: MOUNT_SHARE, FREEZE (pods);
+ * 1.4: NETWORK (a network namespace's interfaces, docs/networking.md)
+ */
+#define AGENT_PROTO_MINOR 4
 
 /* vsock ports the agent listens on. */
 #define AGENT_PORT_CONTROL 1024 /* requests, replies, events */
@@ -31,19 +34,24 @@
 #define AGENT_MAX_PAYLOAD (1u << 20)
 
 /* Caps on every variable-length field (bytes for strings, elements for arrays). */
-#define AGENT_MAX_ID	    256		/* container id, exec id */
-#define AGENT_MAX_PATH	    4096	/* paths, mount sources, fs types, option strings */
-#define AGENT_MAX_NAME	    256		/* software version, process command */
-#define AGENT_MAX_ERROR_MSG 1024	/* error reply text */
-#define AGENT_MAX_OCI	    (512 << 10) /* OCI config.json blob */
-#define AGENT_MAX_PROCESS   (256 << 10) /* OCI process JSON blob */
-#define AGENT_MAX_RESOURCES (64 << 10)	/* OCI linux.resources JSON blob */
-#define AGENT_MAX_MOUNTS    256
-#define AGENT_MAX_OPTIONS   64	 /* options of one mount */
-#define AGENT_MAX_EXITS	    1024 /* unacknowledged exit records the agent keeps */
-#define AGENT_MAX_PROCS	    8192 /* ps entries */
-#define AGENT_MAX_ENTROPY   512	 /* ADD_ENTROPY bytes */
-#define AGENT_MAX_TAG	    36	 /* virtio-fs tag (MOUNT_SHARE): the device's tag field */
+#define AGENT_MAX_ID	     256	 /* container id, exec id */
+#define AGENT_MAX_PATH	     4096	 /* paths, mount sources, fs types, option strings */
+#define AGENT_MAX_NAME	     256	 /* software version, process command */
+#define AGENT_MAX_ERROR_MSG  1024	 /* error reply text */
+#define AGENT_MAX_OCI	     (512 << 10) /* OCI config.json blob */
+#define AGENT_MAX_PROCESS    (256 << 10) /* OCI process JSON blob */
+#define AGENT_MAX_RESOURCES  (64 << 10)	 /* OCI linux.resources JSON blob */
+#define AGENT_MAX_MOUNTS     256
+#define AGENT_MAX_OPTIONS    64	  /* options of one mount */
+#define AGENT_MAX_EXITS	     1024 /* unacknowledged exit records the agent keeps */
+#define AGENT_MAX_PROCS	     8192 /* ps entries */
+#define AGENT_MAX_ENTROPY    512  /* ADD_ENTROPY bytes */
+#define AGENT_MAX_TAG	     36	  /* virtio-fs tag (MOUNT_SHARE): the device's tag field */
+#define AGENT_MAX_NET_IFACES 16	  /* NETWORK interfaces */
+#define AGENT_MAX_NET_ADDRS  64	  /* NETWORK IPv4 addresses, all interfaces together */
+#define AGENT_MAX_NET_ROUTES 128  /* NETWORK IPv4 routes */
+#define AGENT_NET_MAC_LEN    6	  /* NETWORK interface MAC: exactly this many bytes */
+#define AGENT_MAX_IFNAME     15	  /* NETWORK interface name: IFNAMSIZ - 1 */
 
 /* Header flags: exactly one of the four valid combinations. */
 #define AGENT_FLAG_REPLY 0x1
@@ -59,6 +67,7 @@ enum agent_type {
 	AGENT_START = 0x0011,
 	AGENT_DELETE = 0x0012,
 	AGENT_MOUNT_SHARE = 0x0013, /* 1.3 */
+	AGENT_NETWORK = 0x0014,	    /* 1.4 */
 	AGENT_EXEC = 0x0020,
 	AGENT_SIGNAL = 0x0021,
 	AGENT_WAIT = 0x0022,
@@ -223,6 +232,37 @@ struct agent_freeze { /* FREEZE request (1.3) */
 	uint32_t frozen; /* 1: freeze the container's cgroup, 0: thaw it */
 };
 
+/*
+ * NETWORK (1.4). IPv4 addresses are u32 whose most significant byte is the first octet
+ * (10.1.2.3 is 0x0a010203). Interfaces, addresses and routes are separate arrays; an address
+ * or a route names its interface by index into ifaces.
+ */
+struct agent_net_iface {
+	AGENT_ARRAY(uint8_t) mac; /* AGENT_NET_MAC_LEN bytes: the guest NIC to configure */
+	char *name;		  /* its new name, 1 to AGENT_MAX_IFNAME bytes */
+	uint32_t mtu;		  /* 0: leave it */
+};
+
+struct agent_net_addr {
+	uint32_t iface;	 /* index into ifaces */
+	uint32_t addr;	 /* IPv4 */
+	uint32_t prefix; /* 0 to 32 */
+};
+
+struct agent_net_route {
+	uint32_t iface;	  /* index into ifaces: the route's device */
+	uint32_t dst;	  /* IPv4 network, no bits past prefix */
+	uint32_t prefix;  /* 0 to 32; 0 with dst 0 is the default route */
+	uint32_t gateway; /* IPv4, 0: none (a link route) */
+	uint32_t metric;  /* priority, 0: the kernel's default */
+};
+
+struct agent_network {
+	AGENT_ARRAY(struct agent_net_iface) ifaces;
+	AGENT_ARRAY(struct agent_net_addr) addrs;
+	AGENT_ARRAY(struct agent_net_route) routes;
+};
+
 struct agent_shutdown {
 	uint32_t flags; /* none defined: must be 0 */
 };
@@ -270,6 +310,7 @@ struct agent_msg {
 		struct agent_mount_share mount_share;
 		struct agent_share_path share_path;
 		struct agent_freeze freeze;
+		struct agent_network network;
 		struct agent_stream_attach attach;
 		struct agent_error error;
 	} u;

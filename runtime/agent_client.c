@@ -735,6 +735,17 @@ int agent_client_freeze(struct agent_client *c, const char *container_id, bool f
 	return call_simple(c, &req);
 }
 
+int agent_client_network(struct agent_client *c, const struct agent_network *n)
+{
+	struct agent_msg req = { .type = AGENT_NETWORK };
+	int r = client_need_minor(c, 4, AGENT_NETWORK);
+
+	if (r < 0)
+		return r;
+	req.u.network = *n;
+	return call_simple(c, &req);
+}
+
 static const char *const stream_names[AGENT_STREAM_NR] = { "stdin", "stdout", "stderr", "pty" };
 
 /* Dial the stdio port and send CONNECT with STREAM_ATTACH behind it; *fd is the stream. */

@@ -105,6 +105,11 @@ int agent_client_mount_share(struct agent_client *c, const char *tag, char **pat
  * says so. -EOPNOTSUPP, with c->err, from an agent older than 1.3.
  */
 int agent_client_freeze(struct agent_client *c, const char *container_id, bool frozen);
+/*
+ * NETWORK (1.4): configure the guest's NICs as n describes a network namespace (after HELLO,
+ * before CREATE). -EOPNOTSUPP, with c->err, from an agent older than 1.4.
+ */
+int agent_client_network(struct agent_client *c, const struct agent_network *n);
 
 /*
  * Open the stdio streams of a process named by stdio (AGENT_STDIO_BIT()s) at once: every

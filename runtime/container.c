@@ -19,6 +19,7 @@
 #include "container_internal.h"
 #include "hooks.h"
 #include "monitor.h"
+#include "netns.h"
 #include "oci_spec.h"
 #include "phase.h"
 #include "pod.h"
@@ -420,12 +421,48 @@ static int stop_monitor(const struct container_state *st, struct error *err)
  * Holding the lock with no state.json: a create that died before writing it (a live create
  * holds the lock until it has). --force removes what it left.
  */
+/* The monitor is gone and its taps with it: the tc redirects create added go (netns.h). */
+static void delete_network(const char *root, const char *id)
+{
+	_cleanup_free_ char *dir = NULL, *file = NULL;
+	struct error err = { 0 };
+
+	if (state_dir_path(root, id, &dir) < 0 || asprintf(&file, "%s/%s", dir, NETNS_RECORD) < 0)
+		return;
+	if (netns_record_teardown(file, &err) < 0)
+		container_warn("delete: %s", err.msg);
+}
+
 static int delete_unfinished(const char *root, const char *id, bool force, struct error *err)
 {
 	if (!force)
 		return -ENOENT;
 	error_clear(err);
+	delete_network(root, id);
 	return state_remove_dir(root, id, container_remove_tree, err);
+}
+
+static void delete_host_cgroup_warn(const char *msg)
+{
+	container_warn("delete: %s", msg);
+}
+
+/*
+ * After the monitor (a member: its relay): what create made, only below a cgroup mount of
+ * this host (state.json names it); a cgroup still in use stays, with a warning.
+ */
+static void delete_host_cgroup(const struct container_state *st)
+{
+	struct host_cgroup_layout layout;
+	struct error err = { 0 };
+
+	if (host_cgroup_layout_load(HOST_CGROUP_MOUNTINFO, HOST_CGROUP_SELF, &layout, &err) < 0) {
+		container_warn("delete: host cgroup left: %s", err.msg);
+		return;
+	}
+	host_cgroup_remove(&st->host_cgroup, &layout, HOST_CGROUP_REMOVE_WAIT_MS,
+			   delete_host_cgroup_warn);
+	host_cgroup_layout_free(&layout);
 }
 
 int container_delete(const char *root, const char *id, bool force, struct error *err)
@@ -466,6 +503,8 @@ int container_delete(const char *root, const char *id, bool force, struct error 
 		r = stop_monitor(&st, err);
 	if (r < 0)
 		goto out;
+	if (!st.sandbox)
+		delete_network(root, id);
 	st.status = CONTAINER_STOPPED;
 	spec = load_spec_for_hooks(&st);
 	if (spec &&
@@ -475,6 +514,9 @@ int container_delete(const char *root, const char *id, bool force, struct error 
 	/* a pod's sandbox: its share goes first (members' mounts below it with it) */
 	if (st.pod_share && state_dir_path(root, id, &dir) == 0 && pod_share_remove(dir) < 0)
 		container_warn("delete: cannot remove the pod share of \"%s\"", id);
+	/* the monitor is gone: the host cgroup directories create made (docs/runtime.md) */
+	if (st.host_cgroup.n)
+		delete_host_cgroup(&st);
 	r = state_remove_dir(root, id, container_remove_tree, err);
 out:
 	state_clear(&st);

@@ -13,12 +13,16 @@
 #include <sys/types.h>
 
 #include "agent_client.h"
+#include "host_cgroup.h"
 #include "state.h"
 
 #define CONTAINER_AGENT_TIMEOUT_ENV "STRATUS_AGENT_TIMEOUT"
 #define CONTAINER_AGENT_TIMEOUT_S   120
 
-/* Where warnings go (the CLI: stderr and --log); NULL drops them. */
+/*
+ * Where warnings go (the CLI: stderr and --log; the shim: its log); NULL drops them. Never a
+ * stream of a container's: the shim runs create with the container's stdio as fds 0-2.
+ */
 void container_set_warn(void (*warn)(const char *msg));
 void container_warn(const char *fmt, ...) _printf_(1, 2);
 
@@ -28,8 +32,11 @@ struct container_create_opts {
 	const char *console_socket; /* NULL: none */
 	bool foreground;	    /* `run` without --detach: the terminal is our fds 0/1 */
 	bool debug;
-	pid_t monitor_pid; /* out: the monitor (the caller's child) */
-	bool terminal;	   /* out: process.terminal */
+	/* where linux.cgroupsPath puts the monitor on the host (docs/runtime.md "Host cgroup") */
+	enum host_cgroup_manager cgroup_manager;
+	const struct host_cgroup *host_cgroup; /* internal: its directories, or NULL */
+	pid_t monitor_pid;		       /* out: the monitor (the caller's child) */
+	bool terminal;			       /* out: process.terminal */
 };
 
 int container_create(struct container_create_opts *opts, struct error *err);

@@ -16,6 +16,7 @@
 #include "container.h"
 #include "container_internal.h"
 #include "monitor.h"
+#include "netns.h"
 #include "oci_spec.h"
 #include "phase.h"
 #include "pod.h"
@@ -133,6 +134,15 @@ static void kill_monitor(pid_t pid)
 		;
 }
 
+/* A network namespace path names one (a member's joins its sandbox's instead). */
+static int create_check_network(const struct oci_spec *spec, enum pod_role role, struct error *err)
+{
+	size_t index;
+	const char *path = role == POD_MEMBER ? NULL : netns_spec_path(spec, &index);
+
+	return path ? netns_check(path, index, err) : 0;
+}
+
 /* Everything create checks before it makes anything. */
 static int create_check(struct container_create_opts *o, struct oci_spec *spec, unsigned int *vcpus,
 			uint64_t *mem_mib, struct error *err)
@@ -166,6 +176,18 @@ static int fork_monitor(struct container_create_opts *o, struct monitor_config *
 	}
 	if (pid == 0) {
 		close(fds[0]);
+		/* before the monitor makes threads or share processes: they follow it */
+		if (o->host_cgroup) {
+			const char *failed = "";
+			int r = host_cgroup_enter(o->host_cgroup, 0, &failed);
+
+			if (r < 0) {
+				dprintf(fds[1],
+					"linux.cgroupsPath: cannot move the monitor into %s: %s",
+					failed, strerror(-r));
+				_exit(1);
+			}
+		}
 		mc->notify_fd = fds[1];
 		monitor_main(mc);
 	}
@@ -197,6 +219,8 @@ static int fill_state(struct container_state *st, const struct container_create_
 	st->annotations = calloc(spec->annotations.n + 1, sizeof(*st->annotations));
 	if (!st->oci_version || !st->id || !st->bundle || !st->rootfs || !st->created ||
 	    !st->owner || !st->annotations)
+		return -ENOMEM;
+	if (o->host_cgroup && host_cgroup_copy(&st->host_cgroup, o->host_cgroup) < 0)
 		return -ENOMEM;
 	for (size_t i = 0; i < spec->annotations.n; i++) {
 		st->annotations[i].key = strdup(spec->annotations.kv[i].key);
@@ -325,6 +349,43 @@ static int create_pod_share(const char *dir, struct rootfs *rootfs, const char *
 	return 0;
 }
 
+/*
+ * A network namespace path (docs/networking.md): its interfaces carried into the VM, each a
+ * tap in that namespace joined to it by tc redirects, recorded for delete; *config becomes
+ * what the agent gets (without the host path). A namespace with only lo makes nothing.
+ */
+static int create_network(const struct oci_spec *spec, const char *dir, char **config,
+			  struct netns_plan *net, struct error *err)
+{
+	_cleanup_free_ char *record = NULL, *agent_config = NULL;
+	struct error inner = { 0 };
+	const char *path;
+	size_t index;
+	int r;
+
+	path = netns_spec_path(spec, &index);
+	if (!path)
+		return 0;
+	r = netns_plan(path, net, &inner);
+	if (r < 0)
+		return error_set(err, r, "linux.namespaces[%zu].path: %s", index, inner.msg);
+	r = netns_agent_config(*config, strlen(*config), net->n_ifaces > 0, &agent_config, err);
+	if (r == 0 && net->n_ifaces) {
+		if (asprintf(&record, "%s/%s", dir, NETNS_RECORD) < 0)
+			r = error_set(err, -ENOMEM, "out of memory");
+		else
+			r = netns_record_write(record, path, net, err);
+	}
+	if (r < 0) {
+		netns_teardown(path, net->ifaces, net->n_ifaces, &inner);
+		netns_plan_destroy(net);
+		return r;
+	}
+	free(*config);
+	*config = ptr_steal(&agent_config);
+	return 0;
+}
+
 /* The part of create inside the new state directory; base has the VM's size and assets. */
 static int create_in_dir(struct container_create_opts *o, struct oci_spec *spec, const char *bundle,
 			 const char *dir, const struct monitor_config *base, bool sandbox,
@@ -334,6 +395,7 @@ static int create_in_dir(struct container_create_opts *o, struct oci_spec *spec,
 	_cleanup_free_ char *config_text = NULL, *snapshot = NULL;
 	_cleanup_close_ int rfd = -1;
 	struct rootfs rootfs = { 0 };
+	struct netns_plan net = { 0 };
 	const char *pod_tag = NULL;
 	int r;
 
@@ -342,8 +404,12 @@ static int create_in_dir(struct container_create_opts *o, struct oci_spec *spec,
 	r = r ?: rootfs_prepare(spec, bundle, o->id, dir, &rootfs, err);
 	if (r == 0 && sandbox)
 		r = create_pod_share(dir, &rootfs, &pod_tag, err);
+	r = r ?: create_network(spec, dir, &config_text, &net, err);
 	if (r < 0)
 		goto out;
+	mc.network = net.n_ifaces ? &net : NULL;
+	if (net.n_ifaces)
+		phase_mark("network", "host");
 	mc.rootfs = &rootfs;
 	mc.oci_config = config_text;
 	mc.mounts = rootfs.mounts;
@@ -353,7 +419,8 @@ static int create_in_dir(struct container_create_opts *o, struct oci_spec *spec,
 	mc.console_rows = spec->process.console_height;
 	mc.console_cols = spec->process.console_width;
 	mc.agent_timeout_ms = container_agent_timeout_ms();
-	snapshot = create_template(spec, &rootfs, &mc);
+	/* The template's VM has no NIC: a container with interfaces boots cold (monitor.log). */
+	snapshot = net.n_ifaces ? NULL : create_template(spec, &rootfs, &mc);
 	o->monitor_pid = 0;
 	mc.template_snapshot = snapshot;
 	r = create_start_monitor(o, &mc, &rfd, err);
@@ -369,7 +436,54 @@ static int create_in_dir(struct container_create_opts *o, struct oci_spec *spec,
 out:
 	if (r < 0 && pod_tag)
 		pod_share_remove(dir);
+	if (r < 0 && net.n_ifaces) {
+		struct error ignored = { 0 };
+		size_t index;
+
+		netns_teardown(netns_spec_path(spec, &index), net.ifaces, net.n_ifaces, &ignored);
+	}
+	netns_plan_destroy(&net); /* our tap fds: the monitor holds its own */
 	rootfs_destroy(&rootfs);
+	return r;
+}
+
+static void host_cgroup_warn(const char *msg)
+{
+	container_warn("%s", msg);
+}
+
+/*
+ * linux.cgroupsPath resolved in every hierarchy mounted (hc->n == 0: nowhere, the monitor
+ * stays in the caller's cgroup). Nothing is made yet.
+ */
+static int create_host_cgroup_plan(const struct container_create_opts *o,
+				   const struct oci_spec *spec, struct host_cgroup *hc,
+				   struct error *err)
+{
+	struct host_cgroup_layout layout;
+	int r;
+
+	memset(hc, 0, sizeof(*hc));
+	if (!spec->linux_.cgroups_path || !*spec->linux_.cgroups_path ||
+	    o->cgroup_manager == HOST_CGROUP_DISABLED)
+		return 0;
+	r = host_cgroup_layout_load(HOST_CGROUP_MOUNTINFO, HOST_CGROUP_SELF, &layout, err);
+	if (r < 0)
+		return r;
+	r = host_cgroup_plan(&layout, spec->linux_.cgroups_path, o->cgroup_manager, hc,
+			     host_cgroup_warn, err);
+	host_cgroup_layout_free(&layout);
+	return r;
+}
+
+/* The directories of hc made, hc noted in o for the monitor (or relay) to join. */
+static int create_host_cgroup(struct container_create_opts *o, struct host_cgroup *hc,
+			      struct error *err)
+{
+	int r = hc->n ? host_cgroup_create(hc, host_cgroup_warn, err) : 0;
+
+	if (r == 0 && hc->n)
+		o->host_cgroup = hc;
 	return r;
 }
 
@@ -382,6 +496,7 @@ int container_create(struct container_create_opts *o, struct error *err)
 {
 	struct monitor_config mc = { .id = o->id, .debug = o->debug };
 	_cleanup_free_ char *bundle = NULL, *dir = NULL;
+	struct host_cgroup cgroup = { 0 };
 	struct guest_assets assets = { 0 };
 	struct oci_spec *spec = NULL;
 	const char *sandbox = NULL;
@@ -400,9 +515,12 @@ int container_create(struct container_create_opts *o, struct error *err)
 	r = create_check(o, spec, &mc.vcpus, &mc.mem_mib, err);
 	r = r ?: pod_role(spec, o->id, &role, &sandbox, err);
 	r = r ?: pod_check_namespaces(spec, role, err);
+	r = r ?: create_check_network(spec, role, err);
+	r = r ?: create_host_cgroup_plan(o, spec, &cgroup, err);
 	if (r == 0 && role == POD_MEMBER) {
 		o->terminal = spec->process.terminal;
-		r = member_create(o, spec, bundle, sandbox, err);
+		r = r ?: create_host_cgroup(o, &cgroup, err);
+		r = r ?: member_create(o, spec, bundle, sandbox, err);
 		goto out;
 	}
 	r = r ?: guest_assets_find(NULL, &assets, err);
@@ -423,7 +541,8 @@ int container_create(struct container_create_opts *o, struct error *err)
 	r = state_lock_create(o->root, o->id, &lock, err);
 	if (r < 0)
 		goto out;
-	r = create_in_dir(o, spec, bundle, dir, &mc, role == POD_SANDBOX, err);
+	r = create_host_cgroup(o, &cgroup, err);
+	r = r ?: create_in_dir(o, spec, bundle, dir, &mc, role == POD_SANDBOX, err);
 	if (r < 0) {
 		struct error ignored = { 0 };
 
@@ -431,6 +550,11 @@ int container_create(struct container_create_opts *o, struct error *err)
 	}
 	state_unlock(lock);
 out:
+	/* the monitor or relay is gone: the directories made for it go too */
+	if (r < 0)
+		host_cgroup_remove(&cgroup, NULL, HOST_CGROUP_REMOVE_WAIT_MS, host_cgroup_warn);
+	host_cgroup_clear(&cgroup);
+	o->host_cgroup = NULL;
 	guest_assets_destroy(&assets);
 	oci_spec_free(spec);
 	return r;

@@ -179,6 +179,15 @@ static int member_create_in_dir(struct container_create_opts *o, const struct oc
 	r = member_agent_create(&s, spec, bundle, &plan, sst->id, sst->pod_share, err);
 	created = r == 0;
 	r = r ?: exec_fork_relay(&s, &o->monitor_pid, err);
+	/* the relay is the member's process on the host: it goes where linux.cgroupsPath says */
+	if (r == 0 && o->host_cgroup) {
+		const char *failed = "";
+
+		r = host_cgroup_enter(o->host_cgroup, o->monitor_pid, &failed);
+		if (r < 0)
+			error_set_errno(err, r, "linux.cgroupsPath: cannot move the relay into %s",
+					failed);
+	}
 	exec_session_close(&s);
 	if (r == 0) {
 		phase_mark("created", "guest");

@@ -50,6 +50,7 @@ struct monitor {
 	int winch_fd;  /* signalfd for SIGWINCH (terminal with a console socket) */
 	int streams[AGENT_STREAM_NR];
 	int pty_slave;
+	int net_fds[AGENT_MAX_NET_IFACES]; /* cfg->network's taps, moved to fds 4.. */
 	struct agent_client agent;
 	bool exited;
 	int status;    /* the init's, once exited */
@@ -206,6 +207,27 @@ static int monitor_open_console(struct monitor *m)
 	sigemptyset(&set);
 	sigaddset(&set, SIGWINCH);
 	m->winch_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return 0;
+}
+
+/* NETWORK: the guest's NICs named and addressed as the namespace's interfaces. */
+static int monitor_network(struct monitor *m)
+{
+	char msg[AGENT_CLIENT_ERR_MAX + 32];
+	struct agent_network net;
+	int r;
+
+	if (!m->cfg->network)
+		return 0;
+	netns_plan_network(m->cfg->network, &net);
+	r = agent_client_network(&m->agent, &net);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "agent: network: %s", m->agent.err);
+		monitor_fail(m, msg);
+		return r;
+	}
+	log_info("network: %u interface(s), %u address(es), %u route(s) configured in the guest",
+		 net.ifaces.n, net.addrs.n, net.routes.n);
 	return 0;
 }
 
@@ -406,7 +428,7 @@ static void *monitor_supervise(void *opaque)
 		return NULL;
 	}
 	phase_mark("agent-ready", "guest");
-	if (monitor_create_container(m) < 0) {
+	if (monitor_network(m) < 0 || monitor_create_container(m) < 0) {
 		agent_client_destroy(&m->agent);
 		vm_request_exit(m->vm, VM_EXIT_QUIT);
 		return NULL;
@@ -489,6 +511,43 @@ static int monitor_restore_vm(struct monitor *m, struct vm_config *vc, struct er
 	return vm_create(vc, &m->vm, err);
 }
 
+/* One virtio-net device per tap of cfg->network (the VMM dups the fd). */
+static int monitor_add_nics(struct monitor *m, struct vm_config *vc, struct error *err)
+{
+	const struct netns_plan *net = m->cfg->network;
+
+	if (!net)
+		return 0;
+	if (vc->nr_devices + net->n_ifaces > VM_MAX_DEVICES)
+		return error_set(err, -E2BIG,
+				 "%zu network interfaces and %u other devices: a VM has at most %d",
+				 net->n_ifaces, vc->nr_devices, VM_MAX_DEVICES);
+	log_info("network: %zu interface(s): a cold boot (a template has no NIC)", net->n_ifaces);
+	if (net->n_skipped_ipv6)
+		log_info("network: %zu IPv6 address(es) and route(s) not carried: the guest kernel "
+			 "has no IPv6",
+			 net->n_skipped_ipv6);
+	if (net->n_skipped_links)
+		log_info("network: %zu interface(s) neither Ethernet nor loopback not carried",
+			 net->n_skipped_links);
+	for (size_t i = 0; i < net->n_ifaces; i++) {
+		struct vm_device_config *nic = &vc->devices[vc->nr_devices++];
+
+		nic->type = VM_DEVICE_VIRTIO_NET;
+		snprintf(nic->id, sizeof(nic->id), "net%zu", i);
+		snprintf(nic->path, sizeof(nic->path), "%s", net->ifaces[i].tap_name);
+		nic->net_fd_set = true;
+		nic->net_fd = m->net_fds[i];
+		nic->mac_set = true;
+		memcpy(nic->mac, net->ifaces[i].mac, sizeof(nic->mac));
+		nic->mtu = net->ifaces[i].mtu;
+		log_debug("network: %s (%02x:%02x:%02x:%02x:%02x:%02x, MTU %u) through tap %s",
+			  net->ifaces[i].name, nic->mac[0], nic->mac[1], nic->mac[2], nic->mac[3],
+			  nic->mac[4], nic->mac[5], nic->mtu, net->ifaces[i].tap_name);
+	}
+	return 0;
+}
+
 static int monitor_build_vm(struct monitor *m, struct vm_config *vc, struct error *err)
 {
 	const struct monitor_config *cfg = m->cfg;
@@ -526,18 +585,36 @@ static int monitor_build_vm(struct monitor *m, struct vm_config *vc, struct erro
 		fs->readonly = rootfs->shares[i].readonly;
 		fs->fs_cache = VM_FS_CACHE_AUTO;
 	}
-	return vm_create(vc, &m->vm, err);
+	return monitor_add_nics(m, vc, err) ?: vm_create(vc, &m->vm, err);
 }
 
-/* Only fds 0-2 and notify_fd survive into the monitor: whatever else `create`'s caller left
- * open must not be held for the container's life. notify_fd becomes fd 3. */
-static int monitor_close_fds(int notify_fd)
+/*
+ * Only fds 0-2, notify_fd and the network's taps survive into the monitor: whatever else
+ * `create`'s caller left open must not be held for the container's life. notify_fd becomes
+ * fd 3, the taps 4 and up (net_fds), each first moved above all of them so none is clobbered.
+ */
+static int monitor_close_fds(int notify_fd, const struct netns_plan *net, int *net_fds)
 {
-	if (notify_fd != 3 && dup2(notify_fd, 3) < 0)
+	size_t n = net ? net->n_ifaces : 0;
+	int high[AGENT_MAX_NET_IFACES + 1];
+	int first = 4 + (int)n;
+
+	for (size_t i = 0; i <= n; i++) {
+		high[i] = fcntl(i < n ? net->ifaces[i].tap_fd : notify_fd, F_DUPFD_CLOEXEC, 1024);
+		if (high[i] < 0)
+			return -1;
+	}
+	if (dup2(high[n], 3) < 0)
 		return -1;
 	fcntl(3, F_SETFD, FD_CLOEXEC);
-	if (close_range(4, ~0u, 0) < 0) {
-		for (int fd = 4; fd < 65536; fd++)
+	for (size_t i = 0; i < n; i++) {
+		net_fds[i] = 4 + (int)i;
+		if (dup2(high[i], net_fds[i]) < 0)
+			return -1;
+		fcntl(net_fds[i], F_SETFD, FD_CLOEXEC);
+	}
+	if (close_range(first, ~0u, 0) < 0) {
+		for (int fd = first; fd < 65536; fd++)
 			close(fd);
 	}
 	return 3;
@@ -587,7 +664,7 @@ _Noreturn void monitor_main(const struct monitor_config *cfg)
 	prctl(PR_SET_NAME, "stratus-monitor"); /* comm: 15 bytes, what ps and top show */
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
-	m.notify_fd = monitor_close_fds(cfg->notify_fd);
+	m.notify_fd = monitor_close_fds(cfg->notify_fd, cfg->network, m.net_fds);
 	for (int i = 0; i < AGENT_STREAM_NR; i++)
 		m.streams[i] = -1;
 	log_file = open_in_dir(cfg->state_dir, MONITOR_LOG,
@@ -625,6 +702,9 @@ _Noreturn void monitor_main(const struct monitor_config *cfg)
 	log_info("container %s: VM with %u vCPU(s), %llu MiB%s%s", cfg->id, vc.nr_vcpus,
 		 (unsigned long long)cfg->mem_mib, m.restored ? ", restored from " : "",
 		 m.restored ? cfg->template_snapshot : "");
+	/* The VMM holds its own dups of the taps: they vanish when the VM does. */
+	for (size_t i = 0; cfg->network && i < cfg->network->n_ifaces; i++)
+		close(m.net_fds[i]);
 	phase_mark(m.restored ? "vm-restored" : "vm-built", "host");
 	monitor_drop_privileges();
 	if (pthread_create(&thread, NULL, monitor_supervise, &m) != 0) {

@@ -18,6 +18,7 @@
 
 #include "agent_proto.h"
 #include "guest_assets.h"
+#include "netns.h"
 #include "rootfs.h"
 
 #define MONITOR_LOG	     "monitor.log"
@@ -52,6 +53,12 @@ struct monitor_config {
 	uint32_t n_mounts;
 	bool terminal;		    /* process.terminal */
 	const char *console_socket; /* terminal: where the pty master goes; NULL: relay fds 0/1 */
+	/*
+	 * The interfaces of config.json's network namespace (netns.h): one virtio-net device
+	 * per tap, with the interface's MAC and MTU, and NETWORK to the agent before CREATE;
+	 * NULL: no NIC. Never with template_snapshot (a template has no NIC).
+	 */
+	const struct netns_plan *network;
 	uint32_t console_rows, console_cols;
 	int notify_fd;
 	int agent_timeout_ms;

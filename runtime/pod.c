@@ -53,10 +53,11 @@ int pod_check_namespaces(const struct oci_spec *spec, enum pod_role role, struct
 	for (size_t i = 0; i < spec->linux_.n_namespaces; i++) {
 		const struct oci_namespace *ns = &spec->linux_.namespaces[i];
 
-		if (ns->path)
+		/* Its interfaces are carried into the VM instead (netns.h, docs/networking.md). */
+		if (ns->path && ns->type != OCI_NS_NETWORK)
 			return error_set(
 				err, -EOPNOTSUPP,
-				"linux.namespaces[%zu].path: %s: a %s namespace of the host "
+				"linux.namespaces[%zu].path: %s: the host's %s namespace "
 				"cannot be joined: the container runs in a VM of its own (only "
 				"a pod member joins its sandbox's namespaces)",
 				i, ns->path, oci_namespace_name(ns->type));

@@ -39,10 +39,11 @@ int pod_role(const struct oci_spec *spec, const char *id, enum pod_role *role, c
 	     struct error *err);
 
 /*
- * A namespace path names a namespace of the host (runc joins /proc/PID/ns/net, a CNI netns
+ * A namespace path names a namespace of the host (runc joins /proc/PID/ns/ipc, a CNI netns
  * under /var/run/netns): a container with a VM of its own runs its processes in the guest,
- * which cannot join it, so its config is refused naming linux.namespaces[N].path. Only a
- * member's paths mean something here: they are joined in its sandbox's VM (pod_member_config).
+ * which cannot join it, so its config is refused naming linux.namespaces[N].path. A network
+ * path is the exception: its interfaces are carried into the VM (netns.h). A member's paths
+ * mean something too: they are joined in its sandbox's VM (pod_member_config).
  */
 int pod_check_namespaces(const struct oci_spec *spec, enum pod_role role, struct error *err);
 

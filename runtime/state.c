@@ -86,6 +86,21 @@ static void gen_kv(yajl_gen g, const char *key, const char *value)
 	GEN_STR(g, value ? value : "");
 }
 
+/* "hostCgroup": [{"path": dir, "created": top-most made}, ...], one per hierarchy */
+static void gen_host_cgroup(yajl_gen g, const struct host_cgroup *hc)
+{
+	GEN_STR(g, "hostCgroup");
+	yajl_gen_array_open(g);
+	for (size_t i = 0; i < hc->n; i++) {
+		yajl_gen_map_open(g);
+		gen_kv(g, "path", hc->dirs[i].path);
+		if (hc->dirs[i].created)
+			gen_kv(g, "created", hc->dirs[i].created);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+}
+
 static void gen_state(yajl_gen g, const struct container_state *st, bool private)
 {
 	yajl_gen_map_open(g);
@@ -118,6 +133,8 @@ static void gen_state(yajl_gen g, const struct container_state *st, bool private
 			gen_kv(g, "podShare", st->pod_share);
 		if (st->sandbox)
 			gen_kv(g, "sandbox", st->sandbox);
+		if (st->host_cgroup.n)
+			gen_host_cgroup(g, &st->host_cgroup);
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_map_close(g);
@@ -205,6 +222,7 @@ void state_clear(struct container_state *st)
 	free(st->owner);
 	free(st->pod_share);
 	free(st->sandbox);
+	host_cgroup_clear(&st->host_cgroup);
 	for (size_t i = 0; i < st->n_annotations; i++) {
 		free(st->annotations[i].key);
 		free(st->annotations[i].value);
@@ -278,6 +296,48 @@ static int get_private_id(yajl_val root, const char *key, char **out, struct err
 	return *out ? 0 : -ENOMEM;
 }
 
+/*
+ * stratus.hostCgroup: delete removes what it names, so each path must be a clean absolute
+ * path and "created" one of its parents (or itself).
+ */
+static int get_host_cgroup(yajl_val root, struct host_cgroup *hc, struct error *err)
+{
+	const char *path[] = { "stratus", "hostCgroup", NULL };
+	yajl_val v = yajl_tree_get(root, path, yajl_t_any);
+	size_t n;
+
+	if (!v)
+		return 0;
+	if (!YAJL_IS_ARRAY(v) || v->u.array.len > 64)
+		return error_set(err, -EINVAL,
+				 "state.json: stratus.hostCgroup: must be an array (64 at most)");
+	n = v->u.array.len;
+	hc->dirs = calloc(n ? n : 1, sizeof(*hc->dirs));
+	if (!hc->dirs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		yajl_val d = v->u.array.values[i], p = member(d, "path"), c = member(d, "created");
+		const char *ps = YAJL_IS_STRING(p) ? p->u.string : NULL;
+		const char *cs = YAJL_IS_STRING(c) ? c->u.string : NULL;
+		size_t cl = cs ? strlen(cs) : 0;
+
+		if (!YAJL_IS_OBJECT(d) || !host_cgroup_path_valid(ps) || (c && !cs) ||
+		    (cs && (!host_cgroup_path_valid(cs) || strncmp(ps, cs, cl) ||
+			    (ps[cl] && ps[cl] != '/'))))
+			return error_set(
+				err, -EINVAL,
+				"state.json: stratus.hostCgroup[%zu]: path must be a cgroup "
+				"directory and created that or a parent of it",
+				i);
+		hc->dirs[i].path = strdup(ps);
+		hc->dirs[i].created = cs ? strdup(cs) : NULL;
+		hc->n++;
+		if (!hc->dirs[i].path || (cs && !hc->dirs[i].created))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int parse_tree(yajl_val root, struct container_state *st, struct error *err)
 {
 	const char *start_path[] = { "stratus", "pidStartTime", NULL };
@@ -319,6 +379,7 @@ static int parse_tree(yajl_val root, struct container_state *st, struct error *e
 	st->vm_mem_mib = v ? (uint64_t)YAJL_GET_INTEGER(v) : 0;
 	r = get_private_id(root, "podShare", &st->pod_share, err);
 	r = r ?: get_private_id(root, "sandbox", &st->sandbox, err);
+	r = r ?: get_host_cgroup(root, &st->host_cgroup, err);
 	return r ?: get_annotations(root, st, err);
 }
 

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "common/error.h"
+#include "host_cgroup.h"
 
 #define STATE_FILE	     "state.json"
 #define STATE_ID_MAX	     255
@@ -54,6 +55,8 @@ struct container_state {
 	struct state_annotation *annotations;
 	char *pod_share; /* a pod's sandbox: the tag of its pod share (docs/pods.md); or NULL */
 	char *sandbox;	 /* a pod's member: its sandbox's ID; or NULL (pid is then the relay) */
+	/* the monitor's (a member: its relay's) host cgroup directories (docs/runtime.md) */
+	struct host_cgroup host_cgroup;
 };
 
 const char *container_status_name(enum container_status status);

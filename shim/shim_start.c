@@ -13,6 +13,10 @@
  *   bundle, the listening socket as fd 3. The socket exists before we print the address, so
  *   containerd's first connection waits in the backlog instead of failing.
  * - If the socket is already served (a second start for the same id), that shim is reused.
+ * - The runtime options on stdin (shim_options.h): a ShimCgroup is joined by the server we
+ *   forked, before its address is printed, as containerd's runc shim does (cgroupfs: the path
+ *   below each hierarchy's root, an existing cgroup). Warnings go to the bundle's log FIFO,
+ *   which containerd reads from before `start` runs; never to stdout/stderr.
  */
 #include <fcntl.h>
 #include <libgen.h>
@@ -24,8 +28,43 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "host_cgroup.h"
 #include "shim.h"
+#include "shim_options.h"
 #include "ttrpc.h"
+
+static char start_bundle[PATH_MAX];
+
+/* A warning of start's: to the bundle's log FIFO if containerd reads it, else nowhere. */
+static void start_warn(const char *msg)
+{
+	char path[PATH_MAX + 8];
+	struct stat st;
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/log", start_bundle) >= sizeof(path) ||
+	    stat(path, &st) < 0 || !S_ISFIFO(st.st_mode))
+		return;
+	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	dprintf(fd, "%s: start: %s\n", SHIM_NAME, msg);
+	close(fd);
+}
+
+/* The server (pid) into ShimCgroup in every hierarchy of this host where it exists. */
+static int join_shim_cgroup(const char *path, pid_t pid, struct error *err)
+{
+	struct host_cgroup_layout layout;
+	int r;
+
+	r = host_cgroup_layout_load(HOST_CGROUP_MOUNTINFO, HOST_CGROUP_SELF, &layout, err);
+	if (r < 0)
+		return r;
+	r = host_cgroup_join(&layout, "ShimCgroup", path, pid, start_warn, err);
+	host_cgroup_layout_free(&layout);
+	return r;
+}
 
 static int print_address(const char *bundle, const char *address, struct error *err)
 {
@@ -130,6 +169,7 @@ static void child_exec(const struct shim_options *opts, const char *self_exe, co
 int shim_start(const struct shim_options *opts, const char *self_exe, struct error *err)
 {
 	char bundle[PATH_MAX], sandbox_id[256], address[256];
+	struct shim_runc_options ropts = { 0 };
 	_cleanup_close_ int fd = -1;
 	pid_t pid;
 	int r;
@@ -145,15 +185,23 @@ int shim_start(const struct shim_options *opts, const char *self_exe, struct err
 		return r;
 	if (sandbox_id[0] && strcmp(sandbox_id, opts->id))
 		return join_sandbox(bundle, sandbox_id, err);
-
-	r = shim_socket_address(opts->address, opts->namespace, opts->id, address, sizeof(address));
-	if (r < 0)
-		return error_set_errno(err, r, "shim socket address for %s", opts->id);
-	r = create_socket(address, &fd, err);
-	if (r == -EADDRINUSE)
-		return print_address(bundle, address, err);
+	snprintf(start_bundle, sizeof(start_bundle), "%s", bundle);
+	r = shim_runc_options_read(STDIN_FILENO, &ropts, err);
 	if (r < 0)
 		return r;
+
+	r = shim_socket_address(opts->address, opts->namespace, opts->id, address, sizeof(address));
+	if (r < 0) {
+		error_set_errno(err, r, "shim socket address for %s", opts->id);
+		goto out;
+	}
+	r = create_socket(address, &fd, err);
+	if (r == -EADDRINUSE) {
+		r = print_address(bundle, address, err); /* served already: that shim */
+		goto out;
+	}
+	if (r < 0)
+		goto out;
 
 	pid = fork();
 	if (pid < 0) {
@@ -162,14 +210,17 @@ int shim_start(const struct shim_options *opts, const char *self_exe, struct err
 	}
 	if (pid == 0)
 		child_exec(opts, self_exe, bundle, address, fd);
-	r = print_address(bundle, address, err);
+	r = ropts.shim_cgroup ? join_shim_cgroup(ropts.shim_cgroup, pid, err) : 0;
+	r = r ?: print_address(bundle, address, err);
 	if (r < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		goto fail;
 	}
-	return 0;
+	goto out;
 fail:
 	unlink(address + strlen("unix://"));
+out:
+	shim_runc_options_clear(&ropts);
 	return r;
 }

@@ -24,6 +24,7 @@
 #include "containerd/types/task.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
 #include "shim.h"
+#include "shim_options.h"
 #include "task_internal.h"
 #include "task_service.h"
 
@@ -52,9 +53,16 @@ void task_fail_err(struct ttrpc_call *call, const struct error *err, int r)
 	ttrpc_call_fail(call, task_code_of(r), "%s", err->msg[0] ? err->msg : strerror(-r));
 }
 
+/*
+ * libstratus's warnings, to the shim's log (its stderr, the bundle's log FIFO). Never to fd 2
+ * while create runs: that is the container's stderr then (create_with_stdio), so the log is
+ * the fd it saved.
+ */
+static int warn_fd = STDERR_FILENO;
+
 static void warn_log(const char *msg)
 {
-	fprintf(stderr, "%s: %s\n", SHIM_NAME, msg);
+	dprintf(warn_fd, "%s: %s\n", SHIM_NAME, msg);
 }
 
 void task_reply_empty(struct ttrpc_call *call)
@@ -175,11 +183,14 @@ static int create_with_stdio(struct container_create_opts *o, const int stdio[3]
 		error_set_errno(err, r, "cannot save stdio");
 		goto out;
 	}
+	fflush(stderr);
+	warn_fd = saved[2];
 	for (int i = 0; i < 3; i++)
 		dup2(stdio[i], i);
 	r = container_create(o, err);
 	for (int i = 0; i < 3; i++)
 		dup2(saved[i], i);
+	warn_fd = STDERR_FILENO;
 out:
 	for (int i = 0; i < 3; i++) {
 		if (saved[i] >= 0)
@@ -268,6 +279,27 @@ static bool create_check(struct task_service *ts, struct ttrpc_call *call,
 	return true;
 }
 
+/*
+ * The manager for linux.cgroupsPath: containerd.runc.v1.Options' SystemdCgroup when Create's
+ * options are those, else the path's form says (host_cgroup.h, HOST_CGROUP_AUTO).
+ */
+static int task_cgroup_manager(const Google__Protobuf__Any *options,
+			       enum host_cgroup_manager *manager, struct error *err)
+{
+	struct shim_runc_options ro;
+	int r;
+
+	*manager = HOST_CGROUP_AUTO;
+	if (!options)
+		return 0;
+	r = shim_runc_options_from_any("options", options->type_url, options->value.data,
+				       options->value.len, &ro, err);
+	if (r == 0 && ro.present)
+		*manager = ro.systemd_cgroup ? HOST_CGROUP_SYSTEMD : HOST_CGROUP_CGROUPFS;
+	shim_runc_options_clear(&ro);
+	return r;
+}
+
 static void task_create(struct task_service *ts, struct ttrpc_call *call,
 			const Containerd__Task__V2__CreateTaskRequest *q)
 {
@@ -281,6 +313,11 @@ static void task_create(struct task_service *ts, struct ttrpc_call *call,
 
 	if (!create_check(ts, call, q))
 		return;
+	r = task_cgroup_manager(q->options, &o.cgroup_manager, &err);
+	if (r < 0) {
+		task_fail_err(call, &err, r);
+		return;
+	}
 	t = task_new(ts);
 	if (!t || task_strdup_paths(t, q) < 0) {
 		task_free(t);

@@ -107,6 +107,7 @@ int cli_create(struct cli_global *g)
 	o.pid_file = a.pid_file;
 	o.console_socket = a.console_socket;
 	o.debug = g->debug;
+	o.cgroup_manager = g->cgroup_manager;
 	if (container_create(&o, &err) < 0)
 		return cli_fail(g, &err);
 	return 0;

@@ -69,6 +69,7 @@ int cli_global_parse(int argc, char **argv, struct cli_global *g, struct error *
 			break;
 		case OPT_SYSTEMD:
 			g->systemd_cgroup = true;
+			g->cgroup_manager = HOST_CGROUP_SYSTEMD;
 			break;
 		case OPT_CGROUP_MANAGER:
 			if (strcmp(optarg, "cgroupfs") && strcmp(optarg, "systemd") &&
@@ -77,10 +78,13 @@ int cli_global_parse(int argc, char **argv, struct cli_global *g, struct error *
 						 "--cgroup-manager: must be cgroupfs, systemd or "
 						 "disabled, not \"%s\"",
 						 optarg);
+			g->cgroup_manager = !strcmp(optarg, "systemd")	  ? HOST_CGROUP_SYSTEMD
+					    : !strcmp(optarg, "cgroupfs") ? HOST_CGROUP_CGROUPFS
+									  : HOST_CGROUP_DISABLED;
 			break;
 		case OPT_ROOTLESS:
 		case OPT_CRIU:
-			break; /* accepted: cgroups and rootlessness live inside the VM */
+			break; /* accepted: rootlessness and checkpoints live inside the VM */
 		case 'v':
 			g->version = true;
 			break;

@@ -44,7 +44,7 @@ static void usage(FILE *out)
 		     "  --log FILE              also write errors and warnings to FILE\n"
 		     "  --log-format text|json  format of --log (default text)\n"
 		     "  --debug                 debug logging (the monitor's log too)\n"
-		     "  --systemd-cgroup, --cgroup-manager M   accepted (cgroups are in the VM)\n"
+		     "  --systemd-cgroup, --cgroup-manager M   the VM's host cgroup manager\n"
 		     "  -v, --version           print the version\n\nCommands:\n");
 	for (unsigned int i = 0; i < ARRAY_SIZE(verbs); i++)
 		fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);

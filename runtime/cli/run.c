@@ -81,6 +81,7 @@ int cli_run(struct cli_global *g)
 	o.console_socket = a.console_socket;
 	o.foreground = !a.detach;
 	o.debug = g->debug;
+	o.cgroup_manager = g->cgroup_manager;
 	if (container_create(&o, &err) < 0)
 		return cli_fail(g, &err);
 	if (container_start(g->root, a.id, &err) < 0) {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "host_cgroup.h"
 
 #define CLI_MAX_LIST 256 /* --env, --cap entries */
 
@@ -26,6 +27,8 @@ struct cli_global {
 	enum cli_log_format log_format;
 	bool debug;
 	bool systemd_cgroup;
+	enum host_cgroup_manager
+		cgroup_manager; /* the last of --systemd-cgroup, --cgroup-manager */
 	bool version, help;
 	const char *command;
 	int argc; /* the verb's arguments, argv[0] being the verb */

@@ -17,6 +17,9 @@
 #   4. run in the background, `kill KILL`: run exits 137; its root is an ext4 image through
 #      the io.stratus.rootfs.block annotation (virtio-blk, read-only).
 #   5. delete --force of a running container: no monitor, no state, no socket left.
+#  5b. linux.cgroupsPath (cgroupfs and --systemd-cgroup): the monitor is in that host cgroup
+#      in every hierarchy (v1 controllers and v2 on a hybrid host), no warning, the
+#      directories create made are gone after delete (skipped when not root).
 #   6. a terminal (process.terminal) through --console-socket: the pty master arrives over
 #      SCM_RIGHTS, input reaches the shell, its exit status is run's.
 #   7. the VM ends under a running container (QMP quit): the monitor exits 255 at once.
@@ -460,6 +463,90 @@ S delete --force r5
 expect_eq "delete --force: exit 0" 0 $?
 expect_eq "delete --force: the monitor is gone" gone "$(alive "$monitor" && echo alive || echo gone)"
 expect_nothing_left "delete --force"
+
+# 5b. the monitor in the container's host cgroup (docs/runtime.md "Host cgroup"), in every
+# mounted hierarchy: on a hybrid host each v1 controller (memory:, pids: are checked) and the
+# unified one (0::). cgroupfs with a relative path (below our own cgroup in each v1
+# hierarchy, below its parent on a pure v2 host) and --systemd-cgroup's slice:prefix:name;
+# no warning; the directories create made are gone after delete. Not root, or no cgroup
+# mount we can write: skipped.
+# cg_mount HIER: the mount point of a v1 controller's hierarchy, or of cgroup v2 ("")
+cg_mount() {
+	awk -v c="$1" '{ for (i = 7; $i != "-"; i++); t = $(i + 1); n = split($(i + 3), o, ",")
+		if (c == "" && t == "cgroup2") { print $5; exit }
+		if (c != "" && t == "cgroup") for (k = 1; k <= n; k++) if (o[k] == c) { print $5; exit } }' \
+		/proc/self/mountinfo
+}
+# cg_of HIER FILE: the path of a hierarchy (a controller, or "" for cgroup v2) in a cgroup file
+cg_of() { grep -E "^[0-9]+:$1:" "$2" | head -n 1 | cut -d: -f3-; }
+cgtag=stratus-test-$$-$RANDOM
+cgfirst=$(cg_mount memory)
+cgfirst=${cgfirst:-$(cg_mount "")}
+if [ "$(id -u)" != 0 ] || [ -z "$cgfirst" ] || ! mkdir "$cgfirst/$cgtag" 2>/dev/null; then
+	echo "SKIP (section 5b): not root or no writable cgroup mount"
+else
+	rmdir "$cgfirst/$cgtag"
+	# the hierarchies checked: memory, pids and cgroup v2 ("v2"), those this host has
+	cgh() { [ "$1" = v2 ] || echo "$1"; }
+	cghiers=
+	for h in memory pids v2; do
+		[ -n "$(cg_mount "$(cgh $h)")" ] && [ -n "$(cg_of "$(cgh $h)" /proc/self/cgroup)" ] &&
+			cghiers="$cghiers $h"
+	done
+	# a pure v2 host: a relative path is below the parent of our cgroup (runc's fs2)
+	cgunified=; grep -q ' - cgroup ' /proc/self/mountinfo || cgunified=1
+	for form in cgroupfs systemd; do
+		make_config '["sleep", "1000"]'
+		flags=
+		if [ $form = cgroupfs ]; then
+			jq ".linux.cgroupsPath = \"$cgtag/c1\"" "$bundle/config.json" >"$work/cg.json"
+		else
+			jq ".linux.cgroupsPath = \"system.slice:stratus-test:$cgtag\"" \
+				"$bundle/config.json" >"$work/cg.json"
+			flags=--systemd-cgroup
+		fi
+		mv "$work/cg.json" "$bundle/config.json"
+		declare -A cgwant=() cggone=()
+		for h in $cghiers; do
+			own=$(cg_of "$(cgh $h)" /proc/self/cgroup)
+			if [ $form = systemd ]; then
+				cgwant[$h]=/system.slice/stratus-test-$cgtag.scope
+				[ -d "$(cg_mount "$(cgh $h)")/system.slice" ] && cggone[$h]=${cgwant[$h]} ||
+					cggone[$h]=/system.slice
+			else
+				[ -n "$cgunified" ] && own=$(dirname "$own")
+				own=${own%/}
+				cgwant[$h]=$own/$cgtag/c1 cggone[$h]=$own/$cgtag
+			fi
+		done
+		timeout 600 "$stratus" --root "$root" $flags create --bundle "$bundle" cg \
+			</dev/null >"$work/cg.out" 2>&1
+		expect_eq "host cgroup ($form): create exits 0" 0 $?
+		expect_eq "host cgroup ($form): no warning" "" "$(cat "$work/cg.out")"
+		monitor=$(S state cg | jq -r .pid)
+		for h in $cghiers; do
+			expect_eq "host cgroup ($form): the monitor's $h cgroup" "${cgwant[$h]}" \
+				"$(cg_of "$(cgh $h)" "/proc/$monitor/cgroup" 2>/dev/null)"
+		done
+		S delete --force cg >"$work/cg.out" 2>&1
+		expect_eq "host cgroup ($form): delete exits 0" 0 $?
+		expect_eq "host cgroup ($form): delete, no warning" "" "$(cat "$work/cg.out")"
+		for h in $cghiers; do
+			d=$(cg_mount "$(cgh $h)")${cggone[$h]}
+			expect_eq "host cgroup ($form): $d made by create is gone" gone \
+				"$([ -e "$d" ] && echo left || echo gone)"
+		done
+		expect_nothing_left "host cgroup ($form)"
+		unset cgwant cggone
+	done
+	make_config '["true"]' '| .linux.cgroupsPath = "a.slice:p"'
+	expect_failure "host cgroup: a bad systemd form" 1 \
+		'^stratus: config.json: linux.cgroupsPath: must be slice:prefix:name with the systemd cgroup manager, not "a.slice:p"$' \
+		"$stratus" --root "$root" --systemd-cgroup create --bundle "$bundle" bad
+	expect_nothing_left "host cgroup: a bad systemd form"
+	expect_eq "host cgroup: a bad systemd form makes no directory" gone \
+		"$([ -e "$cgfirst/a.slice" ] && echo left || echo gone)"
+fi
 
 # 6. a terminal through --console-socket
 make_config '["sh"]' '| .process.terminal = true'

@@ -51,6 +51,9 @@ struct fake {
 	unsigned int entropy_calls, entropy_len;
 	unsigned int shares, freezes, frozen; /* 1.3 requests seen, FREEZE's last flag */
 	char freeze_id[64];
+	unsigned int networks;	 /* 1.4 */
+	char network_name[16];	 /* NETWORK's first interface */
+	uint32_t network_routes; /* and its route count */
 	uint8_t entropy[AGENT_MAX_ENTROPY];
 	uint64_t set_time_ns;
 	char create_rootfs[64], update_resources[64];
@@ -214,6 +217,17 @@ static bool fake_handle(struct fake *f, struct agent_msg *req)
 		f->freezes++;
 		f->frozen = req->u.freeze.frozen;
 		snprintf(f->freeze_id, sizeof(f->freeze_id), "%s", req->u.freeze.container_id);
+		break;
+	case AGENT_NETWORK:
+		f->networks++;
+		if (req->u.network.ifaces.n)
+			snprintf(f->network_name, sizeof(f->network_name), "%s",
+				 req->u.network.ifaces.v[0].name);
+		f->network_routes = req->u.network.routes.n;
+		if (req->u.network.ifaces.n && !strcmp(req->u.network.ifaces.v[0].name, "eth9")) {
+			fake_error(f, req, ENODEV, "NETWORK: interfaces[0] (eth9): no NIC");
+			return true;
+		}
 		break;
 	case AGENT_STATS:
 		reply.u.stats.mem_usage = 4096;
@@ -448,6 +462,38 @@ static void test_pod_requests(void **state)
 	stop(&f, &c);
 	assert_int_equal(f.shares, 0);
 	assert_int_equal(f.freezes, 0);
+}
+
+/* 1.4: NETWORK's body reaches the agent, its error comes back; refused to a 1.3 agent. */
+static void test_network(void **state)
+{
+	uint8_t mac[AGENT_NET_MAC_LEN] = { 0x02, 0, 0, 0, 0, 7 };
+	struct agent_net_iface iface = { { mac, AGENT_NET_MAC_LEN }, "eth0", 1500 };
+	struct agent_net_route routes[2] = { { 0, 0, 0, 0x0a000001, 0 },
+					     { 0, 0x0a000000, 8, 0, 0 } };
+	struct agent_network n = { { &iface, 1 }, { NULL, 0 }, { routes, 2 } };
+	struct fake f;
+	struct agent_client c;
+
+	(void)state;
+	assert_int_equal(start_pair(&f, &c, NORMAL, 2000), 0);
+	assert_int_equal(agent_client_network(&c, &n), 0);
+	iface.name = "eth9";
+	assert_int_equal(agent_client_network(&c, &n), -ENODEV);
+	assert_string_equal(c.err, "agent: NETWORK: NETWORK: interfaces[0] (eth9): no NIC");
+	assert_false(c.broken);
+	stop(&f, &c);
+	assert_int_equal(f.networks, 2);
+	assert_string_equal(f.network_name, "eth9");
+	assert_int_equal(f.network_routes, 2);
+
+	assert_int_equal(start_pair_minor(&f, &c, NORMAL, 2000, 3), 0);
+	assert_int_equal(agent_client_network(&c, &n), -EOPNOTSUPP);
+	assert_string_equal(c.err, "NETWORK needs agent protocol 1.4, the agent (fake-agent) "
+				   "speaks 1.3: use a matching stratus-agent");
+	assert_int_equal(agent_client_ping(&c), 0);
+	stop(&f, &c);
+	assert_int_equal(f.networks, 0);
 }
 
 /* A request that times out; its late reply is dropped when the next one is read. */
@@ -807,6 +853,7 @@ int main(void)
 		cmocka_unit_test(test_version_mismatch),
 		cmocka_unit_test(test_requests_and_events),
 		cmocka_unit_test(test_pod_requests),
+		cmocka_unit_test(test_network),
 		cmocka_unit_test(test_timeout_and_late_reply),
 		cmocka_unit_test(test_hostile_agent),
 		cmocka_unit_test(test_vsock_connect),

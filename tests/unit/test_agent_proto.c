@@ -41,6 +41,12 @@ static struct agent_process_info procs[] = {
 /* One sample of every (type, flags) the catalogue has, with every field non-trivial. */
 static uint8_t entropy_sample[] = { 0x00, 0xff, 0x00, 0x41, 0x7f, 0x00 }; /* NULs are data */
 
+static uint8_t net_mac[AGENT_NET_MAC_LEN] = { 0x02, 0x42, 0x0a, 0x58, 0x00, 0x02 };
+static struct agent_net_iface net_ifaces[] = { { { net_mac, AGENT_NET_MAC_LEN }, "eth0", 1450 } };
+static struct agent_net_addr net_addrs[] = { { 0, 0x0a580002, 24 } };
+static struct agent_net_route net_routes[] = { { 0, 0, 0, 0x0a580001, 100 },
+					       { 0, 0xc0a80000, 16, 0, 0 } };
+
 static const struct agent_msg samples[] = {
 	{ .type = AGENT_HELLO, .flags = 0, .id = 1, .u.hello = { 1, 0, "stratus 0.1.0" } },
 	{ .type = AGENT_HELLO,
@@ -141,6 +147,12 @@ static const struct agent_msg samples[] = {
 	  .u.share_path = { "/run/stratus-shares/m3" } },
 	{ .type = AGENT_FREEZE, .flags = 0, .id = 22, .u.freeze = { "c1", 1 } },
 	{ .type = AGENT_FREEZE, .flags = AGENT_FLAG_REPLY, .id = 22 },
+	/* 1.4 */
+	{ .type = AGENT_NETWORK,
+	  .flags = 0,
+	  .id = 23,
+	  .u.network = { { net_ifaces, 1 }, { net_addrs, 1 }, { net_routes, 2 } } },
+	{ .type = AGENT_NETWORK, .flags = AGENT_FLAG_REPLY, .id = 23 },
 };
 
 static struct agent_msg sample(size_t i)
@@ -576,6 +588,86 @@ static void test_v1_3_messages(void **state)
 	assert_string_equal(agent_type_name(AGENT_FREEZE), "FREEZE");
 }
 
+/* NETWORK: its fields, the MAC's and the name's caps, and the three counts' caps both ways. */
+static void test_v1_4_network(void **state)
+{
+	static struct agent_net_iface ifaces[AGENT_MAX_NET_IFACES + 1];
+	static struct agent_net_addr addrs[AGENT_MAX_NET_ADDRS + 1];
+	static struct agent_net_route routes[AGENT_MAX_NET_ROUTES + 1];
+	uint8_t mac[AGENT_NET_MAC_LEN + 1] = { 0x02, 0, 0, 0, 0, 1, 7 };
+	char name[AGENT_MAX_IFNAME + 2];
+	struct agent_msg m = { .type = AGENT_NETWORK, .id = 1 }, out;
+	struct agent_buf b = { 0 };
+	struct wire w;
+
+	(void)state;
+	memset(name, 'n', AGENT_MAX_IFNAME);
+	name[AGENT_MAX_IFNAME] = '\0';
+	for (size_t i = 0; i <= AGENT_MAX_NET_IFACES; i++)
+		ifaces[i] = (struct agent_net_iface){ { mac, AGENT_NET_MAC_LEN }, name, 9000 };
+	for (size_t i = 0; i <= AGENT_MAX_NET_ADDRS; i++)
+		addrs[i] = (struct agent_net_addr){ i % AGENT_MAX_NET_IFACES, 0x0a000000 + i, 32 };
+	for (size_t i = 0; i <= AGENT_MAX_NET_ROUTES; i++)
+		routes[i] = (struct agent_net_route){ 0, 0x0a000000 + (i << 8), 24, 0x0a000001, i };
+	m.u.network.ifaces.v = ifaces;
+	m.u.network.ifaces.n = AGENT_MAX_NET_IFACES;
+	m.u.network.addrs.v = addrs;
+	m.u.network.addrs.n = AGENT_MAX_NET_ADDRS;
+	m.u.network.routes.v = routes;
+	m.u.network.routes.n = AGENT_MAX_NET_ROUTES;
+	b = encode(&m); /* every count and length exactly at its cap */
+	assert_int_equal(decode(b.data, b.len, &out), 0);
+	assert_int_equal(out.u.network.ifaces.n, AGENT_MAX_NET_IFACES);
+	assert_int_equal(out.u.network.ifaces.v[15].mac.n, AGENT_NET_MAC_LEN);
+	assert_memory_equal(out.u.network.ifaces.v[15].mac.v, mac, AGENT_NET_MAC_LEN);
+	assert_string_equal(out.u.network.ifaces.v[15].name, name);
+	assert_int_equal(out.u.network.ifaces.v[15].mtu, 9000);
+	assert_int_equal(out.u.network.addrs.v[63].addr, 0x0a00003f);
+	assert_int_equal(out.u.network.addrs.v[63].iface, 63 % AGENT_MAX_NET_IFACES);
+	assert_int_equal(out.u.network.routes.v[127].dst, 0x0a007f00);
+	assert_int_equal(out.u.network.routes.v[127].gateway, 0x0a000001);
+	assert_int_equal(out.u.network.routes.v[127].metric, 127);
+	agent_msg_clear(&out);
+	agent_buf_free(&b);
+	/* One past each cap: the encoder refuses and leaves nothing. */
+	m.u.network.ifaces.n++;
+	assert_int_equal(agent_msg_encode(&m, &b), -E2BIG);
+	m.u.network.ifaces.n--, m.u.network.addrs.n++;
+	assert_int_equal(agent_msg_encode(&m, &b), -E2BIG);
+	m.u.network.addrs.n--, m.u.network.routes.n++;
+	assert_int_equal(agent_msg_encode(&m, &b), -E2BIG);
+	m.u.network.routes.n--, ifaces[0].mac.n = AGENT_NET_MAC_LEN + 1;
+	assert_int_equal(agent_msg_encode(&m, &b), -E2BIG);
+	ifaces[0].mac.n = AGENT_NET_MAC_LEN, name[AGENT_MAX_IFNAME] = 'n';
+	name[AGENT_MAX_IFNAME + 1] = '\0';
+	assert_int_equal(agent_msg_encode(&m, &b), -E2BIG);
+	assert_int_equal(b.len, 0);
+	agent_buf_free(&b);
+	/* And the decoder: counts past the caps, a MAC of 7, a name of 16, short payloads. */
+	w = (struct wire){ 0 };
+	w32(&w, AGENT_MAX_NET_IFACES + 1);
+	assert_int_equal(decode_payload(AGENT_NETWORK, 0, &w), -E2BIG);
+	w = (struct wire){ 0 };
+	w32(&w, 0), w32(&w, AGENT_MAX_NET_ADDRS + 1);
+	assert_int_equal(decode_payload(AGENT_NETWORK, 0, &w), -E2BIG);
+	w = (struct wire){ 0 };
+	w32(&w, 0), w32(&w, 0), w32(&w, AGENT_MAX_NET_ROUTES + 1);
+	assert_int_equal(decode_payload(AGENT_NETWORK, 0, &w), -E2BIG);
+	w = (struct wire){ 0 };
+	w32(&w, 1), w32(&w, AGENT_NET_MAC_LEN + 1), wstr(&w, "0123456789", 10);
+	assert_int_equal(decode_payload(AGENT_NETWORK, 0, &w), -E2BIG);
+	w = (struct wire){ 0 };
+	w32(&w, 1), w32(&w, 0), wstr(&w, name, AGENT_MAX_IFNAME + 1);
+	assert_int_equal(decode_payload(AGENT_NETWORK, 0, &w), -E2BIG);
+	w = (struct wire){ 0 };
+	w32(&w, 0), w32(&w, 0), w32(&w, 2), w32(&w, 0), w32(&w, 0); /* 2 routes, 8 bytes */
+	assert_int_equal(decode_payload(AGENT_NETWORK, 0, &w), -EBADMSG);
+	w = (struct wire){ 0 };
+	w32(&w, 0), w32(&w, 0); /* no route count */
+	assert_int_equal(decode_payload(AGENT_NETWORK, 0, &w), -EBADMSG);
+	assert_string_equal(agent_type_name(AGENT_NETWORK), "NETWORK");
+}
+
 static void test_encoder_caps(void **state)
 {
 	char *long_id = malloc(AGENT_MAX_ID + 2);
@@ -706,6 +798,7 @@ int main(void)
 		cmocka_unit_test(test_v1_1_messages),
 		cmocka_unit_test(test_v1_2_add_entropy),
 		cmocka_unit_test(test_v1_3_messages),
+		cmocka_unit_test(test_v1_4_network),
 		cmocka_unit_test(test_empty_strings),
 		cmocka_unit_test(test_truncated_everywhere),
 		cmocka_unit_test(test_oversized_refused_before_buffering),

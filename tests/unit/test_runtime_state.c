@@ -48,6 +48,11 @@ static void fill(struct container_state *st)
 {
 	static struct state_annotation ann[] = { { "org.example.a", "1" },
 						 { "org.example.\"quoted\"", "line\nbreak" } };
+	static struct host_cgroup_dir dirs[] = {
+		{ .path = "/sys/fs/cgroup/memory/stratus/c1",
+		  .created = "/sys/fs/cgroup/memory/stratus" },
+		{ .path = "/sys/fs/cgroup/unified/k/c1" },
+	};
 
 	memset(st, 0, sizeof(*st));
 	st->oci_version = "1.2.0";
@@ -63,6 +68,8 @@ static void fill(struct container_state *st)
 	st->vm_mem_mib = 384;
 	st->annotations = ann;
 	st->n_annotations = 2;
+	st->host_cgroup.dirs = dirs;
+	st->host_cgroup.n = 2;
 }
 
 static void test_round_trip(void **state)
@@ -90,6 +97,11 @@ static void test_round_trip(void **state)
 	assert_int_equal(out.n_annotations, 2);
 	assert_string_equal(out.annotations[1].key, "org.example.\"quoted\"");
 	assert_string_equal(out.annotations[1].value, "line\nbreak");
+	assert_int_equal(out.host_cgroup.n, 2);
+	assert_string_equal(out.host_cgroup.dirs[0].path, "/sys/fs/cgroup/memory/stratus/c1");
+	assert_string_equal(out.host_cgroup.dirs[0].created, "/sys/fs/cgroup/memory/stratus");
+	assert_string_equal(out.host_cgroup.dirs[1].path, "/sys/fs/cgroup/unified/k/c1");
+	assert_null(out.host_cgroup.dirs[1].created);
 	assert_true(state_monitor_alive(&out));
 	assert_int_equal(state_live_status(&out), CONTAINER_CREATED);
 	/* a second write replaces the first */
@@ -115,6 +127,7 @@ static void test_public_json(void **state)
 	assert_non_null(strstr(json, "\"bundle\":\"/srv/bundle\""));
 	assert_non_null(strstr(json, "\"annotations\":{\"org.example.a\":\"1\""));
 	assert_null(strstr(json, "pidStartTime")); /* private */
+	assert_null(strstr(json, "hostCgroup"));
 	free(json);
 	in.status = CONTAINER_STOPPED; /* runc reports pid 0 once stopped */
 	assert_int_equal(state_to_json(&in, false, &json), 0);
@@ -154,6 +167,30 @@ static void test_bad_files(void **state)
 	expect_parse_error("{\"ociVersion\":\"1\",\"id\":\"x\",\"status\":\"running\","
 			   "\"bundle\":\"/b\",\"pid\":4,\"stratus\":{\"vmMemoryMiB\":\"1\"}}",
 			   "state.json: stratus.vmMemoryMiB: must be a positive integer");
+	/* delete removes what these name: never a path out of the hierarchy */
+	expect_parse_error("{\"ociVersion\":\"1\",\"id\":\"x\",\"status\":\"running\","
+			   "\"bundle\":\"/b\",\"pid\":4,\"stratus\":{\"hostCgroup\":\"/a/b\"}}",
+			   "state.json: stratus.hostCgroup: must be an array (64 at most)");
+	expect_parse_error("{\"ociVersion\":\"1\",\"id\":\"x\",\"status\":\"running\","
+			   "\"bundle\":\"/b\",\"pid\":4,\"stratus\":{\"hostCgroup\":["
+			   "{\"path\":\"/s/a/b\"},{\"path\":\"/s/a/../..\"}]}}",
+			   "state.json: stratus.hostCgroup[1]: path must be a cgroup directory and "
+			   "created that or a parent of it");
+	expect_parse_error("{\"ociVersion\":\"1\",\"id\":\"x\",\"status\":\"running\","
+			   "\"bundle\":\"/b\",\"pid\":4,\"stratus\":{\"hostCgroup\":["
+			   "{\"path\":\"/s/a/b\",\"created\":\"/s/ab\"}]}}",
+			   "state.json: stratus.hostCgroup[0]: path must be a cgroup directory and "
+			   "created that or a parent of it");
+	expect_parse_error("{\"ociVersion\":\"1\",\"id\":\"x\",\"status\":\"running\","
+			   "\"bundle\":\"/b\",\"pid\":4,\"stratus\":{\"hostCgroup\":["
+			   "{\"path\":\"/s/a/b\",\"created\":\"/s/a/.\"}]}}",
+			   "state.json: stratus.hostCgroup[0]: path must be a cgroup directory and "
+			   "created that or a parent of it");
+	expect_parse_error("{\"ociVersion\":\"1\",\"id\":\"x\",\"status\":\"running\","
+			   "\"bundle\":\"/b\",\"pid\":4,\"stratus\":{\"hostCgroup\":["
+			   "{\"path\":\"relative\"}]}}",
+			   "state.json: stratus.hostCgroup[0]: path must be a cgroup directory and "
+			   "created that or a parent of it");
 }
 
 static void test_missing(void **state)

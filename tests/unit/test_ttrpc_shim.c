@@ -532,9 +532,14 @@ static int run_shim(const char *bundle, char *const extra[], char *out, size_t o
 	if (pid == 0) {
 		/* Like containerd 1.6's CombinedOutput(): stderr lands in the address too, so a
 		 * successful start must write nothing there. */
+		int null_fd = open("/dev/null", O_RDONLY);
+
 		dup2(pipefd[1], 1);
 		if (combined)
 			dup2(pipefd[1], 2);
+		/* no runtime options on stdin, as containerd without any */
+		if (null_fd < 0 || dup2(null_fd, 0) < 0)
+			_exit(125);
 		close(pipefd[0]);
 		close(pipefd[1]);
 		if (chdir(bundle) < 0)

@@ -8,6 +8,66 @@ run_out "run: exit 3, stderr apart" 3 out run --rm --runtime $rt "$image" r2 \
 	sh -c 'echo out; echo err >&2; exit 3'
 expect_eq "run: stderr" err "$(cat "$work/err")"
 
+# ---- 1b. host cgroups (docs/runtime.md "Host cgroup", docs/shim.md "Runtime options") -------
+# ctr run --cgroup sets linux.cgroupsPath: the VM's monitor is in it in every hierarchy (the
+# ones checked: memory, pids, cgroup v2, as this host has them), nothing the runtime says
+# reaches the container's stderr, and the directories made are gone with the task. Then
+# `shim start` as containerd 1.6 runs it for runc-type options (an Any holding a
+# containerd.runc.v1.Options on stdin): its server joins ShimCgroup.
+# cg_mount HIER: the mount point of a v1 controller's hierarchy, or of cgroup v2 ("")
+cg_mount() {
+	awk -v c="$1" '{ for (i = 7; $i != "-"; i++); t = $(i + 1); n = split($(i + 3), o, ",")
+		if (c == "" && t == "cgroup2") { print $5; exit }
+		if (c != "" && t == "cgroup") for (k = 1; k <= n; k++) if (o[k] == c) { print $5; exit } }' \
+		/proc/self/mountinfo
+}
+cg_of() { grep -E "^[0-9]+:$1:" "$2" | head -n 1 | cut -d: -f3-; }
+cgtag=stratus-shim-test-$$-$RANDOM
+cghiers=
+for h in memory pids ""; do
+	[ -n "$(cg_mount "$h")" ] && cghiers="$cghiers ${h:-v2}"
+done
+cghier() { [ "$1" = v2 ] || echo "$1"; }
+c run --rm --cgroup "/$cgtag/c1" --runtime $rt "$image" cg1 sh -c 'echo ready; exec sleep 1000' \
+	</dev/null >"$work/cg1.out" 2>"$work/cg1.err" &
+cg1=$!
+wait_status cg1 RUNNING 120 || fail "run --cgroup: not RUNNING ($(task_status cg1)): $(cat "$work/cg1.err")"
+monitor=$(c task ls 2>/dev/null | awk '$1 == "cg1" { print $2 }')
+for h in $cghiers; do
+	expect_eq "run --cgroup: the monitor's $h cgroup" "/$cgtag/c1" \
+		"$(cg_of "$(cghier $h)" "/proc/$monitor/cgroup" 2>/dev/null)"
+done
+wait_for '^ready' "$work/cg1.out" 60
+c task kill -s SIGKILL cg1 >/dev/null 2>&1
+wait $cg1
+expect_eq "run --cgroup: killed (137)" 137 $?
+expect_eq "run --cgroup: its stdout" ready "$(cat "$work/cg1.out")"
+expect_eq "run --cgroup: nothing of the runtime's on its stderr" "" "$(cat "$work/cg1.err")"
+for h in $cghiers; do
+	d=$(cg_mount "$(cghier $h)")/$cgtag
+	expect_eq "run --cgroup: $d gone with the task" gone "$([ -e "$d" ] && echo left || echo gone)"
+done
+# shim start with ShimCgroup (an existing cgroup, as containerd's runc shim wants it)
+mkdir -p "$work/cgshim"
+echo '{}' >"$work/cgshim/config.json"
+for h in $cghiers; do mkdir "$(cg_mount "$(cghier $h)")/$cgtag-shim"; done
+python3 -c 'import sys
+c = sys.argv[1].encode(); o = b"\x1a" + bytes([len(c)]) + c; t = b"containerd.runc.v1.Options"
+sys.stdout.buffer.write(b"\x0a" + bytes([len(t)]) + t + b"\x12" + bytes([len(o)]) + o)' \
+	"/$cgtag-shim" >"$work/cgshim.opts"
+(cd "$work/cgshim" && "$shim" -namespace peers -address "$work/cgshim.sock" \
+	-publish-binary /bin/true -id cgshim start <"$work/cgshim.opts" >"$work/cgshim.out" 2>&1)
+expect_eq "shim start with ShimCgroup: exit 0" 0 $?
+expect_grep "shim start with ShimCgroup: only the address" '^unix://[^ ]*$' "$work/cgshim.out"
+server=$(peers_pids_mentioning "-id cgshim -address")
+for h in $cghiers; do
+	expect_eq "shim start with ShimCgroup: the server's $h cgroup" "/$cgtag-shim" \
+		"$(cg_of "$(cghier $h)" "/proc/$server/cgroup" 2>/dev/null)"
+done
+[ -n "$server" ] && kill -TERM $server
+for i in $(seq 100); do [ -z "$(peers_pids_mentioning "-id cgshim -address")" ] && break; sleep 0.1; done
+for h in $cghiers; do rmdir "$(cg_mount "$(cghier $h)")/$cgtag-shim"; done
+
 # ---- 2. a detached task -------------------------------------------------------------------------
 c run -d --null-io --memory-limit 16777216 --runtime $rt "$image" d1 \
 	sh -c 'while :; do sleep 1000 & wait; done' \

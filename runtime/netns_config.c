@@ -84,46 +84,14 @@ static void rewrite_network(yajl_val root, bool drop)
 	}
 }
 
+static int edit_network(yajl_val root, void *ctx)
+{
+	rewrite_network(root, *(const bool *)ctx);
+	return 0;
+}
+
 int netns_agent_config(const char *config, size_t len, bool drop, char **out, struct error *err)
 {
-	_cleanup_free_ char *text = strndup(config, len);
-	const unsigned char *buf;
-	char msg[256];
-	yajl_val root;
-	yajl_gen g;
-	size_t n;
-	int r = 0;
-
-	*out = NULL;
-	if (!text)
-		return error_set(err, -ENOMEM, "out of memory");
-	r = oci_json_prescan(text, len, err);
-	if (r < 0)
-		return r;
-	root = yajl_tree_parse(text, msg, sizeof(msg));
-	if (!root || !YAJL_IS_OBJECT(root)) {
-		yajl_tree_free(root);
-		return error_set(err, -EINVAL, "config.json: must be a JSON object");
-	}
-	rewrite_network(root, drop);
-	g = yajl_gen_alloc(NULL);
-	if (g) {
-		oci_json_gen(g, root, 0);
-		if (yajl_gen_get_buf(g, &buf, &n) != yajl_gen_status_ok)
-			r = -EINVAL;
-		else if (!(*out = strndup((const char *)buf, n)))
-			r = -ENOMEM;
-		yajl_gen_free(g);
-	} else {
-		r = -ENOMEM;
-	}
-	yajl_tree_free(root);
-	if (r == 0 && strlen(*out) > AGENT_MAX_OCI) {
-		free(*out);
-		*out = NULL;
-		return error_set(err, -E2BIG,
-				 "config.json: larger than %u KiB, the most the agent takes",
-				 AGENT_MAX_OCI >> 10);
-	}
-	return r < 0 ? error_set(err, r, "config.json: cannot rewrite its network namespace") : 0;
+	return oci_json_rewrite(config, len, edit_network, &drop, AGENT_MAX_OCI,
+				"its network namespace", out, err);
 }

@@ -473,3 +473,48 @@ void oci_json_gen(yajl_gen g, yajl_val v, unsigned int depth)
 		yajl_gen_null(g);
 	}
 }
+
+int oci_json_rewrite(const char *config, size_t len, int (*edit)(yajl_val root, void *ctx),
+		     void *ctx, size_t max, const char *what, char **out, struct error *err)
+{
+	_cleanup_free_ char *text = strndup(config, len);
+	const unsigned char *buf;
+	char msg[256];
+	yajl_val root;
+	yajl_gen g;
+	size_t n;
+	int r;
+
+	*out = NULL;
+	if (!text)
+		return error_set(err, -ENOMEM, "out of memory");
+	r = oci_json_prescan(text, len, err);
+	if (r < 0)
+		return r;
+	root = yajl_tree_parse(text, msg, sizeof(msg));
+	if (!root || !YAJL_IS_OBJECT(root)) {
+		yajl_tree_free(root);
+		return error_set(err, -EINVAL, "config.json: must be a JSON object");
+	}
+	r = edit(root, ctx);
+	g = r == 0 ? yajl_gen_alloc(NULL) : NULL;
+	if (g) {
+		oci_json_gen(g, root, 0);
+		if (yajl_gen_get_buf(g, &buf, &n) != yajl_gen_status_ok)
+			r = -EINVAL;
+		else if (!(*out = strndup((const char *)buf, n)))
+			r = -ENOMEM;
+		yajl_gen_free(g);
+	} else if (r == 0) {
+		r = -ENOMEM;
+	}
+	yajl_tree_free(root);
+	if (r == 0 && strlen(*out) > max) {
+		free(*out);
+		*out = NULL;
+		return error_set(err, -E2BIG,
+				 "config.json: larger than %zu KiB, the most the agent takes",
+				 max >> 10);
+	}
+	return r < 0 ? error_set(err, r, "config.json: cannot rewrite %s", what) : 0;
+}

@@ -49,6 +49,13 @@ int oci_json_prescan(const char *json, size_t len, struct error *err);
  * oci_json_prescan; deeper than 64 levels becomes null).
  */
 void oci_json_gen(yajl_gen g, yajl_val v, unsigned int depth);
+/*
+ * Parse config (len bytes; pre-scanned), let edit change the tree (0 or -errno), write it back
+ * to *out (malloc'd). Longer than max bytes: -E2BIG ("the most the agent takes"); an edit or
+ * generation failure names what ("config.json: cannot rewrite WHAT").
+ */
+int oci_json_rewrite(const char *config, size_t len, int (*edit)(yajl_val root, void *ctx),
+		     void *ctx, size_t max, const char *what, char **out, struct error *err);
 /* Refuse a duplicate key in any object of the tree (path of the object named). */
 int oci_json_check_duplicates(struct oci_parser *p, yajl_val v, const char *path,
 			      unsigned int depth);

@@ -188,46 +188,14 @@ static int rewrite_namespaces(yajl_val root, const char *sandbox)
 	return 0;
 }
 
+static int edit_namespaces(yajl_val root, void *ctx)
+{
+	return rewrite_namespaces(root, ctx);
+}
+
 int pod_member_config(const char *config, size_t len, const char *sandbox, char **out,
 		      struct error *err)
 {
-	_cleanup_free_ char *text = strndup(config, len);
-	const unsigned char *buf;
-	char msg[256];
-	yajl_val root;
-	yajl_gen g;
-	size_t n;
-	int r;
-
-	if (!text)
-		return error_set(err, -ENOMEM, "out of memory");
-	r = oci_json_prescan(text, len, err);
-	if (r < 0)
-		return r;
-	root = yajl_tree_parse(text, msg, sizeof(msg));
-	if (!root || !YAJL_IS_OBJECT(root)) {
-		yajl_tree_free(root);
-		return error_set(err, -EINVAL, "config.json: must be a JSON object");
-	}
-	r = rewrite_namespaces(root, sandbox);
-	g = r == 0 ? yajl_gen_alloc(NULL) : NULL;
-	if (g) {
-		oci_json_gen(g, root, 0);
-		if (yajl_gen_get_buf(g, &buf, &n) != yajl_gen_status_ok)
-			r = -EINVAL;
-		else if (!(*out = strndup((const char *)buf, n)))
-			r = -ENOMEM;
-		yajl_gen_free(g);
-	} else {
-		r = -ENOMEM;
-	}
-	yajl_tree_free(root);
-	if (r == 0 && strlen(*out) > AGENT_MAX_OCI) {
-		free(*out);
-		*out = NULL;
-		return error_set(err, -E2BIG,
-				 "config.json: larger than %u KiB, the most the agent takes",
-				 AGENT_MAX_OCI >> 10);
-	}
-	return r < 0 ? error_set(err, r, "config.json: cannot rewrite for the pod") : 0;
+	return oci_json_rewrite(config, len, edit_namespaces, (void *)sandbox, AGENT_MAX_OCI,
+				"for the pod", out, err);
 }

@@ -21,180 +21,14 @@
 #include <unistd.h>
 
 #include "agent_client.h"
+#include "agent_vsock.h"
 #include "unix_path.h"
 
 #ifndef STRATUS_VERSION
 #define STRATUS_VERSION "dev"
 #endif
 
-#define VSOCK_LINE_MAX	     32
 #define CLIENT_ENTROPY_BYTES 64 /* sent by agent_client_connect() to a 1.2 agent */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t deadline_of(int timeout_ms)
-{
-	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-}
-
-/* Wait for events on fd until the deadline (-1: none): 0, -ETIMEDOUT or -errno. */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = events };
-		int left = deadline < 0 ? -1 : (int)(deadline > now_ms() ? deadline - now_ms() : 0);
-		int n = poll(&p, 1, left);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		return n == 0 ? -ETIMEDOUT : 0;
-	}
-}
-
-static int send_all(int fd, const uint8_t *data, size_t len, int64_t deadline)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int r = wait_fd(fd, POLLOUT, deadline);
-
-			if (r < 0)
-				return r;
-			continue;
-		}
-		if (n < 0)
-			return -errno;
-		data += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/* Read the device's "OK <port>\n" one byte at a time: what follows belongs to the stream. */
-static int vsock_read_ok(int fd, int64_t deadline)
-{
-	char line[VSOCK_LINE_MAX + 1];
-	size_t len = 0;
-
-	while (len < VSOCK_LINE_MAX) {
-		ssize_t n = read(fd, line + len, 1);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			int r = wait_fd(fd, POLLIN, deadline);
-
-			if (r < 0)
-				return r;
-			continue;
-		}
-		/* hung up before OK (a reset if our first request was still unread) */
-		if (n == 0 || (n < 0 && errno == ECONNRESET))
-			return -ECONNREFUSED;
-		if (n < 0)
-			return -errno;
-		if (line[len++] == '\n')
-			break;
-	}
-	line[len] = '\0';
-	if (len < 5 || strncmp(line, "OK ", 3) != 0 || line[len - 1] != '\n' ||
-	    strspn(line + 3, "0123456789") != len - 4)
-		return -EPROTO;
-	return 0;
-}
-
-/* A non-blocking stream connected to the hybrid-vsock socket at path, or a negative errno. */
-static int vsock_dial(const char *path, char *err, size_t err_len)
-{
-	struct sockaddr_un addr;
-	int fd, r, dirfd;
-
-	r = unix_addr_fill(&addr, path, &dirfd);
-	if (r < 0) {
-		snprintf(err, err_len, "%s: vsock socket path: %s", path, strerror(-r));
-		return r;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, err_len, "socket: %s", strerror(-r));
-		if (dirfd >= 0)
-			close(dirfd);
-		return r;
-	}
-	r = connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ? -errno : 0;
-	if (dirfd >= 0)
-		close(dirfd);
-	if (r < 0) {
-		snprintf(err, err_len, "%s: connect: %s", path, strerror(-r));
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
-/*
- * Send "CONNECT <port>\n" and, in the same write, the first bytes of the stream (first, len;
- * may be empty): the device reads the line and not a byte past it, and forwards the rest once
- * the guest has accepted, so a request needs no round trip of its own.
- */
-static int vsock_send_connect(int fd, uint32_t port, const uint8_t *first, size_t len,
-			      int64_t deadline)
-{
-	uint8_t buf[VSOCK_LINE_MAX + 256];
-	int n = snprintf((char *)buf, sizeof(buf), "CONNECT %u\n", port);
-	int r;
-
-	if (len <= sizeof(buf) - (size_t)n) {
-		if (len)
-			memcpy(buf + n, first, len);
-		return send_all(fd, buf, n + len, deadline);
-	}
-	r = send_all(fd, buf, n, deadline);
-	return r ?: send_all(fd, first, len, deadline);
-}
-
-/* What a failed CONNECT (r < 0) means, for a person. */
-static void vsock_connect_error(int r, const char *path, uint32_t port, char *err, size_t err_len)
-{
-	if (r == -ECONNREFUSED)
-		snprintf(err, err_len, "%s: nothing listens on guest vsock port %u (agent not up?)",
-			 path, port);
-	else if (r == -EPROTO)
-		snprintf(err, err_len, "%s: bad answer to CONNECT %u from the vsock device", path,
-			 port);
-	else
-		snprintf(err, err_len, "%s: CONNECT %u: %s", path, port, strerror(-r));
-}
-
-int agent_vsock_connect(const char *path, uint32_t port, int timeout_ms, char *err, size_t err_len)
-{
-	int64_t deadline = deadline_of(timeout_ms);
-	int fd = vsock_dial(path, err, err_len);
-	int r;
-
-	if (fd < 0)
-		return fd;
-	r = vsock_send_connect(fd, port, NULL, 0, deadline);
-	if (r == 0)
-		r = vsock_read_ok(fd, deadline);
-	if (r == 0)
-		return fd;
-	vsock_connect_error(r, path, port, err, err_len);
-	close(fd);
-	return r;
-}
 
 void agent_client_init(struct agent_client *c, int timeout_ms)
 {
@@ -241,7 +75,7 @@ static int client_recv(struct agent_client *c, struct agent_msg *m, int64_t dead
 			return client_fail(c, -ECONNRESET, "closed by the agent");
 		if (r != -EAGAIN)
 			return client_fail(c, r, "receiving");
-		r = wait_fd(c->fd, POLLIN, deadline);
+		r = agent_vsock_wait(c->fd, POLLIN, deadline);
 		if (r == -ETIMEDOUT) {
 			snprintf(c->err, sizeof(c->err), "agent did not answer in time");
 			return r;
@@ -332,7 +166,7 @@ static int client_send(struct agent_client *c, struct agent_msg *req, int64_t de
 
 	if (r < 0)
 		return r;
-	r = send_all(c->fd, buf.data, buf.len, deadline);
+	r = agent_vsock_send_all(c->fd, buf.data, buf.len, deadline);
 	agent_buf_free(&buf);
 	return r < 0 ? client_fail(c, r, "sending") : 0;
 }
@@ -340,7 +174,7 @@ static int client_send(struct agent_client *c, struct agent_msg *req, int64_t de
 int agent_client_call(struct agent_client *c, struct agent_msg *req, struct agent_msg *reply,
 		      int timeout_ms)
 {
-	int64_t deadline = deadline_of(timeout_ms);
+	int64_t deadline = agent_vsock_deadline(timeout_ms);
 	int r;
 
 	memset(reply, 0, sizeof(*reply));
@@ -354,7 +188,7 @@ int agent_client_call(struct agent_client *c, struct agent_msg *req, struct agen
 
 int agent_client_next_event(struct agent_client *c, struct agent_msg *ev, int timeout_ms)
 {
-	int64_t deadline = deadline_of(timeout_ms);
+	int64_t deadline = agent_vsock_deadline(timeout_ms);
 
 	memset(ev, 0, sizeof(*ev));
 	if (c->ev_count) {
@@ -410,7 +244,7 @@ static int client_hello_reply(struct agent_client *c, const struct agent_msg *re
 
 int agent_client_attach(struct agent_client *c, int fd)
 {
-	int64_t deadline = deadline_of(c->timeout_ms);
+	int64_t deadline = agent_vsock_deadline(c->timeout_ms);
 	struct agent_msg req;
 	int flags = fcntl(fd, F_GETFL);
 	int r;
@@ -429,7 +263,7 @@ int agent_client_attach(struct agent_client *c, int fd)
 
 int agent_client_connect_plain(struct agent_client *c, const char *vsock_path)
 {
-	int64_t deadline = deadline_of(c->timeout_ms);
+	int64_t deadline = agent_vsock_deadline(c->timeout_ms);
 	struct agent_buf buf = { 0 };
 	struct agent_msg req;
 	int fd, r;
@@ -438,14 +272,16 @@ int agent_client_connect_plain(struct agent_client *c, const char *vsock_path)
 	r = client_encode(c, &req, &buf);
 	if (r < 0)
 		return r;
-	fd = vsock_dial(vsock_path, c->err, sizeof(c->err));
-	r = fd < 0 ? fd : vsock_send_connect(fd, AGENT_PORT_CONTROL, buf.data, buf.len, deadline);
+	fd = agent_vsock_dial(vsock_path, c->err, sizeof(c->err));
+	r = fd < 0 ? fd
+		   : agent_vsock_send_connect(fd, AGENT_PORT_CONTROL, buf.data, buf.len, deadline);
 	agent_buf_free(&buf);
 	if (fd < 0)
 		return fd;
-	r = r ?: vsock_read_ok(fd, deadline);
+	r = r ?: agent_vsock_read_ok(fd, deadline);
 	if (r < 0) {
-		vsock_connect_error(r, vsock_path, AGENT_PORT_CONTROL, c->err, sizeof(c->err));
+		agent_vsock_connect_error(r, vsock_path, AGENT_PORT_CONTROL, c->err,
+					  sizeof(c->err));
 		close(fd);
 		return r;
 	}
@@ -460,7 +296,7 @@ int agent_client_connect_plain(struct agent_client *c, const char *vsock_path)
  */
 static int client_call_all(struct agent_client *c, struct agent_msg *reqs, size_t n, size_t *failed)
 {
-	int64_t deadline = deadline_of(c->timeout_ms);
+	int64_t deadline = agent_vsock_deadline(c->timeout_ms);
 	struct agent_msg reply;
 	size_t i;
 	int r = 0;
@@ -765,11 +601,12 @@ static int stream_begin(const char *vsock_path, const char *container_id, const 
 		snprintf(err, err_len, "STREAM_ATTACH request: %s", strerror(-r));
 		return r;
 	}
-	*fd = vsock_dial(vsock_path, err, err_len);
-	r = *fd < 0 ? *fd : vsock_send_connect(*fd, AGENT_PORT_STDIO, buf.data, buf.len, deadline);
+	*fd = agent_vsock_dial(vsock_path, err, err_len);
+	r = *fd < 0 ? *fd
+		    : agent_vsock_send_connect(*fd, AGENT_PORT_STDIO, buf.data, buf.len, deadline);
 	agent_buf_free(&buf);
 	if (r < 0 && *fd >= 0)
-		vsock_connect_error(r, vsock_path, AGENT_PORT_STDIO, err, err_len);
+		agent_vsock_connect_error(r, vsock_path, AGENT_PORT_STDIO, err, err_len);
 	return r;
 }
 
@@ -779,10 +616,10 @@ static int stream_finish(const char *vsock_path, int fd, int64_t deadline, int t
 {
 	struct agent_msg req = { .type = AGENT_STREAM_ATTACH, .id = 1 }, reply;
 	struct agent_client c;
-	int r = vsock_read_ok(fd, deadline);
+	int r = agent_vsock_read_ok(fd, deadline);
 
 	if (r < 0) {
-		vsock_connect_error(r, vsock_path, AGENT_PORT_STDIO, err, err_len);
+		agent_vsock_connect_error(r, vsock_path, AGENT_PORT_STDIO, err, err_len);
 		return r;
 	}
 	agent_client_init(&c, timeout_ms);
@@ -801,7 +638,7 @@ static int stream_finish(const char *vsock_path, int fd, int64_t deadline, int t
 int agent_streams_open(const char *vsock_path, const char *container_id, const char *exec_id,
 		       uint32_t stdio, int timeout_ms, int *fds, char *err, size_t err_len)
 {
-	int64_t deadline = deadline_of(timeout_ms);
+	int64_t deadline = agent_vsock_deadline(timeout_ms);
 	char msg[AGENT_CLIENT_ERR_MAX];
 	int s, failed = 0, r = 0;
 

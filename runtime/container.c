@@ -95,10 +95,28 @@ static int container_save(const char *root, const struct container_state *st, st
 	return state_write(dir, st, err);
 }
 
+int container_load_shown(const char *root, const char *id, struct container_state *st,
+			 struct error *err)
+{
+	struct container_state sst;
+	struct error ignored = { 0 };
+	int r = container_load(root, id, st, err);
+
+	/* a running member of a paused sandbox: its VM's vCPUs are stopped, so is it */
+	if (r < 0 || !st->sandbox || st->status != CONTAINER_RUNNING)
+		return r;
+	if (container_load(root, st->sandbox, &sst, &ignored) == 0) {
+		if (sst.status == CONTAINER_PAUSED)
+			st->status = CONTAINER_PAUSED;
+		state_clear(&sst);
+	}
+	return 0;
+}
+
 int container_state_json(const char *root, const char *id, struct error *err, char **json)
 {
 	struct container_state st;
-	int r = container_load(root, id, &st, err);
+	int r = container_load_shown(root, id, &st, err);
 
 	if (r < 0)
 		return r;

@@ -53,6 +53,12 @@ int container_state_json(const char *root, const char *id, struct error *err, ch
 
 /* The state with its live status, for `list` and the other verbs. */
 int container_load(const char *root, const char *id, struct container_state *st, struct error *err);
+/*
+ * container_load as `state`, `list` and the shim's State show it: a running pod member whose
+ * sandbox is paused shows paused (docs/pods.md). Verbs decide on container_load's status.
+ */
+int container_load_shown(const char *root, const char *id, struct container_state *st,
+			 struct error *err);
 
 /* IDs of the containers under root, sorted; *ids is a NULL-terminated malloc'd array. */
 int container_list(const char *root, char ***ids, size_t *n, struct error *err);

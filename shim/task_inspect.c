@@ -24,7 +24,7 @@ static Containerd__V1__Types__Status status_of(struct task_service *ts, struct s
 
 	if (t->exited)
 		return CONTAINERD__V1__TYPES__STATUS__STOPPED;
-	if (container_load(ts->root, t->id, &st, &err) < 0)
+	if (container_load_shown(ts->root, t->id, &st, &err) < 0)
 		return s;
 	switch (st.status) {
 	case CONTAINER_CREATING:

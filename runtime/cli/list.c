@@ -17,7 +17,7 @@ static void print_json(const struct cli_global *g, char **ids)
 		struct error err = { 0 };
 		char *json;
 
-		if (container_load(g->root, ids[i], &st, &err) < 0)
+		if (container_load_shown(g->root, ids[i], &st, &err) < 0)
 			continue;
 		if (state_to_json(&st, false, &json) == 0) {
 			printf("%s%s", first ? "" : ",", json);
@@ -38,7 +38,7 @@ static void print_table(const struct cli_global *g, char **ids)
 	for (size_t i = 0; ids[i]; i++) {
 		struct error err = { 0 };
 
-		if (container_load(g->root, ids[i], &st, &err) < 0)
+		if (container_load_shown(g->root, ids[i], &st, &err) < 0)
 			continue;
 		printf("%-12s %-10d %-10s %-40s %-30s %s\n", st.id,
 		       st.status == CONTAINER_STOPPED ? 0 : (int)st.pid,

@@ -146,11 +146,14 @@ expect_failure "pod: a member of a member" 1 \
 		mv '$work/pod-m1/c' '$work/pod-m1/config.json' &&
 		exec '$stratus' --root '$root' create --bundle '$work/pod-m1' pod-bad"
 S pause pod-sb
+expect_eq "pod: a running member of a paused sandbox: state and list say paused" "paused paused" \
+	"$(S state pod-m2 | jq -r .status) $(S list --format json | jq -r '.[] | select(.id == "pod-m2") | .status')"
 pod_bundle m3 container '["sleep", "3000"]'
 expect_failure "pod: a member of a paused sandbox" 1 \
 	'^stratus: annotation io.kubernetes.cri.sandbox-id: container "pod-sb" is paused$' \
 	S create --bundle "$work/pod-m3" pod-m3
 S resume pod-sb
+expect_eq "pod: the member is running again with its sandbox" running "$(S state pod-m2 | jq -r .status)"
 expect_eq "pod: refused members left no state and no mount" "no no 0" \
 	"$([ -e "$root/pod-bad" ] && echo yes || echo no) $([ -e "$root/pod-m3" ] && echo yes || echo no) \
 $(grep -cE " $root/pod-sb/pod/pod-(bad|m3)[ /]" /proc/self/mountinfo)"

@@ -471,6 +471,52 @@ static void test_vm_sizing(void **state)
 		-EINVAL);
 	assert_string_equal(msg, "config.json: linux.resources.memory.limit: more than the 262016 "
 				 "MiB a microVM can have");
+	/* A CRI sandbox is sized for its pod: containerd's pod totals stand in for resources. */
+#define SANDBOX "\"io.kubernetes.cri.container-type\": \"sandbox\", "
+	assert_int_equal(size_of("\"cpu\": {\"quota\": 50000, \"period\": 100000}",
+				 SANDBOX "\"io.kubernetes.cri.sandbox-cpu-quota\": \"250000\","
+					 " \"io.kubernetes.cri.sandbox-cpu-period\": \"100000\","
+					 " \"io.kubernetes.cri.sandbox-memory\": \"268435456\"",
+				 &vcpus, &mem, msg),
+			 0);
+	assert_int_equal(vcpus, 3);
+	assert_int_equal(mem, 128 + 256);
+	/* unset (0, -1, as containerd writes for a pod without limits): resources as before */
+	assert_int_equal(size_of("\"memory\": {\"limit\": 1048576}",
+				 SANDBOX "\"io.kubernetes.cri.sandbox-cpu-quota\": \"-1\","
+					 " \"io.kubernetes.cri.sandbox-cpu-period\": \"100000\","
+					 " \"io.kubernetes.cri.sandbox-memory\": \"0\"",
+				 &vcpus, &mem, msg),
+			 0);
+	assert_int_equal(vcpus, 1);
+	assert_int_equal(mem, 129);
+	/* a pod member, or no CRI type at all: the annotations are not the container's */
+	assert_int_equal(size_of("",
+				 "\"io.kubernetes.cri.container-type\": \"container\","
+				 " \"io.kubernetes.cri.sandbox-memory\": \"268435456\"",
+				 &vcpus, &mem, msg),
+			 0);
+	assert_int_equal(mem, 128);
+	/* the stratus annotations still win */
+	assert_int_equal(size_of("",
+				 SANDBOX "\"io.kubernetes.cri.sandbox-memory\": \"268435456\","
+					 " \"io.stratus.vm.memory_mb\": \"1024\"",
+				 &vcpus, &mem, msg),
+			 0);
+	assert_int_equal(mem, 1024);
+	assert_int_equal(size_of("", SANDBOX "\"io.kubernetes.cri.sandbox-memory\": \"lots\"",
+				 &vcpus, &mem, msg),
+			 -EINVAL);
+	assert_string_equal(msg, "config.json: annotations[\"io.kubernetes.cri.sandbox-memory\"]: "
+				 "must be an integer");
+	assert_int_equal(size_of("",
+				 SANDBOX "\"io.kubernetes.cri.sandbox-memory\":"
+					 " \"9223372036854775807\"",
+				 &vcpus, &mem, msg),
+			 -EINVAL);
+	assert_string_equal(msg, "config.json: annotations[\"io.kubernetes.cri.sandbox-memory\"]: "
+				 "more than the 262016 MiB a microVM can have");
+#undef SANDBOX
 }
 
 int main(void)

@@ -12,6 +12,13 @@
 #      and exec afterwards), stop (TERM reaches a trapping init: its exit code 42).
 #   4. kill: -s USR1 reaches a trapping init, default kill gives 137 (podman wait).
 #   5. rm -f of a running container.
+#   6. a CNI bridge network of the test's own (peers/podman-net.sh: podman network create in
+#      the private network config dir, a unique bridge, a free 10.123.X.0/24): run --rm
+#      --network sees eth0 with an address of the subnet and the default route via the
+#      gateway, which answers its ping; a detached container: exec sees eth0 with podman's
+#      address and MAC, the host pings it over the bridge, its nc reaches a listener on the
+#      bridge's address; after rm, CNI's teardown ran (no lease, no nat rule) and network rm
+#      took the bridge; the clean-up leaves iptables and /var/lib/cni as they were.
 # Afterwards nothing is left: no container, no conmon/runtime/monitor process, no mount
 # under the private directory, no container process (the marker sleep), nothing in the
 # runtime's --root (a wrapper of the runtime adds --root /tmp/pmrt.XXXXXX).
@@ -19,6 +26,7 @@
 source "$(dirname "$0")/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/peers/podman-private.sh"
+source "$here/peers/podman-net.sh"
 
 runtime=${1:?usage: test_podman.sh RUNTIME}
 case $runtime in
@@ -27,7 +35,7 @@ case $runtime in
 esac
 need_file "$runtime" "the runtime"
 [ "$(id -u)" = 0 ] || { echo "SKIP: podman tests need root"; exit 77; }
-for tool in podman conmon script jq; do
+for tool in podman conmon script jq ip iptables busybox python3; do
 	command -v $tool >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }
 done
 case $(basename "$runtime") in stratus*) need_kvm ;; esac
@@ -36,7 +44,9 @@ image=localhost/stratus-busybox:latest
 marker=$((100000 + $$ % 100000)) # `sleep $marker`: finds a leaked container process
 podman_private_setup "$work/podman" "$runtime"
 cleanup() {
+	[ -n "${nc_pid:-}" ] && kill "$nc_pid" 2>/dev/null
 	podman_private_cleanup
+	podman_net_cleanup
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -175,6 +185,85 @@ wait_state c3 running 120 || fail "c3: not running ($(state c3)): $(cat "$work/c
 pm rm -f -t 0 c3 >/dev/null 2>"$work/rm.err"
 expect_eq "rm -f: exit status" 0 $?
 expect_eq "rm -f: the container is gone" "" "$(pm ps -aq)"
+
+# ---- 6. a bridge network -------------------------------------------------------------------
+# A subnet no route of the host's uses, a bridge name no link has.
+x=$(($$ % 200 + 20))
+while ip -4 route show | grep -q "^10\.123\.$x\." && [ $x -lt 254 ]; do x=$((x + 1)); done
+net=stnet$$ sub=10.123.$x gw=10.123.$x.1
+if ! podman_net_setup "$net" "$net" "$sub.0/24" 2>"$work/net.err"; then
+	fail "network create $net: $(tr '\n' ' ' <"$work/net.err")"
+else
+	expect_eq "network create: the bridge of our own" "$net" \
+		"$(pm network inspect -f '{{.NetworkInterface}}' "$net" 2>&1)"
+	pm run --rm --network "$net" "$image" sh -c \
+		"ip addr show eth0; ip route; ping -c 1 -W 30 $gw && echo ping-ok" \
+		</dev/null >"$work/net1.out" 2>"$work/net1.err"
+	status=$?
+	expect_eq "run --network: exit status" 0 "$status"
+	[ "$status" = 0 ] || sed 's/^/    | /' "$work/net1.err" | tail -n 5
+	expect_grep "run --network: eth0 has an address of the subnet" \
+		"inet $sub\.[0-9]+/24 .*eth0" "$work/net1.out"
+	expect_grep "run --network: the default route via the gateway" "^default via $gw dev eth0" \
+		"$work/net1.out"
+	expect_grep "run --network: the gateway answers its ping" '^ping-ok$' "$work/net1.out"
+
+	# a detached container: podman's view of its network is what the guest has
+	nc_port=$((20000 + $$ % 20000))
+	pm run -d --name n1 --network "$net" "$image" sh -c "while :; do sleep $marker & wait; done" \
+		>/dev/null 2>"$work/n1.err"
+	wait_state n1 running 120 || fail "n1: not running ($(state n1)): $(cat "$work/n1.err")"
+	# a listener on the bridge's address only (the bridge has it since the first container;
+	# busybox nc cannot bind an address)
+	python3 -c 'import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1); s.settimeout(600)
+c, _ = s.accept(); c.settimeout(60); d = b""
+while (b := c.recv(4096)): d += b
+sys.stdout.buffer.write(d)' "$gw" "$nc_port" >"$work/nc.out" 2>"$work/nc.err" &
+	nc_pid=$!
+	for i in $(seq 300); do ss -Hltn "src $gw:$nc_port" | grep -q . && break; sleep 0.1; done
+	ip=$(pm inspect -f "{{(index .NetworkSettings.Networks \"$net\").IPAddress}}" n1 2>&1)
+	mac=$(pm inspect -f "{{(index .NetworkSettings.Networks \"$net\").MacAddress}}" n1 2>&1)
+	expect_grep "inspect: the container's address is in the subnet" "^$sub\.[0-9]+\$" <(echo "$ip")
+	pm exec n1 ip addr show eth0 >"$work/n1-addr.out" 2>&1
+	expect_grep "exec: eth0 has podman's address" "inet $ip/24 " "$work/n1-addr.out"
+	expect_eq "exec: eth0 has podman's MAC" "$mac" \
+		"$(pm exec n1 cat /sys/class/net/eth0/address 2>&1 | tr -d '\r')"
+	busybox ping -c 1 -W 30 "$ip" >"$work/ping.out" 2>&1
+	expect_eq "the host pings the container over the bridge" 0 $?
+	pm exec n1 sh -c "echo hello-over-the-bridge | nc -w 30 $gw $nc_port" >/dev/null 2>&1
+	if wait_for '^hello-over-the-bridge$' "$work/nc.out" 60; then
+		pass "exec: nc reaches a listener on the bridge's address"
+	else
+		fail "exec: nc reaches a listener on the bridge's address: got '$(cat "$work/nc.out")'"
+	fi
+	kill "$nc_pid" 2>/dev/null
+	wait "$nc_pid" 2>/dev/null
+	nc_pid=
+	# kill, wait, rm rather than rm -f (section 5): podman gives a container 5 s after its
+	# SIGKILL before rm -f fails, which a loaded host can exceed
+	pm kill n1 >/dev/null 2>"$work/rm.err" && pm wait n1 >/dev/null 2>>"$work/rm.err" &&
+		pm rm n1 >/dev/null 2>>"$work/rm.err"
+	status=$?
+	expect_eq "kill, wait and rm of a container on the network: exit status" 0 $status
+	[ "$status" = 0 ] || sed 's/^/    | /' "$work/rm.err" | tail -n 5
+	# CNI's DEL ran for both containers: no lease, no masquerade rule naming the network
+	expect_eq "after rm: no address leased" "" \
+		"$(ls /var/lib/cni/networks/"$net" 2>/dev/null | grep -E '^[0-9.]+$')"
+	expect_eq "after rm: no nat rule of the network" "" "$(podman_net_iptables | grep '^nat')"
+	pm network rm "$net" >/dev/null 2>"$work/netrm.err"
+	status=$?
+	expect_eq "network rm: exit status" 0 $status
+	[ "$status" = 0 ] || sed 's/^/    | /' "$work/netrm.err" | tail -n 5
+	expect_eq "network rm: the bridge is gone" "" "$(ip link show "$net" 2>/dev/null)"
+fi
+podman_net_cleanup
+expect_eq "clean-up: no iptables rule of the network left" "" "$(pmnet_name=$net podman_net_iptables)"
+expect_eq "clean-up: no firewall chain of ours left" "" "$(podman_net_own_chains)"
+expect_eq "clean-up: no bridge left" "" "$(ip link show "$net" 2>/dev/null)"
+expect_eq "clean-up: no host-local state left" "" "$(ls -d /var/lib/cni/networks/"$net" 2>/dev/null)"
+expect_eq "clean-up: net.ipv4.ip_forward as before" "$pmnet_ip_forward" "$(cat /proc/sys/net/ipv4/ip_forward)"
 
 # ---- nothing left ------------------------------------------------------------------------------
 sleep 1

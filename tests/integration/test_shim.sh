@@ -30,10 +30,15 @@
 #      the pod left.
 #   8. a pod's shim killed (shim/pod.sh): containerd's `shim delete` of the sandbox and of a
 #      running member, at the same time, leave nothing behind.
+#   9. networking (shim/net.sh): an `ip netns` namespace with a veth to a peer namespace;
+#      `run --with-ns network:PATH` sees eth0 with the veth's MAC, address and default route,
+#      pings the peer and its nc reaches a `nc -l` there; nothing left in the namespace.
+#  10. a pod in that namespace (shim/net.sh): the peer pings the sandbox's VM, an exec in the
+#      sandbox and a member see the same eth0, the member reaches the peer; one VM.
 # Afterwards: no task or container; once containerd stops, no shim, no monitor, no mount under
 # the temp dir, no shim socket, nothing under the shim's state root.
 # usage: test_shim.sh SHIM VMLINUX INITRAMFS   (as root with /dev/kvm; skipped otherwise)
-# STRATUS_SHIM_TEST_ONLY=single or pod runs only those sections (and the final checks).
+# STRATUS_SHIM_TEST_ONLY=single, pod or net runs only those sections (and the final checks).
 source "$(dirname "$0")/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/peers/containerd-private.sh"
@@ -52,8 +57,8 @@ done
 need_kvm
 only=${STRATUS_SHIM_TEST_ONLY:-}
 case $only in
-"" | single | pod) ;;
-*) echo "FAIL: STRATUS_SHIM_TEST_ONLY: \"$only\" is not single or pod"; exit 1 ;;
+"" | single | pod | net) ;;
+*) echo "FAIL: STRATUS_SHIM_TEST_ONLY: \"$only\" is not single, pod or net"; exit 1 ;;
 esac
 
 # containerd runs the shim from PATH and hands it its environment.
@@ -91,8 +96,9 @@ run_out() {
 c images import "$work/busybox.tar" >"$work/import.out" 2>&1
 expect_eq "images import: exit status" 0 $?
 
-[ "$only" = pod ] || source "$here/shim/single.sh"
-[ "$only" = single ] || source "$here/shim/pod.sh"
+case $only in "" | single) source "$here/shim/single.sh" ;; esac
+case $only in "" | pod) source "$here/shim/pod.sh" ;; esac
+case $only in "" | net) source "$here/shim/net.sh" ;; esac
 
 # ---- nothing left ---------------------------------------------------------------------------------
 expect_eq "no task left" "" "$(c task ls -q)"

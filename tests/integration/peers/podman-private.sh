@@ -38,6 +38,9 @@ events_logfile_path = "$pm_dir/events.log"
 tmp_dir = "$pm_dir/tmp"
 volume_path = "$pm_dir/volumes"
 [network]
+# CNI, as podman 4.3 on Debian 12 has it (netavark, where installed, would be preferred):
+# peers/podman-net.sh writes CNI networks into the private config dir.
+network_backend = "cni"
 network_config_dir = "$pm_dir/net"
 CONF
 	cat >"$pm_dir/storage.conf" <<CONF

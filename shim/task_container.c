@@ -6,9 +6,13 @@
  * runs against the sandbox's VM. Either is our child and exits with the init's status after
  * draining its output: its pidfd sits on the ttrpc loop, and when it exits we reap it, publish
  * TaskExit with the task's id and answer the task's kept Waits. Requests naming an exec go to
- * task_exec.c, State/Pids/Stats/Update to task_inspect.c. docs/shim.md "Tasks".
+ * task_exec.c, State/Pids/Stats/Update to task_inspect.c. The libstratus part of Create,
+ * Start, Kill, Delete, Pause and Resume runs in a worker (task_worker.c): each is a check on
+ * the loop, a run() in the worker and a done() back on the loop. docs/shim.md "Tasks",
+ * "Threading".
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,7 +62,9 @@ void task_fail_err(struct ttrpc_call *call, const struct error *err, int r)
  * while create runs: that is the container's stderr then (create_with_stdio), so the log is
  * the fd it saved.
  */
-static int warn_fd = STDERR_FILENO;
+static _Atomic int warn_fd = STDERR_FILENO;
+/* fds 0-2 are the process's: one Create at a time swaps them (workers run Creates). */
+static pthread_mutex_t create_stdio_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void warn_log(const char *msg)
 {
@@ -113,9 +119,9 @@ static void task_exited(struct shim_task *t, int status)
 	clock_gettime(CLOCK_REALTIME, &t->exited_at);
 	if (t->pidfd >= 0) {
 		ttrpc_server_remove_fd(ts->srv, t->pidfd);
-		closep(&t->pidfd);
+		task_fd_close(&t->pidfd);
 	}
-	closep(&t->stdin_keep);
+	task_fd_close(&t->stdin_keep);
 	/* an OOM event still buffered comes before the exit; the VM's connection ends with it */
 	if (vm == t)
 		task_events_close(t);
@@ -144,10 +150,27 @@ static void on_init_exit(int fd, uint32_t events, void *opaque)
 	(void)fd;
 	(void)events;
 	p = waitpid(t->pid, &status, WNOHANG);
-	if (p == t->pid)
-		task_exited(t, status);
-	else if (p < 0 && errno == ECHILD)
-		task_exited(t, 255 << 8); /* reaped elsewhere: status lost */
+	if (p < 0 && errno == ECHILD)
+		status = 255 << 8; /* reaped elsewhere: status lost */
+	else if (p != t->pid)
+		return;
+	if (t->starting) {
+		/* its Start is in a worker: TaskExit comes after TaskStart (start_done) */
+		ttrpc_server_remove_fd(t->ts->srv, t->pidfd);
+		task_fd_close(&t->pidfd);
+		t->exit_deferred = true;
+		t->deferred_status = status;
+		return;
+	}
+	task_exited(t, status);
+}
+
+static void task_watch(struct task_service *ts, struct shim_task *t)
+{
+	t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+	if (t->pidfd < 0 || ttrpc_server_add_fd(ts->srv, t->pidfd, EPOLLIN, on_init_exit, t) < 0)
+		fprintf(stderr, "%s: task %s: cannot watch its process (pid %d): %s\n", SHIM_NAME,
+			t->id, (int)t->pid, strerror(errno));
 }
 
 int task_adopt(struct task_service *ts, struct shim_task *t)
@@ -156,10 +179,7 @@ int task_adopt(struct task_service *ts, struct shim_task *t)
 
 	if (r < 0)
 		return r;
-	t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
-	if (t->pidfd < 0 || ttrpc_server_add_fd(ts->srv, t->pidfd, EPOLLIN, on_init_exit, t) < 0)
-		fprintf(stderr, "%s: task %s: cannot watch its process (pid %d): %s\n", SHIM_NAME,
-			t->id, (int)t->pid, strerror(errno));
+	task_watch(ts, t);
 	return 0;
 }
 
@@ -174,10 +194,12 @@ static int dup_std(int fds[3])
 }
 
 /* container_create with fds 0/1/2 = the FIFOs, which the monitor (or relay) inherits. */
-static int create_with_stdio(struct container_create_opts *o, const int stdio[3], struct error *err)
+static int create_with_stdio(const struct task_lib *lib, struct container_create_opts *o,
+			     const int stdio[3], struct error *err)
 {
 	int saved[3] = { -1, -1, -1 }, r;
 
+	pthread_mutex_lock(&create_stdio_lock);
 	r = dup_std(saved);
 	if (r < 0) {
 		error_set_errno(err, r, "cannot save stdio");
@@ -187,7 +209,7 @@ static int create_with_stdio(struct container_create_opts *o, const int stdio[3]
 	warn_fd = saved[2];
 	for (int i = 0; i < 3; i++)
 		dup2(stdio[i], i);
-	r = container_create(o, err);
+	r = lib->create(o, err);
 	for (int i = 0; i < 3; i++)
 		dup2(saved[i], i);
 	warn_fd = STDERR_FILENO;
@@ -196,6 +218,7 @@ out:
 		if (saved[i] >= 0)
 			close(saved[i]);
 	}
+	pthread_mutex_unlock(&create_stdio_lock);
 	return r;
 }
 
@@ -300,27 +323,99 @@ static int task_cgroup_manager(const Google__Protobuf__Any *options,
 	return r;
 }
 
+struct create_job {
+	struct task_job job;
+	struct container_create_opts o;
+	int stdio[3];
+};
+
+/* In a worker: the VM boots (or the member is created in its sandbox's). */
+static void create_run(struct task_job *job)
+{
+	struct create_job *cj = container_of(job, struct create_job, job);
+
+	job->r = create_with_stdio(job->ts->lib, &cj->o, cj->stdio, &job->err);
+}
+
+/* The task leaves the table; what it held back is dispatched again (NotFound, ...). */
+static void task_leave(struct task_service *ts, struct shim_task *t)
+{
+	struct task_deferred *held = task_deferred_take(t);
+
+	task_table_remove(ts, t);
+	task_deferred_dispatch(ts, held);
+}
+
+static void create_done(struct task_job *job)
+{
+	struct create_job *cj = container_of(job, struct create_job, job);
+	const Containerd__Task__V2__CreateTaskRequest *q = (const void *)job->in;
+	Containerd__Task__V2__CreateTaskResponse resp =
+		CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
+	struct task_service *ts = job->ts;
+	struct shim_task *t = job->t;
+	int r = job->r;
+
+	for (int i = 0; i < 3; i++)
+		close(cj->stdio[i]);
+	t->creating = false;
+	if (r < 0)
+		goto fail;
+	t->pid = cj->o.monitor_pid;
+	if (task_set_sandbox(t) < 0) {
+		kill(t->pid, SIGKILL);
+		waitpid(t->pid, NULL, 0);
+		ts->lib->delete (ts->root, t->id, true, &job->err);
+		r = error_set(&job->err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	task_watch(ts, t);
+	ts->n_created++;
+	publish_create(ts, t, q);
+	if (!t->sandbox)
+		task_events_open(t); /* one per VM: a member's events come on its sandbox's */
+	resp.pid = (uint32_t)t->pid;
+	task_reply_message(job->call, &resp.base);
+	task_job_free(job);
+	task_release(t);
+	return;
+fail:
+	if (t->rootfs)
+		task_rootfs_unmount(t->rootfs);
+	task_fd_close(&t->stdin_keep);
+	task_fail_err(job->call, &job->err, r);
+	task_job_free(job);
+	task_leave(ts, t);
+}
+
 static void task_create(struct task_service *ts, struct ttrpc_call *call,
 			const Containerd__Task__V2__CreateTaskRequest *q)
 {
-	Containerd__Task__V2__CreateTaskResponse resp =
-		CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
-	struct container_create_opts o = { .root = ts->root, .id = q->id, .bundle = q->bundle };
+	struct create_job *cj;
 	struct shim_task *t;
 	struct error err = { 0 };
-	int stdio[3] = { -1, -1, -1 }, r;
-	uint64_t lib_start;
+	int r;
 
 	if (!create_check(ts, call, q))
 		return;
-	r = task_cgroup_manager(q->options, &o.cgroup_manager, &err);
+	cj = calloc(1, sizeof(*cj));
+	if (!cj) {
+		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	cj->o = (struct container_create_opts){ .root = ts->root,
+						.id = q->id,
+						.bundle = q->bundle };
+	r = task_cgroup_manager(q->options, &cj->o.cgroup_manager, &err);
 	if (r < 0) {
+		free(cj);
 		task_fail_err(call, &err, r);
 		return;
 	}
 	t = task_new(ts);
 	if (!t || task_strdup_paths(t, q) < 0) {
 		task_free(t);
+		free(cj);
 		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
@@ -330,80 +425,103 @@ static void task_create(struct task_service *ts, struct ttrpc_call *call,
 		t->rootfs = NULL;
 		goto fail;
 	}
-	r = task_stdio_open(q->stdin, q->stdout, q->stderr, stdio, &t->stdin_keep, &err);
+	r = task_stdio_open(q->stdin, q->stdout, q->stderr, cj->stdio, &t->stdin_keep, &err);
 	if (r < 0)
 		goto fail;
-	/* A terminal: the monitor relays fds 0/1 to the guest's pty (stdout carries it all). */
-	o.foreground = q->terminal;
-	lib_start = task_now_ns();
-	r = create_with_stdio(&o, stdio, &err);
-	ts->lib_ns += task_now_ns() - lib_start;
-	for (int i = 0; i < 3; i++)
-		close(stdio[i]);
-	if (r < 0)
-		goto fail;
-	t->pid = o.monitor_pid;
-	if (task_set_sandbox(t) < 0 || task_adopt(ts, t) < 0) {
-		/* checked above, and the loop runs one call at a time: only memory can fail */
-		kill(t->pid, SIGKILL);
-		waitpid(t->pid, NULL, 0);
-		container_delete(ts->root, t->id, true, &err);
-		r = error_set(&err, -ENOMEM, "out of memory");
+	/* in the table from now on, so a second Create of the id is AlreadyExists and the
+	 * task's other calls wait for this one (task_defer_maybe) */
+	t->creating = true;
+	r = task_table_insert(ts, t);
+	if (r < 0) {
+		for (int i = 0; i < 3; i++)
+			close(cj->stdio[i]);
+		error_set(&err, r, "container %s: cannot be added", q->id);
 		goto fail;
 	}
-	ts->n_created++;
-	publish_create(ts, t, q);
-	if (!t->sandbox)
-		task_events_open(t); /* one per VM: a member's events come on its sandbox's */
-	resp.pid = (uint32_t)t->pid;
-	task_reply_message(call, &resp.base);
+	/* A terminal: the monitor relays fds 0/1 to the guest's pty (stdout carries it all). */
+	cj->o.foreground = q->terminal;
+	cj->job.ts = ts;
+	cj->job.call = call;
+	cj->job.t = t;
+	cj->job.in = task_request_take(ts);
+	cj->job.method = ts->request_method;
+	cj->job.run = create_run;
+	cj->job.done = create_done;
+	task_job_submit(&cj->job);
 	return;
 fail:
 	if (t->rootfs)
 		task_rootfs_unmount(t->rootfs);
-	closep(&t->stdin_keep);
+	task_fd_close(&t->stdin_keep);
 	task_free(t);
+	free(cj);
 	task_fail_err(call, &err, r);
+}
+
+static void start_run(struct task_job *job)
+{
+	const Containerd__Task__V2__StartRequest *q = (const void *)job->in;
+
+	job->r = job->ts->lib->start(job->ts->root, q->id, &job->err);
+}
+
+static void start_done(struct task_job *job)
+{
+	Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
+	Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
+	struct shim_task *t = job->t;
+
+	t->starting = false;
+	if (job->r < 0) {
+		task_fail_err(job->call, &job->err, job->r);
+	} else {
+		t->started = true;
+		ev.container_id = t->id;
+		ev.pid = (uint32_t)t->pid;
+		task_publish(job->ts, "/tasks/start", &ev.base);
+		resp.pid = (uint32_t)t->pid;
+		task_reply_message(job->call, &resp.base);
+	}
+	if (t->exit_deferred) {
+		t->exit_deferred = false;
+		task_exited(t, t->deferred_status);
+	}
+	task_job_free(job);
+	task_release(t);
 }
 
 static void task_start(struct task_service *ts, struct ttrpc_call *call,
 		       const Containerd__Task__V2__StartRequest *q)
 {
-	Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
-	Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
 	struct shim_task *t = check_task(ts, call, q->id, q->exec_id);
-	struct error err = { 0 };
-	uint64_t lib_start;
-	int r;
+	struct task_job *job;
 
 	if (!t)
 		return;
-	if (t->exited || t->started) {
+	if (t->exited || t->started || t->starting) {
 		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "task %s: already %s", t->id,
 				t->exited ? "stopped" : "started");
 		return;
 	}
-	lib_start = task_now_ns();
-	r = container_start(ts->root, t->id, &err);
-	ts->lib_ns += task_now_ns() - lib_start;
-	if (r < 0) {
-		task_fail_err(call, &err, r);
+	job = task_job_new(ts, call, t, sizeof(*job), start_run, start_done);
+	if (!job)
 		return;
-	}
-	t->started = true;
-	ev.container_id = t->id;
-	ev.pid = (uint32_t)t->pid;
-	task_publish(ts, "/tasks/start", &ev.base);
-	resp.pid = (uint32_t)t->pid;
-	task_reply_message(call, &resp.base);
+	t->starting = true;
+	task_job_submit(job);
+}
+
+static void kill_run(struct task_job *job)
+{
+	const Containerd__Task__V2__KillRequest *q = (const void *)job->in;
+
+	job->r = job->ts->lib->kill(job->ts->root, q->id, (int)q->signal, q->all, &job->err);
 }
 
 static void task_kill(struct task_service *ts, struct ttrpc_call *call,
 		      const Containerd__Task__V2__KillRequest *q)
 {
 	struct shim_task *t = check_task(ts, call, q->id, q->exec_id);
-	struct error err = { 0 };
-	int r;
+	struct task_job *job;
 
 	if (!t)
 		return;
@@ -416,12 +534,9 @@ static void task_kill(struct task_service *ts, struct ttrpc_call *call,
 		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "task %s: process already finished", t->id);
 		return;
 	}
-	r = container_kill(ts->root, t->id, (int)q->signal, q->all, &err);
-	if (r < 0) {
-		task_fail_err(call, &err, r);
-		return;
-	}
-	task_reply_empty(call);
+	job = task_job_new(ts, call, t, sizeof(*job), kill_run, task_job_done_empty);
+	if (job)
+		task_job_submit(job);
 }
 
 /* A task that was never started, or that must go now: kill its process and reap it. */
@@ -441,37 +556,89 @@ static void task_reap_now(struct shim_task *t)
 	task_exited(t, status);
 }
 
-/* The task's container, rootfs and fds go; the task leaves the table. */
+/*
+ * After its container went: the task's rootfs and fds go, and it leaves the table; returns
+ * what it held back, for the caller to dispatch once it answered.
+ */
+static struct task_deferred *task_destroy_finish(struct task_service *ts, struct shim_task *t)
+{
+	struct task_deferred *held;
+
+	if (t->rootfs)
+		task_rootfs_unmount(t->rootfs);
+	if (t->pidfd >= 0) {
+		ttrpc_server_remove_fd(ts->srv, t->pidfd);
+		task_fd_close(&t->pidfd);
+	}
+	task_fd_close(&t->stdin_keep);
+	task_events_close(t);
+	held = task_deferred_take(t);
+	task_table_remove(ts, t);
+	return held;
+}
+
+static void delete_log(struct shim_task *t, const struct error *err, int r)
+{
+	if (r < 0 && r != -ENOENT)
+		fprintf(stderr, "%s: task %s: delete: %s\n", SHIM_NAME, t->id, err->msg);
+}
+
+/* The task's container, rootfs and fds go; the task leaves the table (here: shim exit). */
 static void task_destroy(struct task_service *ts, struct shim_task *t)
 {
 	struct error err = { 0 };
 	uint64_t lib_start = task_now_ns();
 	int r;
 
+	task_deferred_fail(t, "the shim is stopping");
 	task_exec_cleanup(t);
 	task_reap_now(t); /* created, never started (as runc, delete kills it), or shim exit */
-	r = container_delete(ts->root, t->id, true, &err);
+	r = ts->lib->delete (ts->root, t->id, true, &err);
 	ts->lib_ns += task_now_ns() - lib_start;
-	if (r < 0 && r != -ENOENT)
-		fprintf(stderr, "%s: task %s: delete: %s\n", SHIM_NAME, t->id, err.msg);
-	if (t->rootfs)
-		task_rootfs_unmount(t->rootfs);
-	if (t->pidfd >= 0) {
-		ttrpc_server_remove_fd(ts->srv, t->pidfd);
-		closep(&t->pidfd);
-	}
-	closep(&t->stdin_keep);
-	task_events_close(t);
-	task_table_remove(ts, t);
+	delete_log(t, &err, r);
+	task_deferred_dispatch(ts, task_destroy_finish(ts, t));
+}
+
+struct delete_job {
+	struct task_job job;
+	Containerd__Task__V2__DeleteResponse resp;
+	Google__Protobuf__Timestamp at;
+};
+
+static void delete_run(struct task_job *job)
+{
+	job->r = job->ts->lib->delete (job->ts->root, job->t->id, true, &job->err);
+}
+
+static void delete_done(struct task_job *job)
+{
+	struct delete_job *dj = container_of(job, struct delete_job, job);
+	Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
+	const Containerd__Task__V2__DeleteRequest *q = (const void *)job->in;
+	struct task_service *ts = job->ts;
+	struct shim_task *t = job->t;
+	struct task_deferred *held;
+
+	delete_log(t, &job->err, job->r);
+	/* the container and its mounts are gone before containerd hears it (it then removes
+	 * the bundle) */
+	t->deleting = false;
+	held = task_destroy_finish(ts, t);
+	dj->resp.exited_at = ev.exited_at = &dj->at;
+	ev.pid = dj->resp.pid;
+	ev.exit_status = dj->resp.exit_status;
+	ev.container_id = ev.id = q->id;
+	task_publish(ts, "/tasks/delete", &ev.base);
+	task_reply_message(job->call, &dj->resp.base);
+	task_job_free(job);
+	task_deferred_dispatch(ts, held);
 }
 
 static void task_delete(struct task_service *ts, struct ttrpc_call *call,
 			const Containerd__Task__V2__DeleteRequest *q)
 {
-	Containerd__Task__V2__DeleteResponse resp = CONTAINERD__TASK__V2__DELETE_RESPONSE__INIT;
-	Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
-	Google__Protobuf__Timestamp at = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 	struct shim_task *t = check_task(ts, call, q->id, q->exec_id);
+	struct delete_job *dj;
 
 	if (!t)
 		return;
@@ -480,17 +647,19 @@ static void task_delete(struct task_service *ts, struct ttrpc_call *call,
 				"task %s: must be stopped before deletion: running", t->id);
 		return;
 	}
+	/* (no call of the task is in a worker: task_defer_maybe held this one back till then) */
+	dj = (struct delete_job *)task_job_new(ts, call, t, sizeof(*dj), delete_run, delete_done);
+	if (!dj)
+		return;
 	task_reap_now(t); /* first, so the answer carries its status */
-	task_timestamp_set(&at, &t->exited_at);
-	resp.pid = ev.pid = (uint32_t)t->pid;
-	resp.exit_status = ev.exit_status = (uint32_t)t->exit_status;
-	/* the container and its mounts are gone before containerd hears it (it then removes
-	 * the bundle) */
-	task_destroy(ts, t);
-	resp.exited_at = ev.exited_at = &at;
-	ev.container_id = ev.id = q->id;
-	task_publish(ts, "/tasks/delete", &ev.base);
-	task_reply_message(call, &resp.base);
+	containerd__task__v2__delete_response__init(&dj->resp);
+	google__protobuf__timestamp__init(&dj->at);
+	task_timestamp_set(&dj->at, &t->exited_at);
+	dj->resp.pid = (uint32_t)t->pid;
+	dj->resp.exit_status = (uint32_t)t->exit_status;
+	t->deleting = true; /* the task's later calls wait, then find it gone */
+	task_exec_cleanup(t);
+	task_job_submit(&dj->job);
 }
 
 static void task_wait(struct task_service *ts, struct ttrpc_call *call,
@@ -518,14 +687,45 @@ static void task_wait(struct task_service *ts, struct ttrpc_call *call,
 	task_reply_message(call, &resp.base);
 }
 
+struct pause_job {
+	struct task_job job;
+	bool pause;
+};
+
+static void pause_run(struct task_job *job)
+{
+	struct pause_job *pj = container_of(job, struct pause_job, job);
+	const struct task_lib *lib = job->ts->lib;
+
+	job->r = (pj->pause ? lib->pause : lib->resume)(job->ts->root, job->t->id, &job->err);
+}
+
+static void pause_done(struct task_job *job)
+{
+	struct pause_job *pj = container_of(job, struct pause_job, job);
+	Containerd__Events__TaskPaused paused = CONTAINERD__EVENTS__TASK_PAUSED__INIT;
+	Containerd__Events__TaskResumed resumed = CONTAINERD__EVENTS__TASK_RESUMED__INIT;
+	struct shim_task *t = job->t;
+
+	if (job->r < 0) {
+		task_fail_err(job->call, &job->err, job->r);
+	} else {
+		paused.container_id = resumed.container_id = t->id;
+		if (pj->pause)
+			task_publish(job->ts, "/tasks/paused", &paused.base);
+		else
+			task_publish(job->ts, "/tasks/resumed", &resumed.base);
+		task_reply_empty(job->call);
+	}
+	task_job_free(job);
+	task_release(t);
+}
+
 static void task_pause_resume(struct task_service *ts, struct ttrpc_call *call, const char *id,
 			      bool pause)
 {
-	Containerd__Events__TaskPaused paused = CONTAINERD__EVENTS__TASK_PAUSED__INIT;
-	Containerd__Events__TaskResumed resumed = CONTAINERD__EVENTS__TASK_RESUMED__INIT;
 	struct shim_task *t = check_task(ts, call, id, NULL);
-	struct error err = { 0 };
-	int r;
+	struct pause_job *pj;
 
 	if (!t)
 		return;
@@ -533,17 +733,11 @@ static void task_pause_resume(struct task_service *ts, struct ttrpc_call *call, 
 		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "task %s: stopped", id);
 		return;
 	}
-	r = pause ? container_pause(ts->root, id, &err) : container_resume(ts->root, id, &err);
-	if (r < 0) {
-		task_fail_err(call, &err, r);
+	pj = (struct pause_job *)task_job_new(ts, call, t, sizeof(*pj), pause_run, pause_done);
+	if (!pj)
 		return;
-	}
-	paused.container_id = resumed.container_id = t->id;
-	if (pause)
-		task_publish(ts, "/tasks/paused", &paused.base);
-	else
-		task_publish(ts, "/tasks/resumed", &resumed.base);
-	task_reply_empty(call);
+	pj->pause = pause;
+	task_job_submit(&pj->job);
 }
 
 static void task_close_io(struct task_service *ts, struct ttrpc_call *call,
@@ -554,20 +748,28 @@ static void task_close_io(struct task_service *ts, struct ttrpc_call *call,
 	if (!t)
 		return;
 	if (q->stdin)
-		closep(&t->stdin_keep);
+		task_fd_close(&t->stdin_keep);
 	task_reply_empty(call);
 }
 
 bool task_container_dispatch(struct task_service *ts, const char *name, struct ttrpc_call *call,
 			     const ProtobufCMessage *in)
 {
+	static bool warn_set;
+
 	if (!ts->root) {
 		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
 				"%s/%s: the shim has no state root (task_service_set_root)",
 				TASK_SERVICE_NAME, name);
 		return true;
 	}
-	container_set_warn(warn_log);
+	if (!warn_set) {
+		/* once, before any worker runs: they read it */
+		container_set_warn(warn_log);
+		warn_set = true;
+	}
+	if (task_defer_maybe(ts, name, call, in))
+		return true;
 	if (task_exec_dispatch(ts, name, call, in) || task_inspect_dispatch(ts, name, call, in))
 		return true;
 	if (!strcmp(name, "Create"))

@@ -98,7 +98,7 @@ static void exec_exited(struct shim_exec *e, int status)
 		close(e->pidfd);
 		e->pidfd = -1;
 	}
-	closep(&e->stdin_keep);
+	task_fd_close(&e->stdin_keep);
 	task_timestamp_set(&at, &e->exited_at);
 	ev.container_id = e->task->id;
 	ev.id = e->id;
@@ -201,20 +201,77 @@ static void exec_add(struct task_service *ts, struct ttrpc_call *call,
 	task_reply_empty(call);
 }
 
+struct exec_start_job {
+	struct task_job job;
+	struct shim_exec *e; /* its task is busy: neither goes meanwhile */
+	struct container_exec_start_opts o;
+	struct container_exec_handle h;
+};
+
+static void exec_start_run(struct task_job *job)
+{
+	struct exec_start_job *xj = container_of(job, struct exec_start_job, job);
+
+	job->r = job->ts->lib->exec_start(&xj->o, &xj->h, &job->err);
+}
+
+static void exec_start_done(struct task_job *job)
+{
+	struct exec_start_job *xj = container_of(job, struct exec_start_job, job);
+	Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
+	Containerd__Events__TaskExecStarted ev = CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
+	struct task_service *ts = job->ts;
+	struct shim_exec *e = xj->e;
+	struct shim_task *t = job->t;
+
+	for (int i = 0; i < 3; i++)
+		close(xj->o.stdio[i]); /* the relay child has its own */
+	e->starting = false;
+	if (job->r < 0) {
+		task_fd_close(&e->stdin_keep);
+		task_fail_err(job->call, &job->err, job->r);
+		goto out;
+	}
+	e->started = true;
+	e->relay_pid = xj->h.relay_pid;
+	e->pid = xj->h.pid;
+	e->pidfd = (int)syscall(SYS_pidfd_open, e->relay_pid, 0);
+	if (e->pidfd < 0 || ttrpc_server_add_fd(ts->srv, e->pidfd, EPOLLIN, on_relay_exit, e) < 0) {
+		/* no way to learn the exit: take the relay down now rather than hang a Wait */
+		fprintf(stderr, "%s: exec %s: cannot watch its relay (pid %d): %s\n", SHIM_NAME,
+			e->id, (int)e->relay_pid, strerror(errno));
+		task_fd_close(&e->pidfd);
+		kill(e->relay_pid, SIGKILL);
+	}
+	ev.container_id = t->id;
+	ev.exec_id = e->id;
+	ev.pid = e->pid;
+	task_publish(ts, "/tasks/exec-started", &ev.base);
+	resp.pid = e->pid;
+	task_reply_message(job->call, &resp.base);
+	if (e->pidfd < 0) {
+		int status;
+
+		while (waitpid(e->relay_pid, &status, 0) < 0 && errno == EINTR)
+			;
+		exec_exited(e, status);
+	}
+out:
+	task_job_free(job);
+	task_release(t);
+}
+
 static void exec_start(struct task_service *ts, struct ttrpc_call *call,
 		       const Containerd__Task__V2__StartRequest *q)
 {
-	Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
-	Containerd__Events__TaskExecStarted ev = CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
 	struct shim_exec *e = exec_lookup(ts, call, q->id, q->exec_id);
-	struct container_exec_start_opts o = { .root = ts->root, .id = q->id };
-	struct container_exec_handle h = { 0 };
+	struct exec_start_job *xj;
 	struct error err = { 0 };
-	int r;
+	int stdio[3], r;
 
 	if (!e)
 		return;
-	if (e->started) {
+	if (e->started || e->starting) {
 		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "exec %s: already %s", e->id,
 				e->exited ? "stopped" : "started");
 		return;
@@ -223,55 +280,44 @@ static void exec_start(struct task_service *ts, struct ttrpc_call *call,
 		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "task %s: stopped", e->task->id);
 		return;
 	}
-	r = task_stdio_open(e->stdin_path, e->stdout_path, e->stderr_path, o.stdio, &e->stdin_keep,
+	r = task_stdio_open(e->stdin_path, e->stdout_path, e->stderr_path, stdio, &e->stdin_keep,
 			    &err);
 	if (r < 0) {
 		task_fail_err(call, &err, r);
 		return;
 	}
-	o.exec_id = e->id;
-	o.process = e->process;
-	o.process_len = e->process_len;
-	r = container_exec_start(&o, &h, &err);
-	for (int i = 0; i < 3; i++)
-		close(o.stdio[i]); /* the relay child has its own */
-	if (r < 0) {
-		closep(&e->stdin_keep);
-		task_fail_err(call, &err, r);
+	xj = (struct exec_start_job *)task_job_new(ts, call, e->task, sizeof(*xj), exec_start_run,
+						   exec_start_done);
+	if (!xj) {
+		for (int i = 0; i < 3; i++)
+			close(stdio[i]);
+		task_fd_close(&e->stdin_keep);
 		return;
 	}
-	e->started = true;
-	e->relay_pid = h.relay_pid;
-	e->pid = h.pid;
-	e->pidfd = (int)syscall(SYS_pidfd_open, e->relay_pid, 0);
-	if (e->pidfd < 0 || ttrpc_server_add_fd(ts->srv, e->pidfd, EPOLLIN, on_relay_exit, e) < 0) {
-		/* no way to learn the exit: take the relay down now rather than hang a Wait */
-		fprintf(stderr, "%s: exec %s: cannot watch its relay (pid %d): %s\n", SHIM_NAME,
-			e->id, (int)e->relay_pid, strerror(errno));
-		closep(&e->pidfd);
-		kill(e->relay_pid, SIGKILL);
-	}
-	ev.container_id = e->task->id;
-	ev.exec_id = e->id;
-	ev.pid = e->pid;
-	task_publish(ts, "/tasks/exec-started", &ev.base);
-	resp.pid = e->pid;
-	task_reply_message(call, &resp.base);
-	if (e->pidfd < 0) {
-		int status;
+	xj->e = e;
+	xj->o.root = ts->root;
+	xj->o.id = e->task->id;
+	xj->o.exec_id = e->id;
+	xj->o.process = e->process;
+	xj->o.process_len = e->process_len;
+	memcpy(xj->o.stdio, stdio, sizeof(stdio));
+	e->starting = true;
+	task_job_submit(&xj->job);
+}
 
-		while (waitpid(e->relay_pid, &status, 0) < 0 && errno == EINTR)
-			;
-		exec_exited(e, status);
-	}
+static void exec_kill_run(struct task_job *job)
+{
+	const Containerd__Task__V2__KillRequest *q = (const void *)job->in;
+
+	job->r = job->ts->lib->exec_kill(job->ts->root, q->id, q->exec_id, (int)q->signal,
+					 &job->err);
 }
 
 static void exec_kill(struct task_service *ts, struct ttrpc_call *call,
 		      const Containerd__Task__V2__KillRequest *q)
 {
 	struct shim_exec *e = exec_lookup(ts, call, q->id, q->exec_id);
-	struct error err = { 0 };
-	int r;
+	struct task_job *job;
 
 	if (!e)
 		return;
@@ -286,11 +332,9 @@ static void exec_kill(struct task_service *ts, struct ttrpc_call *call,
 				e->exited ? "process already finished" : "not started");
 		return;
 	}
-	r = container_exec_kill(ts->root, e->task->id, e->id, (int)q->signal, &err);
-	if (r < 0)
-		task_fail_err(call, &err, r);
-	else
-		task_reply_empty(call);
+	job = task_job_new(ts, call, e->task, sizeof(*job), exec_kill_run, task_job_done_empty);
+	if (job)
+		task_job_submit(job);
 }
 
 static void exec_wait(struct task_service *ts, struct ttrpc_call *call,
@@ -367,7 +411,7 @@ static void exec_delete(struct task_service *ts, struct ttrpc_call *call,
 	resp.exited_at = &at;
 	task_reply_message(call, &resp.base);
 	exec_fail_waiters(e, "deleted before it ran");
-	closep(&e->stdin_keep);
+	task_fd_close(&e->stdin_keep);
 	exec_unlink(e->task, e);
 	exec_free(e);
 }
@@ -380,8 +424,16 @@ static void exec_close_io(struct task_service *ts, struct ttrpc_call *call,
 	if (!e)
 		return;
 	if (q->stdin)
-		closep(&e->stdin_keep); /* the relay reads EOF: the process's stdin ends */
+		task_fd_close(&e->stdin_keep); /* the relay reads EOF: the process's stdin ends */
 	task_reply_empty(call);
+}
+
+static void resize_run(struct task_job *job)
+{
+	const Containerd__Task__V2__ResizePtyRequest *q = (const void *)job->in;
+
+	job->r = job->ts->lib->exec_resize(job->ts->root, q->id, q->exec_id, q->height, q->width,
+					   &job->err);
 }
 
 /* ResizePty: the init's terminal or an exec's; without a terminal nothing to do (as runc). */
@@ -390,9 +442,8 @@ static void task_resize(struct task_service *ts, struct ttrpc_call *call,
 {
 	struct shim_task *t = task_lookup(ts, call, q->id);
 	struct shim_exec *e = NULL;
-	struct error err = { 0 };
+	struct task_job *job;
 	bool terminal;
-	int r;
 
 	if (!t)
 		return;
@@ -422,11 +473,9 @@ static void task_resize(struct task_service *ts, struct ttrpc_call *call,
 				"width, height: %ux%u is not a terminal size", q->width, q->height);
 		return;
 	}
-	r = container_exec_resize(ts->root, t->id, e ? e->id : "", q->height, q->width, &err);
-	if (r < 0)
-		task_fail_err(call, &err, r);
-	else
-		task_reply_empty(call);
+	job = task_job_new(ts, call, t, sizeof(*job), resize_run, task_job_done_empty);
+	if (job)
+		task_job_submit(job);
 }
 
 /* The exec id of a request that may name one, or NULL. */
@@ -492,7 +541,7 @@ void task_exec_cleanup(struct shim_task *t)
 			exec_exited(e, status);
 		}
 		exec_fail_waiters(e, "the task is gone");
-		closep(&e->stdin_keep);
+		task_fd_close(&e->stdin_keep);
 		t->execs = e->next;
 		t->n_execs--;
 		exec_free(e);

@@ -70,16 +70,57 @@ static void task_state(struct task_service *ts, struct ttrpc_call *call,
 	task_reply_message(call, &resp.base);
 }
 
+struct pids_job {
+	struct task_job job;
+	struct agent_ps ps;
+};
+
+static void pids_run(struct task_job *job)
+{
+	struct pids_job *pj = container_of(job, struct pids_job, job);
+
+	job->r = job->ts->lib->ps(job->ts->root, job->t->id, &pj->ps, &job->err);
+}
+
+static void pids_done(struct task_job *job)
+{
+	struct pids_job *pj = container_of(job, struct pids_job, job);
+	Containerd__Task__V2__PidsResponse resp = CONTAINERD__TASK__V2__PIDS_RESPONSE__INIT;
+	_cleanup_free_ Containerd__V1__Types__ProcessInfo *infos = NULL;
+	_cleanup_free_ Containerd__V1__Types__ProcessInfo **ptrs = NULL;
+	struct shim_task *t = job->t;
+
+	if (job->r < 0) {
+		task_fail_err(job->call, &job->err, job->r);
+		goto out;
+	}
+	infos = calloc(pj->ps.procs.n + 1, sizeof(*infos));
+	ptrs = calloc(pj->ps.procs.n + 1, sizeof(*ptrs));
+	if (!infos || !ptrs) {
+		container_ps_free(&pj->ps);
+		ttrpc_call_fail(job->call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < pj->ps.procs.n; i++) {
+		containerd__v1__types__process_info__init(&infos[i]);
+		infos[i].pid = pj->ps.procs.v[i].pid; /* the guest's pid namespace */
+		ptrs[i] = &infos[i];
+	}
+	resp.n_processes = pj->ps.procs.n;
+	resp.processes = ptrs;
+	task_reply_message(job->call, &resp.base);
+	container_ps_free(&pj->ps);
+out:
+	task_job_free(job);
+	task_release(t);
+}
+
 static void task_pids(struct task_service *ts, struct ttrpc_call *call,
 		      const Containerd__Task__V2__PidsRequest *q)
 {
 	Containerd__Task__V2__PidsResponse resp = CONTAINERD__TASK__V2__PIDS_RESPONSE__INIT;
-	_cleanup_free_ Containerd__V1__Types__ProcessInfo *infos = NULL;
-	_cleanup_free_ Containerd__V1__Types__ProcessInfo **ptrs = NULL;
 	struct shim_task *t = task_lookup(ts, call, q->id);
-	struct agent_ps ps = { 0 };
-	struct error err = { 0 };
-	int r;
+	struct task_job *job;
 
 	if (!t)
 		return;
@@ -87,31 +128,24 @@ static void task_pids(struct task_service *ts, struct ttrpc_call *call,
 		task_reply_message(call, &resp.base);
 		return;
 	}
-	r = container_ps(ts->root, q->id, &ps, &err);
-	if (r < 0) {
-		task_fail_err(call, &err, r);
-		return;
-	}
-	infos = calloc(ps.procs.n + 1, sizeof(*infos));
-	ptrs = calloc(ps.procs.n + 1, sizeof(*ptrs));
-	if (!infos || !ptrs) {
-		container_ps_free(&ps);
-		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
-		return;
-	}
-	for (uint32_t i = 0; i < ps.procs.n; i++) {
-		containerd__v1__types__process_info__init(&infos[i]);
-		infos[i].pid = ps.procs.v[i].pid; /* the guest's pid namespace */
-		ptrs[i] = &infos[i];
-	}
-	resp.n_processes = ps.procs.n;
-	resp.processes = ptrs;
-	task_reply_message(call, &resp.base);
-	container_ps_free(&ps);
+	job = task_job_new(ts, call, t, sizeof(struct pids_job), pids_run, pids_done);
+	if (job)
+		task_job_submit(job);
 }
 
-static void task_stats(struct task_service *ts, struct ttrpc_call *call,
-		       const Containerd__Task__V2__StatsRequest *q)
+struct stats_job {
+	struct task_job job;
+	struct agent_stats s;
+};
+
+static void stats_run(struct task_job *job)
+{
+	struct stats_job *sj = container_of(job, struct stats_job, job);
+
+	job->r = job->ts->lib->stats(job->ts->root, job->t->id, &sj->s, &job->err);
+}
+
+static void stats_reply(struct ttrpc_call *call, const struct agent_stats *s)
 {
 	Containerd__Task__V2__StatsResponse resp = CONTAINERD__TASK__V2__STATS_RESPONSE__INIT;
 	Io__Containerd__Cgroups__V2__Metrics m = IO__CONTAINERD__CGROUPS__V2__METRICS__INIT;
@@ -123,35 +157,20 @@ static void task_stats(struct task_service *ts, struct ttrpc_call *call,
 		IO__CONTAINERD__CGROUPS__V2__MEMORY_EVENTS__INIT;
 	Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
 	_cleanup_free_ uint8_t *buf = NULL;
-	struct shim_task *t = task_lookup(ts, call, q->id);
-	struct agent_stats s = { 0 };
-	struct error err = { 0 };
-	int r;
 
-	if (!t)
-		return;
-	if (t->exited) {
-		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "task %s: stopped", q->id);
-		return;
-	}
-	r = container_stats(ts->root, q->id, &s, &err);
-	if (r < 0) {
-		task_fail_err(call, &err, r);
-		return;
-	}
-	pids.current = s.pids_current;
-	pids.limit = s.pids_limit == AGENT_STATS_NO_LIMIT ? 0 : s.pids_limit;
-	cpu.usage_usec = s.cpu_usage_us;
-	cpu.user_usec = s.cpu_user_us;
-	cpu.system_usec = s.cpu_system_us;
-	cpu.nr_periods = s.cpu_nr_periods;
-	cpu.nr_throttled = s.cpu_nr_throttled;
-	cpu.throttled_usec = s.cpu_throttled_us;
-	mem.usage = s.mem_usage;
-	mem.usage_limit = s.mem_limit == AGENT_STATS_NO_LIMIT ? UINT64_MAX : s.mem_limit;
-	mem.swap_usage = s.mem_swap_usage;
-	ev.oom = s.mem_oom;
-	ev.oom_kill = s.mem_oom_kill;
+	pids.current = s->pids_current;
+	pids.limit = s->pids_limit == AGENT_STATS_NO_LIMIT ? 0 : s->pids_limit;
+	cpu.usage_usec = s->cpu_usage_us;
+	cpu.user_usec = s->cpu_user_us;
+	cpu.system_usec = s->cpu_system_us;
+	cpu.nr_periods = s->cpu_nr_periods;
+	cpu.nr_throttled = s->cpu_nr_throttled;
+	cpu.throttled_usec = s->cpu_throttled_us;
+	mem.usage = s->mem_usage;
+	mem.usage_limit = s->mem_limit == AGENT_STATS_NO_LIMIT ? UINT64_MAX : s->mem_limit;
+	mem.swap_usage = s->mem_swap_usage;
+	ev.oom = s->mem_oom;
+	ev.oom_kill = s->mem_oom_kill;
 	m.pids = &pids;
 	m.cpu = &cpu;
 	m.memory = &mem;
@@ -169,15 +188,70 @@ static void task_stats(struct task_service *ts, struct ttrpc_call *call,
 	task_reply_message(call, &resp.base);
 }
 
+static void stats_done(struct task_job *job)
+{
+	struct stats_job *sj = container_of(job, struct stats_job, job);
+	struct shim_task *t = job->t;
+
+	if (job->r < 0)
+		task_fail_err(job->call, &job->err, job->r);
+	else
+		stats_reply(job->call, &sj->s);
+	task_job_free(job);
+	task_release(t);
+}
+
+static void task_stats(struct task_service *ts, struct ttrpc_call *call,
+		       const Containerd__Task__V2__StatsRequest *q)
+{
+	struct shim_task *t = task_lookup(ts, call, q->id);
+	struct task_job *job;
+
+	if (!t)
+		return;
+	if (t->exited) {
+		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "task %s: stopped", q->id);
+		return;
+	}
+	job = task_job_new(ts, call, t, sizeof(struct stats_job), stats_run, stats_done);
+	if (job)
+		task_job_submit(job);
+}
+
+struct update_job {
+	struct task_job job;
+	char *json;
+};
+
+static void update_run(struct task_job *job)
+{
+	struct update_job *uj = container_of(job, struct update_job, job);
+
+	job->r = job->ts->lib->update(job->ts->root, job->t->id, uj->json, &job->err);
+}
+
+static void update_done(struct task_job *job)
+{
+	struct update_job *uj = container_of(job, struct update_job, job);
+	struct shim_task *t = job->t;
+
+	if (job->r < 0)
+		task_fail_err(job->call, &job->err, job->r);
+	else
+		task_reply_empty(job->call);
+	free(uj->json);
+	task_job_free(job);
+	task_release(t);
+}
+
 static void task_update(struct task_service *ts, struct ttrpc_call *call,
 			const Containerd__Task__V2__UpdateTaskRequest *q)
 {
-	struct agent_client c;
-	struct error err = { 0 };
+	struct shim_task *t = task_lookup(ts, call, q->id);
 	_cleanup_free_ char *json = NULL;
-	int r;
+	struct update_job *uj;
 
-	if (!task_lookup(ts, call, q->id))
+	if (!t)
 		return;
 	if (!q->resources || !q->resources->value.len) {
 		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "resources: missing");
@@ -189,17 +263,11 @@ static void task_update(struct task_service *ts, struct ttrpc_call *call,
 		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "resources: not JSON text");
 		return;
 	}
-	r = container_agent_connect(ts->root, q->id, &c, &err);
-	if (r < 0) {
-		task_fail_err(call, &err, r);
+	uj = (struct update_job *)task_job_new(ts, call, t, sizeof(*uj), update_run, update_done);
+	if (!uj)
 		return;
-	}
-	r = agent_client_update(&c, q->id, json);
-	if (r < 0)
-		ttrpc_call_fail(call, task_code_of(r), "update: %s", c.err);
-	else
-		task_reply_empty(call);
-	agent_client_destroy(&c);
+	uj->json = ptr_steal(&json);
+	task_job_submit(&uj->job);
 }
 
 bool task_inspect_dispatch(struct task_service *ts, const char *name, struct ttrpc_call *call,

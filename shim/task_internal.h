@@ -9,12 +9,15 @@
 #ifndef STRATUS_SHIM_TASK_INTERNAL_H
 #define STRATUS_SHIM_TASK_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent_client.h"
 #include "common/error.h"
+#include "container.h"
 #include "containerd/types/mount.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
 #include "publish.h"
@@ -28,6 +31,7 @@
 
 struct task_service;
 struct events_connect;
+struct task_deferred;
 
 /* One Exec of a task (task_exec.c): registered by Exec, run by Start through a relay child. */
 struct shim_exec {
@@ -42,6 +46,7 @@ struct shim_exec {
 	int pidfd;
 	uint32_t pid; /* the guest's */
 	int stdin_keep;
+	bool starting; /* its Start is in a worker */
 	bool started, exited;
 	int exit_status;
 	struct timespec exited_at;
@@ -70,11 +75,81 @@ struct shim_task {
 	/* A task with a VM: our own agent connection (TaskOOM of it and its members), or NULL */
 	struct agent_client *events;
 	struct events_connect *events_connect; /* its handshake under way (task_events.c) */
+	/*
+	 * Its calls off the loop (task_worker.c): busy counts the jobs in a worker; creating
+	 * and deleting hold every other call of the task back, a busy task holds a Delete back
+	 * (deferred, re-dispatched in order once it is idle). An exit seen while a Start is in
+	 * a worker is reported after it (exit_deferred), so TaskExit follows TaskStart.
+	 */
+	unsigned int busy;
+	bool creating, deleting, starting;
+	bool exit_deferred;
+	int deferred_status;
+	struct task_deferred *deferred;
+	unsigned int n_deferred;
 };
 
 struct task_method {
 	struct task_service *ts;
 	const ProtobufCMethodDescriptor *desc;
+};
+
+/*
+ * The libstratus calls the Task handlers make off the loop, as a table so the unit tests can
+ * put slow or failing fakes in (task_service_set_lib); task_lib_stratus is libstratus's.
+ */
+struct task_lib {
+	int (*create)(struct container_create_opts *o, struct error *err);
+	int (*start)(const char *root, const char *id, struct error *err);
+	int (*kill)(const char *root, const char *id, int signal, bool all, struct error *err);
+	int (*delete)(const char *root, const char *id, bool force, struct error *err);
+	int (*pause)(const char *root, const char *id, struct error *err);
+	int (*resume)(const char *root, const char *id, struct error *err);
+	int (*ps)(const char *root, const char *id, struct agent_ps *out, struct error *err);
+	int (*stats)(const char *root, const char *id, struct agent_stats *out, struct error *err);
+	int (*update)(const char *root, const char *id, const char *json, struct error *err);
+	int (*exec_start)(const struct container_exec_start_opts *o,
+			  struct container_exec_handle *h, struct error *err);
+	int (*exec_kill)(const char *root, const char *id, const char *exec_id, int signal,
+			 struct error *err);
+	int (*exec_resize)(const char *root, const char *id, const char *exec_id, uint32_t rows,
+			   uint32_t cols, struct error *err);
+};
+extern const struct task_lib task_lib_stratus;
+
+/*
+ * One call whose libstratus part runs in a worker (task_worker.c): run() in a worker thread
+ * touches only what the job holds (copied strings, its own outputs), never the table; done()
+ * runs on the loop thread afterwards, updates the task, publishes, answers the call and frees
+ * the job (and its request, through task_job_free). A module embeds it in its own job.
+ */
+struct task_job {
+	struct task_service *ts;
+	struct ttrpc_call *call;
+	struct shim_task *t;  /* busy while the job is out: never freed under it */
+	ProtobufCMessage *in; /* the request, owned */
+	unsigned int method;  /* index in ts->methods, for the timing */
+	void (*run)(struct task_job *job);
+	void (*done)(struct task_job *job);
+	int r;
+	struct error err;
+	uint64_t lib_ns;
+	struct task_job *next;
+};
+
+#define TASK_WORKERS 4
+
+struct task_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t work, idle;
+	struct task_job *queue, **queue_tail;
+	struct task_job *done, **done_tail;
+	unsigned int out;	 /* submitted, done() not yet run */
+	unsigned int in_workers; /* queued or running in a worker */
+	bool stopping;
+	pthread_t threads[TASK_WORKERS];
+	unsigned int n_threads;
+	int event_fd; /* a worker's "done" wakes the loop */
 };
 
 struct task_service {
@@ -91,6 +166,11 @@ struct task_service {
 	 * it spent in libstratus's create/start/delete (the VM's boot, set-up and teardown) */
 	uint64_t busy_ns, lib_ns;
 	uint64_t own_ns[TASK_METHODS_MAX]; /* per method (the service's order), libstratus out */
+	const struct task_lib *lib;
+	struct task_pool pool;
+	/* The request being dispatched (loop only): a handler that keeps it takes it. */
+	ProtobufCMessage *request;
+	unsigned int request_method;
 	struct task_method methods[];
 };
 
@@ -109,6 +189,41 @@ void task_table_remove(struct task_service *ts, struct shim_task *t);
 /* The task whose VM runs t: t itself, or its pod's sandbox (NULL if not in the table). */
 struct shim_task *task_vm_owner(struct task_service *ts, struct shim_task *t);
 
+/*
+ * task_worker.c: the pool. task_job_submit hands job (t->busy counted) to a worker, or runs
+ * it inline when no worker can be started; task_pool_drain (owner thread, loop stopped) waits
+ * for every job and runs its done(). task_request_take takes the request being dispatched.
+ * task_defer_maybe keeps a call back while its task is creating or deleting, or a Delete
+ * while the task is busy (true: kept); task_release re-dispatches what was kept once the
+ * task allows it; task_deferred_fail answers what is kept for a task that goes.
+ */
+int task_pool_init(struct task_service *ts);
+void task_pool_drain(struct task_service *ts);
+void task_pool_destroy(struct task_service *ts);
+/*
+ * A job (size bytes: a module's struct that embeds it first) on task t for the call being
+ * dispatched, taking its request; NULL (the call answered) without memory.
+ */
+struct task_job *task_job_new(struct task_service *ts, struct ttrpc_call *call, struct shim_task *t,
+			      size_t size, void (*run)(struct task_job *),
+			      void (*done)(struct task_job *));
+/* done() of a job that only answers: OK (empty) or libstratus's error. */
+void task_job_done_empty(struct task_job *job);
+void task_job_submit(struct task_job *job);
+void task_job_free(struct task_job *job);
+ProtobufCMessage *task_request_take(struct task_service *ts);
+bool task_defer_maybe(struct task_service *ts, const char *name, struct ttrpc_call *call,
+		      const ProtobufCMessage *in);
+void task_release(struct shim_task *t);
+/* A task that leaves the table detaches what it held back, then dispatches it again. */
+struct task_deferred *task_deferred_take(struct shim_task *t);
+void task_deferred_dispatch(struct task_service *ts, struct task_deferred *list);
+void task_deferred_fail(struct shim_task *t, const char *why);
+/* Dispatch a Task call whose request the caller owns (freed unless a handler takes it). */
+void task_dispatch_owned(struct task_service *ts, unsigned int method, struct ttrpc_call *call,
+			 ProtobufCMessage *in);
+void task_service_set_lib(struct task_service *ts, const struct task_lib *lib);
+
 /* task_container.c: the container methods; true if name was one of them (call answered). */
 bool task_container_dispatch(struct task_service *ts, const char *name, struct ttrpc_call *call,
 			     const ProtobufCMessage *in);
@@ -124,6 +239,17 @@ void task_container_cleanup(struct task_service *ts);
 /* task_inspect.c: State, Pids, Stats, Update; true if name was one of them (call answered). */
 bool task_inspect_dispatch(struct task_service *ts, const char *name, struct ttrpc_call *call,
 			   const ProtobufCMessage *in);
+
+/*
+ * Close a kept fd and forget it (-1): closep does not reset it, and a number closed twice
+ * may by then be another connection's or another task's (workers open fds meanwhile).
+ */
+static inline void task_fd_close(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
 
 void task_reply_message(struct ttrpc_call *call, const ProtobufCMessage *msg);
 void task_reply_empty(struct ttrpc_call *call);

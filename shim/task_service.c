@@ -72,21 +72,17 @@ static void task_shutdown(struct task_service *ts, struct ttrpc_call *call,
 	ttrpc_server_stop(ts->srv);
 }
 
-static void task_dispatch(struct ttrpc_call *call, const uint8_t *payload, size_t len, void *opaque)
+void task_dispatch_owned(struct task_service *ts, unsigned int method, struct ttrpc_call *call,
+			 ProtobufCMessage *in)
 {
-	struct task_method *tm = opaque;
-	struct task_service *ts = tm->ts;
-	const char *name = tm->desc->name;
+	const char *name = ts->methods[method].desc->name;
 	uint64_t start = task_now_ns(), lib_before = ts->lib_ns;
-	unsigned int index = (unsigned int)(tm - ts->methods);
-	ProtobufCMessage *in;
+	ProtobufCMessage *saved = ts->request;
+	unsigned int saved_method = ts->request_method;
 
-	in = protobuf_c_message_unpack(tm->desc->input, NULL, len, payload);
-	if (!in) {
-		ttrpc_call_fail(call, TTRPC_INTERNAL, "ttrpc: error unmarshalling payload: %s",
-				tm->desc->input->name);
-		return;
-	}
+	/* (nested when a call finished inline hands back what its task held back) */
+	ts->request = in;
+	ts->request_method = method;
 	if (!strcmp(name, "Connect"))
 		task_connect(ts, call, in);
 	else if (!strcmp(name, "Shutdown"))
@@ -99,10 +95,29 @@ static void task_dispatch(struct ttrpc_call *call, const uint8_t *payload, size_
 	else if (!task_container_dispatch(ts, name, call, in))
 		ttrpc_call_fail(call, TTRPC_UNIMPLEMENTED, "%s/%s: not implemented",
 				TASK_SERVICE_NAME, name);
-	protobuf_c_message_free_unpacked(in, NULL);
-	ts->busy_ns += task_now_ns() - start;
-	if (index < TASK_METHODS_MAX)
-		ts->own_ns[index] += task_now_ns() - start - (ts->lib_ns - lib_before);
+	/* a handler that handed the call to a worker took the request */
+	if (ts->request)
+		protobuf_c_message_free_unpacked(ts->request, NULL);
+	ts->request = saved;
+	ts->request_method = saved_method;
+	ts->busy_ns += task_now_ns() - start - (ts->lib_ns - lib_before);
+	if (method < TASK_METHODS_MAX)
+		ts->own_ns[method] += task_now_ns() - start - (ts->lib_ns - lib_before);
+}
+
+static void task_dispatch(struct ttrpc_call *call, const uint8_t *payload, size_t len, void *opaque)
+{
+	struct task_method *tm = opaque;
+	struct task_service *ts = tm->ts;
+	ProtobufCMessage *in;
+
+	in = protobuf_c_message_unpack(tm->desc->input, NULL, len, payload);
+	if (!in) {
+		ttrpc_call_fail(call, TTRPC_INTERNAL, "ttrpc: error unmarshalling payload: %s",
+				tm->desc->input->name);
+		return;
+	}
+	task_dispatch_owned(ts, (unsigned int)(tm - ts->methods), call, in);
 }
 
 int task_service_register(struct ttrpc_server *srv, const char *id,
@@ -117,10 +132,16 @@ int task_service_register(struct ttrpc_server *srv, const char *id,
 		return -ENOMEM;
 	ts->srv = srv;
 	ts->publisher = publisher;
+	ts->lib = &task_lib_stratus;
 	ts->id = strdup(id ? id : "");
 	if (!ts->id) {
 		free(ts);
 		return -ENOMEM;
+	}
+	r = task_pool_init(ts);
+	if (r < 0) {
+		task_service_destroy(ts);
+		return r;
 	}
 	for (unsigned int i = 0; i < sd->n_methods; i++) {
 		ts->methods[i].ts = ts;
@@ -158,7 +179,9 @@ void task_service_destroy(struct task_service *ts)
 {
 	if (!ts)
 		return;
+	task_pool_drain(ts); /* (nothing is out unless the caller skipped stop_tasks) */
 	task_container_cleanup(ts);
+	task_pool_destroy(ts);
 	if (getenv("STRATUS_SHIM_TIMING"))
 		fprintf(stderr,
 			"%s: timing: shim %s: Task handlers %.3f ms, of which libstratus "
@@ -190,5 +213,7 @@ int task_service_set_root(struct task_service *ts, const char *root)
 
 void task_service_stop_tasks(struct task_service *ts)
 {
+	/* the calls still in workers finish first (their answers queued for their clients) */
+	task_pool_drain(ts);
 	task_container_cleanup(ts);
 }

@@ -25,7 +25,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -34,6 +37,7 @@
 #include "exec_process.h"
 #include "task_internal.h"
 #include "task_service.h"
+#include "ttrpc/ttrpc.pb-c.h"
 
 static char tmpdir[64];
 
@@ -568,12 +572,331 @@ static void test_task_table_limit(void **state)
 	task_service_destroy(s.ts);
 }
 
+/* ---- calls off the loop (task_worker.c), with a fake libstratus ---- */
+
+/* The fake: Create forks a stand-in monitor; Start blocks while fake.hold; a log of calls. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool hold;
+	int starts_entered;
+	char log[64];
+	pid_t pid[4];
+	int ctl[4];
+	int n;
+} fake = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void fake_log(char c)
+{
+	size_t n = strlen(fake.log);
+
+	if (n + 1 < sizeof(fake.log))
+		fake.log[n] = c;
+}
+
+static int fake_create(struct container_create_opts *o, struct error *err)
+{
+	(void)err;
+	pthread_mutex_lock(&fake.lock);
+	fake_log('C');
+	o->monitor_pid = fake.pid[fake.n] = fake_init(&fake.ctl[fake.n]);
+	fake.n++;
+	pthread_mutex_unlock(&fake.lock);
+	return 0;
+}
+
+static int fake_start(const char *root, const char *id, struct error *err)
+{
+	(void)root;
+	(void)id;
+	(void)err;
+	pthread_mutex_lock(&fake.lock);
+	fake_log('s');
+	fake.starts_entered++;
+	pthread_cond_broadcast(&fake.cond);
+	while (fake.hold)
+		pthread_cond_wait(&fake.cond, &fake.lock);
+	fake_log('S');
+	pthread_mutex_unlock(&fake.lock);
+	return 0;
+}
+
+static int fake_kill(const char *root, const char *id, int signal, bool all, struct error *err)
+{
+	(void)root;
+	(void)id;
+	(void)signal;
+	(void)all;
+	(void)err;
+	pthread_mutex_lock(&fake.lock);
+	fake_log('K');
+	pthread_mutex_unlock(&fake.lock);
+	return 0;
+}
+
+static int fake_delete(const char *root, const char *id, bool force, struct error *err)
+{
+	(void)root;
+	(void)id;
+	(void)force;
+	(void)err;
+	pthread_mutex_lock(&fake.lock);
+	fake_log('D');
+	pthread_mutex_unlock(&fake.lock);
+	return 0;
+}
+
+static void fake_hold(bool hold)
+{
+	pthread_mutex_lock(&fake.lock);
+	fake.hold = hold;
+	pthread_cond_broadcast(&fake.cond);
+	pthread_mutex_unlock(&fake.lock);
+}
+
+/* Until n Starts are inside the fake (a worker runs them), at most 10 s. */
+static void fake_wait_starts(int n)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&fake.lock);
+	while (fake.starts_entered < n)
+		assert_int_equal(pthread_cond_timedwait(&fake.cond, &fake.lock, &until), 0);
+	pthread_mutex_unlock(&fake.lock);
+}
+
+static void fake_log_expect(const char *want)
+{
+	pthread_mutex_lock(&fake.lock);
+	assert_string_equal(fake.log, want);
+	pthread_mutex_unlock(&fake.lock);
+}
+
+/* A raw connection: requests sent on chosen stream ids, frames read one at a time. */
+static void raw_send(int fd, uint32_t stream, const char *method, const ProtobufCMessage *req)
+{
+	uint8_t buf[512], *r = NULL, *frame = NULL;
+	size_t n = protobuf_c_message_pack(req, buf), rlen, flen;
+
+	assert_int_equal(ttrpc_request_pack(TASK_SERVICE_NAME, method, buf, n, 0, &r, &rlen), 0);
+	assert_int_equal(ttrpc_frame_build(stream, TTRPC_TYPE_REQUEST, 0, r, rlen, &frame, &flen),
+			 0);
+	assert_int_equal(write(fd, frame, flen), (ssize_t)flen);
+	free(r);
+	free(frame);
+}
+
+static void read_full(int fd, uint8_t *p, size_t len)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	while (len) {
+		ssize_t n;
+
+		assert_int_equal(poll(&pfd, 1, 10000), 1);
+		n = read(fd, p, len);
+		assert_true(n > 0);
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* The next response frame: its stream id and status code. */
+static void raw_expect(int fd, uint32_t stream, int code)
+{
+	struct ttrpc_header h;
+	uint8_t hdr[TTRPC_HEADER_LEN], body[4096];
+	Ttrpc__Response *resp;
+
+	read_full(fd, hdr, sizeof(hdr));
+	ttrpc_header_decode(hdr, &h);
+	assert_int_equal(h.stream_id, stream);
+	assert_int_equal(h.type, TTRPC_TYPE_RESPONSE);
+	assert_true(h.length <= sizeof(body));
+	read_full(fd, body, h.length);
+	resp = ttrpc__response__unpack(NULL, h.length, body);
+	assert_non_null(resp);
+	assert_int_equal(resp->status ? resp->status->code : 0, code);
+	ttrpc__response__free_unpacked(resp, NULL);
+}
+
+static int raw_connect(const char *address)
+{
+	struct sockaddr_un addr;
+	unsigned int len;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ttrpc_sockaddr(address, &addr, &len), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&addr, len), 0);
+	return fd;
+}
+
+/* A call on a connection of its own, in a thread: done is set when answered. */
+struct bg_call {
+	const char *address, *method;
+	const ProtobufCMessage *req;
+	pthread_t thread;
+	atomic_int done;
+	int code;
+};
+
+static void *bg_call_thread(void *arg)
+{
+	struct bg_call *b = arg;
+	struct ttrpc_client *c;
+	struct error err = { 0 };
+	struct ttrpc_status st;
+	uint8_t buf[512], *resp = NULL;
+	size_t len = 0, n = protobuf_c_message_pack(b->req, buf);
+
+	b->code = -1;
+	if (ttrpc_client_connect(b->address, &c, &err) == 0) {
+		int r = ttrpc_client_call(c, TASK_SERVICE_NAME, b->method, buf, n, 20000, &st,
+					  &resp, &len);
+
+		b->code = r == 0 ? st.code : r;
+		free(resp);
+		ttrpc_client_destroy(c);
+	}
+	atomic_store(&b->done, 1);
+	return NULL;
+}
+
+static void create_task(struct ttrpc_client *c, const char *id, const char *bundle)
+{
+	Containerd__Task__V2__CreateTaskRequest q = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
+
+	q.id = (char *)id;
+	q.bundle = (char *)bundle;
+	expect_code(c, "Create", &q.base, TTRPC_OK, NULL);
+}
+
+static void test_task_workers(void **state)
+{
+	Containerd__Task__V2__StartRequest start_q = CONTAINERD__TASK__V2__START_REQUEST__INIT;
+	Containerd__Task__V2__StateRequest state_q = CONTAINERD__TASK__V2__STATE_REQUEST__INIT;
+	Containerd__Task__V2__KillRequest kill_q = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
+	Containerd__Task__V2__DeleteRequest del_q = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
+	Containerd__Task__V2__StateResponse *sr;
+	struct task_lib lib = task_lib_stratus;
+	struct bg_call del = { 0 };
+	struct ttrpc_client *c;
+	struct error err = { 0 };
+	struct ttrpc_status st;
+	char bundle[128], path[160];
+	struct server s;
+	uint8_t *resp;
+	size_t len;
+	int raw, fd;
+
+	(void)state;
+	/* a pod member of a sandbox this shim does not serve: no agent connection of its own */
+	snprintf(bundle, sizeof(bundle), "%s/workers-bundle", tmpdir);
+	assert_int_equal(mkdir(bundle, 0700), 0);
+	snprintf(path, sizeof(path), "%s/config.json", bundle);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	dprintf(fd, "{\"annotations\": {\"io.kubernetes.cri.sandbox-id\": \"elsewhere\"}}");
+	close(fd);
+	lib.create = fake_create;
+	lib.start = fake_start;
+	lib.kill = fake_kill;
+	lib.delete = fake_delete;
+	server_start(&s, "workers.sock");
+	task_service_set_lib(s.ts, &lib);
+	assert_int_equal(pthread_create(&s.thread, NULL, serve_thread, &s), 0);
+	assert_int_equal(ttrpc_client_connect(s.address, &c, &err), 0);
+	create_task(c, "c1", bundle);
+	assert_int_equal(connect_pid(c, "c1"), fake.pid[0]);
+
+	/* Start blocks in a worker: the loop answers everything else meanwhile, on the right
+	 * stream of the same connection and on another one */
+	fake_hold(true);
+	raw = raw_connect(s.address);
+	start_q.id = "c1";
+	raw_send(raw, 1, "Start", &start_q.base);
+	fake_wait_starts(1);
+	state_q.id = "c1";
+	raw_send(raw, 3, "State", &state_q.base);
+	raw_expect(raw, 3, TTRPC_OK);
+	call(c, "State", &state_q.base, &st, &resp, &len);
+	assert_int_equal(st.code, TTRPC_OK);
+	sr = containerd__task__v2__state_response__unpack(NULL, len, resp);
+	assert_non_null(sr);
+	assert_int_equal(sr->pid, fake.pid[0]);
+	assert_int_not_equal(sr->status, CONTAINERD__V1__TYPES__STATUS__STOPPED);
+	containerd__task__v2__state_response__free_unpacked(sr, NULL);
+	free(resp);
+	/* a Kill during the Start runs at once; a second Start is refused */
+	kill_q.id = "c1";
+	kill_q.signal = 15;
+	expect_code(c, "Kill", &kill_q.base, TTRPC_OK, NULL);
+	expect_code(c, "Start", &start_q.base, TTRPC_FAILED_PRECONDITION,
+		    "task c1: already started");
+	/* the init exits during its Start; Delete waits for the Start */
+	fake_exit(fake.ctl[0], 7);
+	del.address = s.address;
+	del.method = "Delete";
+	del_q.id = "c1";
+	del.req = &del_q.base;
+	assert_int_equal(pthread_create(&del.thread, NULL, bg_call_thread, &del), 0);
+	usleep(300000);
+	assert_false(atomic_load(&del.done));
+	fake_log_expect("CsK");
+	fake_hold(false);
+	/* Start answered OK (the exit is reported after it), then the Delete ran */
+	raw_expect(raw, 1, TTRPC_OK);
+	pthread_join(del.thread, NULL);
+	assert_int_equal(del.code, TTRPC_OK);
+	fake_log_expect("CsKSD");
+	assert_int_equal(connect_pid(c, "c1"), 0);
+	assert_int_equal(waitpid(fake.pid[0], NULL, WNOHANG), -1);
+
+	/* a client that leaves while its call is in a worker: the answer is dropped */
+	create_task(c, "c2", bundle);
+	fake_hold(true);
+	start_q.id = "c2";
+	raw_send(raw, 5, "Start", &start_q.base);
+	fake_wait_starts(2);
+	close(raw);
+	usleep(100000);
+	fake_hold(false);
+	assert_int_equal(connect_pid(c, "c2"), fake.pid[1]);
+	state_q.id = "c2";
+	expect_code(c, "State", &state_q.base, TTRPC_OK, NULL);
+
+	/* the shim stops while a Start is in a worker: stop_tasks waits for it, then reaps */
+	fake_hold(true);
+	raw = raw_connect(s.address);
+	start_q.id = "c3";
+	create_task(c, "c3", bundle);
+	raw_send(raw, 1, "Start", &start_q.base);
+	fake_wait_starts(3);
+	ttrpc_server_stop(s.srv);
+	pthread_join(s.thread, NULL);
+	fake_hold(false);
+	task_service_stop_tasks(s.ts);
+	raw_expect(raw, 1, TTRPC_OK); /* queued for it before the server went */
+	for (int i = 0; i < fake.n; i++) {
+		assert_int_equal(waitpid(fake.pid[i], NULL, WNOHANG), -1);
+		if (i)
+			close(fake.ctl[i]);
+	}
+	close(raw);
+	ttrpc_client_destroy(c);
+	ttrpc_server_destroy(s.srv);
+	task_service_destroy(s.ts);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stdio_fifos),	   cmocka_unit_test(test_rootfs_mounts),
 		cmocka_unit_test(test_exec_process_check), cmocka_unit_test(test_task_table),
-		cmocka_unit_test(test_task_table_limit),
+		cmocka_unit_test(test_task_table_limit),   cmocka_unit_test(test_task_workers),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -720,7 +720,9 @@ _Noreturn void monitor_main(const struct monitor_config *cfg)
 		monitor_fail(&m, "the VM stopped before the container was created");
 	qmp_server_vm_ended(qmp, reason);
 	qmp_server_destroy(qmp);
+	phase_mark("monitor-joined", "host");
 	vm_destroy(m.vm);
+	phase_mark("vm-destroyed", "host");
 	if (!m.exited)
 		log_error("the container's exit was never reported: exit status %d",
 			  MONITOR_EXIT_VM_LOST);

@@ -184,7 +184,7 @@ static int write_all(int fd, const char *buf, size_t len)
 int state_write(const char *dir, const struct container_state *st, struct error *err)
 {
 	_cleanup_free_ char *json = NULL, *tmp = NULL, *path = NULL;
-	_cleanup_close_ int fd = -1, dir_fd = -1;
+	_cleanup_close_ int fd = -1;
 	int r;
 
 	r = gen_to_string(st, false, true, &json);
@@ -197,18 +197,19 @@ int state_write(const char *dir, const struct container_state *st, struct error 
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return error_set_errno(err, -errno, "cannot create %s", tmp);
+	/*
+	 * No fsync, as runc and crun: the rename is what makes the write atomic for readers, and
+	 * the state describes processes that a crash of the host ends anyway (/run is a tmpfs on
+	 * most hosts). Where --root is on a disk, the fsyncs cost 5-15 ms per write on a busy one
+	 * (docs/benchmarks.md, "Host-side time of `stratus run` on the template path").
+	 */
 	r = write_all(fd, json, strlen(json));
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
 	if (r < 0) {
 		unlink(tmp);
 		return error_set_errno(err, r, "cannot write %s", path);
 	}
-	dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir_fd >= 0)
-		fsync(dir_fd);
 	return 0;
 }
 

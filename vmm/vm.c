@@ -439,6 +439,7 @@ void vm_destroy(struct vm *vm)
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_destroy(vm->vcpus[i]);
 	free(vm->vcpus);
+	vm->destroying = true;
 	device_exit_all(vm);
 	arch_vm_destroy(vm);
 	if (vm->vm_fd >= 0)

@@ -40,6 +40,8 @@ static int kvm_irqfd(void *opaque, int fd, unsigned int gsi, bool assign)
 		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
 	};
 
+	if (!assign && vm->destroying)
+		return 0; /* released with the VM fd (struct vm, destroying) */
 	return ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
 }
 
@@ -54,6 +56,8 @@ static int kvm_ioeventfd(void *opaque, int fd, uint64_t addr, uint32_t datamatch
 		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
 	};
 
+	if (!assign && vm->destroying)
+		return 0; /* released with the VM fd (struct vm, destroying) */
 	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &ioeventfd) < 0 ? -errno : 0;
 }
 

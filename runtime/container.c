@@ -505,6 +505,17 @@ int container_delete(const char *root, const char *id, bool force, struct error 
 		state_unlock(lock);
 		return r;
 	}
+	/*
+	 * A state.json that cannot be read (empty or cut short: it is renamed into place without
+	 * fsync, so a host crash with --root on a disk can leave that): --force removes what is
+	 * there, as for a create that never wrote one.
+	 */
+	if (r < 0 && r != -ENOMEM && force) {
+		container_warn("delete: %s: removing what is left", err->msg);
+		r = delete_unfinished(root, id, force, err);
+		state_unlock(lock);
+		return r;
+	}
 	if (r < 0) {
 		state_unlock(lock);
 		return r;

@@ -93,6 +93,13 @@ expect_failure "delete of an unknown container" 1 '^stratus: container "ghost" d
 	S delete ghost
 S delete --force ghost
 expect_eq "delete --force of an unknown container: exit 0" 0 $?
+# state.json is renamed into place without fsync: after a host crash it can be empty
+mkdir -p "$root/broken" && : >"$root/broken/state.json"
+expect_failure "delete of a container whose state.json is empty" 1 \
+	'^stratus: state.json: not valid JSON' S delete broken
+S delete --force broken 2>/dev/null
+expect_eq "delete --force of it: exit 0, nothing left" "0 no" \
+	"$? $([ -e "$root/broken" ] && echo yes || echo no)"
 expect_eq "list with no containers" "[]" "$(S list --format json)"
 expect_eq "list -q with no containers" "" "$(S list -q)"
 S features >"$work/features.json"

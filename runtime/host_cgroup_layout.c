@@ -12,25 +12,9 @@
 
 #include "common/util.h"
 #include "host_cgroup.h"
+#include "mountinfo.h"
 
 #define MOUNTINFO_FIELDS_MAX 64
-
-/* mountinfo's octal escapes ("\040" for a space) undone in place. */
-static void unescape(char *s)
-{
-	char *out = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*out++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
-			s += 3;
-		} else {
-			*out++ = *s;
-		}
-	}
-	*out = '\0';
-}
 
 /* Is every comma-separated item of list one of set's? */
 static bool all_in(const char *list, const char *set)
@@ -151,8 +135,8 @@ static int add_mount(struct host_cgroup_layout *l, char *line, const char *self_
 	l->h = grown;
 	h = &l->h[l->n];
 	memset(h, 0, sizeof(*h));
-	unescape(f[3]);
-	unescape(f[4]);
+	mountinfo_unescape(f[3]);
+	mountinfo_unescape(f[4]);
 	h->v2 = !strcmp(f[sep + 1], "cgroup2");
 	h->cpuset = !h->v2 && all_in("cpuset", f[sep + 3]);
 	h->mount = strdup(f[4]);

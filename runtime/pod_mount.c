@@ -16,24 +16,8 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include "mountinfo.h"
 #include "pod.h"
-
-/* mountinfo escapes space, tab, newline and backslash as \ooo: undo it in place. */
-static void unescape(char *s)
-{
-	char *out = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*out++ = *s;
-		}
-	}
-	*out = '\0';
-}
 
 static bool below(const char *mnt, const char *path, size_t len)
 {
@@ -57,7 +41,7 @@ static int deepest_below(const char *path, char **out)
 		/* id parent major:minor root MOUNT_POINT ... */
 		if (sscanf(line, "%*s %*s %*s %*s %ms", &mnt) != 1)
 			continue;
-		unescape(mnt);
+		mountinfo_unescape(mnt);
 		if (below(mnt, path, len) && strlen(mnt) >= best_len) {
 			free(*out);
 			*out = mnt;

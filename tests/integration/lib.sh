@@ -78,3 +78,14 @@ finish() {
 	echo "$passed passed, $failed failed"
 	[ "$failed" -eq 0 ]
 }
+
+# Host cgroups (the host cgroup checks of test_cli.sh and shim/single.sh).
+# cg_mount HIER: the mount point of a v1 controller's hierarchy, or of cgroup v2 ("")
+cg_mount() {
+	awk -v c="$1" '{ for (i = 7; $i != "-"; i++); t = $(i + 1); n = split($(i + 3), o, ",")
+		if (c == "" && t == "cgroup2") { print $5; exit }
+		if (c != "" && t == "cgroup") for (k = 1; k <= n; k++) if (o[k] == c) { print $5; exit } }' \
+		/proc/self/mountinfo
+}
+# cg_of HIER FILE: the path of a hierarchy (a controller, or "" for cgroup v2) in a cgroup file
+cg_of() { grep -E "^[0-9]+:$1:" "$2" | head -n 1 | cut -d: -f3-; }

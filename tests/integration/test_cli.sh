@@ -477,15 +477,6 @@ expect_nothing_left "delete --force"
 # hierarchy, below its parent on a pure v2 host) and --systemd-cgroup's slice:prefix:name;
 # no warning; the directories create made are gone after delete. Not root, or no cgroup
 # mount we can write: skipped.
-# cg_mount HIER: the mount point of a v1 controller's hierarchy, or of cgroup v2 ("")
-cg_mount() {
-	awk -v c="$1" '{ for (i = 7; $i != "-"; i++); t = $(i + 1); n = split($(i + 3), o, ",")
-		if (c == "" && t == "cgroup2") { print $5; exit }
-		if (c != "" && t == "cgroup") for (k = 1; k <= n; k++) if (o[k] == c) { print $5; exit } }' \
-		/proc/self/mountinfo
-}
-# cg_of HIER FILE: the path of a hierarchy (a controller, or "" for cgroup v2) in a cgroup file
-cg_of() { grep -E "^[0-9]+:$1:" "$2" | head -n 1 | cut -d: -f3-; }
 cgtag=stratus-test-$$-$RANDOM
 cgfirst=$(cg_mount memory)
 cgfirst=${cgfirst:-$(cg_mount "")}

@@ -14,14 +14,7 @@ expect_eq "run: stderr" err "$(cat "$work/err")"
 # reaches the container's stderr, and the directories made are gone with the task. Then
 # `shim start` as containerd 1.6 runs it for runc-type options (an Any holding a
 # containerd.runc.v1.Options on stdin): its server joins ShimCgroup.
-# cg_mount HIER: the mount point of a v1 controller's hierarchy, or of cgroup v2 ("")
-cg_mount() {
-	awk -v c="$1" '{ for (i = 7; $i != "-"; i++); t = $(i + 1); n = split($(i + 3), o, ",")
-		if (c == "" && t == "cgroup2") { print $5; exit }
-		if (c != "" && t == "cgroup") for (k = 1; k <= n; k++) if (o[k] == c) { print $5; exit } }' \
-		/proc/self/mountinfo
-}
-cg_of() { grep -E "^[0-9]+:$1:" "$2" | head -n 1 | cut -d: -f3-; }
+# cg_mount and cg_of: lib.sh
 cgtag=stratus-shim-test-$$-$RANDOM
 cghiers=
 for h in memory pids ""; do
